@@ -1,0 +1,126 @@
+/**
+ * Child processes of the local stack and of the test tiers: started with their output in a log
+ * file, waited on until healthy, and stopped by their own PID (never by name).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname } from "node:path";
+
+export interface RunningProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logFile: string;
+  /** Resolves once the process has exited; SIGTERM first, SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+  /** True until the process exits. */
+  isRunning(): boolean;
+}
+
+export interface StartOptions {
+  name: string;
+  command: string;
+  args: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  logFile: string;
+  /** Polled until it resolves true; the start fails if the process exits or `timeoutMs` passes. */
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+}
+
+export async function startProcess(options: StartOptions): Promise<RunningProcess> {
+  mkdirSync(dirname(options.logFile), { recursive: true });
+  const log = createWriteStream(options.logFile, { flags: "a" });
+  const child = spawn(options.command, [...options.args], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so that stopping it also stops what it forked (Java, stubs).
+    detached: true,
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let running = true;
+  void exited.then(() => {
+    running = false;
+  });
+  if (child.pid === undefined) {
+    throw new Error(`${options.name}: could not start ${options.command}`);
+  }
+  const handle = processHandle(options.name, child, exited, () => running, options.logFile);
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  while (true) {
+    if (!running) {
+      throw new Error(`${options.name} exited during start-up; see ${options.logFile}`);
+    }
+    if (await options.ready().catch(() => false)) return handle;
+    if (Date.now() > deadline) {
+      await handle.stop();
+      throw new Error(`${options.name} was not ready in ${options.timeoutMs ?? 60_000} ms; see ${options.logFile}`);
+    }
+    await sleep(250);
+  }
+}
+
+function processHandle(
+  name: string,
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  isRunning: () => boolean,
+  logFile: string,
+): RunningProcess {
+  const pid = child.pid as number;
+  return {
+    name,
+    pid,
+    logFile,
+    isRunning,
+    async stop(graceMs = 5_000) {
+      if (!isRunning()) return;
+      signalGroup(pid, "SIGTERM");
+      const timer = setTimeout(() => signalGroup(pid, "SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
+      // Whatever the leader forked and left behind in its group goes too.
+      signalGroup(pid, "SIGKILL");
+    },
+  };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when an HTTP GET on `url` answers with a status below 500 (or the one given). */
+export async function httpAnswers(url: string, expectStatus?: number): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await response.arrayBuffer();
+    return expectStatus === undefined ? response.status < 500 : response.status === expectStatus;
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
