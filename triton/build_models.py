@@ -1,0 +1,410 @@
+"""Builds the ONNX graphs of the upscale model from the pinned ESRGAN-slim package.
+
+The weights come from the npm package @upscalerjs/esrgan-slim@1.0.0 (MIT), fetched with
+`npm pack` by local/triton.ts. Its models/x2 and models/x4 are TF.js *layers* models: a Keras
+Functional graph (an RDN) in model.json and float32 weights in one shard. We walk that graph and
+write the same network as ONNX ourselves, wrapped so that the served graph speaks pixels:
+
+    IMAGE    uint8 [N, H, W, 3]   (NHWC, RGB, 0..255)
+    UPSCALED uint8 [N, s*H, s*W, 3]
+
+Inside: Cast to float, NHWC -> NCHW, the RDN, Clip 0..255, Round (half to even), Cast to
+uint8, NCHW -> NHWC.
+
+`verify()` checks a built graph against a NumPy implementation of the Keras graph computed
+directly from the TF.js weights (float64, no ONNX involved); the integration tests call it on a
+real photo crop.
+
+Usage (inside the project venv):
+    python triton/build_models.py build --tarball T [--out-dir D] [--stamp F]
+    python triton/build_models.py verify --tarball T --scale 4 --image crop.npy [--onnx F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE = "@upscalerjs/esrgan-slim@1.0.0"
+TARBALL_NAME = "upscalerjs-esrgan-slim-1.0.0.tgz"
+# The tarball `npm pack @upscalerjs/esrgan-slim@1.0.0` downloads, byte for byte.
+TARBALL_SHA256 = "b53070ff01363e74d33138106dcc72b58d341c9fb7e8fd648554a4e7744142b5"
+# The registry's dist.integrity for the same version.
+TARBALL_INTEGRITY = "sha512-DXtwn5SE71+pZKluN/hGeLaZv6ZylyFQYSvMqU08kKCEA5Y9Q1cIIk4EvPTPZw8VqGi2C6F02c8OjhtId4BK2w=="
+
+SCALES = (2, 4)
+OPSET = 17
+INPUT_NAME = "IMAGE"
+OUTPUT_NAME = "UPSCALED"
+# Max abs difference, in uint8 levels, allowed between the ONNX graph and the NumPy reference:
+# float32 vs float64 accumulation only moves values that sit on a rounding boundary, by one.
+TOLERANCE = 1
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT_DIR = REPO_ROOT / "triton" / "model_repository" / "upscale" / "1"
+DEFAULT_STAMP = REPO_ROOT / ".local" / "models" / "upscale.stamp.json"
+
+
+def onnx_file_name(scale: int) -> str:
+    return f"esrgan_slim_x{scale}.onnx"
+
+
+# --- The package -------------------------------------------------------------------------
+
+
+def check_tarball(path: Path) -> bytes:
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    if sha256 != TARBALL_SHA256:
+        raise SystemExit(f"{path}: sha256 {sha256} is not the pinned {TARBALL_SHA256} of {PACKAGE}")
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+    if integrity != TARBALL_INTEGRITY:
+        raise SystemExit(f"{path}: integrity {integrity} is not the registry's {TARBALL_INTEGRITY}")
+    return data
+
+
+@dataclass
+class LayersModel:
+    """A TF.js layers model: the Keras layer list and the weights by name (HWIO kernels)."""
+
+    scale: int
+    layers: list[dict]
+    input_name: str
+    output_name: str
+    weights: dict[str, np.ndarray]
+
+
+def load_layers_model(tarball: Path, scale: int) -> LayersModel:
+    check_tarball(tarball)
+    with tarfile.open(tarball, "r:gz") as tar:
+        model_dir = f"package/models/x{scale}"
+        model = json.load(tar.extractfile(f"{model_dir}/model.json"))  # type: ignore[arg-type]
+        if model.get("format") != "layers-model":
+            raise SystemExit(f"x{scale}: expected a TF.js layers-model, got {model.get('format')}")
+        config = model["modelTopology"]["model_config"]["config"]
+        weights: dict[str, np.ndarray] = {}
+        for group in model["weightsManifest"]:
+            blob = b"".join(tar.extractfile(f"{model_dir}/{p}").read() for p in group["paths"])  # type: ignore[union-attr]
+            offset = 0
+            for spec in group["weights"]:
+                if spec["dtype"] != "float32" or spec.get("quantization"):
+                    raise SystemExit(f"x{scale}: weight {spec['name']} is not plain float32")
+                count = int(np.prod(spec["shape"]))
+                weights[spec["name"]] = np.frombuffer(blob, "<f4", count, offset).reshape(spec["shape"]).copy()
+                offset += count * 4
+            if offset != len(blob):
+                raise SystemExit(f"x{scale}: weights use {offset} of {len(blob)} bytes")
+    [[input_name, _, _]] = config["input_layers"]
+    [[output_name, _, _]] = config["output_layers"]
+    return LayersModel(scale, config["layers"], input_name, output_name, weights)
+
+
+SUPPORTED = {"InputLayer", "Conv2D", "Activation", "Concatenate", "Add", "UpSampling2D"}
+
+
+def inbound(layer: dict) -> list[str]:
+    nodes = layer["inbound_nodes"]
+    if len(nodes) > 1:
+        raise SystemExit(f"layer {layer['name']} is shared; not supported")
+    return [entry[0] for entry in nodes[0]] if nodes else []
+
+
+def check_layer(layer: dict) -> None:
+    kind, cfg = layer["class_name"], layer["config"]
+    if kind not in SUPPORTED:
+        raise SystemExit(f"layer {layer['name']}: {kind} is not supported")
+    if kind == "Conv2D":
+        ok = (
+            cfg["strides"] == [1, 1]
+            and cfg["dilation_rate"] == [1, 1]
+            and cfg.get("groups", 1) == 1
+            and cfg["data_format"] == "channels_last"
+            and cfg["padding"] in ("same", "valid")
+            and cfg["activation"] in ("linear", "relu")
+        )
+        if not ok:
+            raise SystemExit(f"layer {layer['name']}: Conv2D config {cfg} is not supported")
+    if kind == "Activation" and cfg["activation"] != "relu":
+        raise SystemExit(f"layer {layer['name']}: activation {cfg['activation']} is not supported")
+    if kind == "UpSampling2D" and (cfg["interpolation"] != "nearest" or cfg["data_format"] != "channels_last"):
+        raise SystemExit(f"layer {layer['name']}: UpSampling2D config {cfg} is not supported")
+
+
+def same_pads(kernel: int) -> tuple[int, int]:
+    """TF 'same' padding at stride 1: the odd pixel, if any, goes at the end."""
+    total = kernel - 1
+    return total // 2, total - total // 2
+
+
+def conv_pads(cfg: dict) -> tuple[tuple[int, int], tuple[int, int]]:
+    kh, kw = cfg["kernel_size"]
+    if cfg["padding"] == "valid":
+        return (0, 0), (0, 0)
+    return same_pads(kh), same_pads(kw)
+
+
+def nhwc_axis(axis: int) -> int:
+    """A channels_last Keras axis as an NCHW axis."""
+    return {-1: 1, 3: 1, 1: 2, 2: 3}[axis]
+
+
+# --- ONNX --------------------------------------------------------------------------------
+
+
+def to_onnx(model: LayersModel):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes: list = []
+    inits: list = []
+    produced: dict[str, str] = {}  # Keras layer name -> ONNX value name (NCHW float)
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(array, name))
+        return name
+
+    nodes.append(helper.make_node("Cast", [INPUT_NAME], ["image_f32"], to=TensorProto.FLOAT))
+    nodes.append(helper.make_node("Transpose", ["image_f32"], ["image_nchw"], perm=[0, 3, 1, 2]))
+
+    for layer in model.layers:
+        check_layer(layer)
+        name, kind, cfg = layer["name"], layer["class_name"], layer["config"]
+        inputs = [produced[i] for i in inbound(layer)]
+        out = f"{name}:0"
+        if kind == "InputLayer":
+            produced[name] = "image_nchw"
+            continue
+        if kind == "Conv2D":
+            kernel = model.weights[f"{name}/kernel"]  # HWIO
+            w = const(f"{name}/W", np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))  # OIHW
+            conv_inputs = [inputs[0], w]
+            if cfg["use_bias"]:
+                conv_inputs.append(const(f"{name}/B", model.weights[f"{name}/bias"]))
+            (top, bottom), (left, right) = conv_pads(cfg)
+            conv_out = out if cfg["activation"] == "linear" else f"{name}:pre"
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    conv_inputs,
+                    [conv_out],
+                    name=name,
+                    kernel_shape=cfg["kernel_size"],
+                    pads=[top, left, bottom, right],
+                    strides=[1, 1],
+                    dilations=[1, 1],
+                    group=1,
+                )
+            )
+            if cfg["activation"] == "relu":
+                nodes.append(helper.make_node("Relu", [conv_out], [out]))
+        elif kind == "Activation":
+            nodes.append(helper.make_node("Relu", inputs, [out], name=name))
+        elif kind == "Concatenate":
+            nodes.append(helper.make_node("Concat", inputs, [out], name=name, axis=nhwc_axis(cfg["axis"])))
+        elif kind == "Add":
+            acc = inputs[0]
+            for i, other in enumerate(inputs[1:]):
+                step = out if i == len(inputs) - 2 else f"{name}:sum{i}"
+                nodes.append(helper.make_node("Add", [acc, other], [step]))
+                acc = step
+        elif kind == "UpSampling2D":
+            sh, sw = cfg["size"]
+            scales = const(f"{name}/scales", np.array([1, 1, sh, sw], np.float32))
+            # asymmetric + floor at an integer scale is exactly "repeat each pixel", as Keras does.
+            nodes.append(
+                helper.make_node(
+                    "Resize",
+                    [inputs[0], "", scales],
+                    [out],
+                    name=name,
+                    mode="nearest",
+                    coordinate_transformation_mode="asymmetric",
+                    nearest_mode="floor",
+                )
+            )
+        produced[name] = out
+
+    lo = const("clip/min", np.array(0, np.float32))
+    hi = const("clip/max", np.array(255, np.float32))
+    nodes.append(helper.make_node("Clip", [produced[model.output_name], lo, hi], ["clipped"]))
+    nodes.append(helper.make_node("Round", ["clipped"], ["rounded"]))
+    nodes.append(helper.make_node("Cast", ["rounded"], ["pixels_nchw"], to=TensorProto.UINT8))
+    nodes.append(helper.make_node("Transpose", ["pixels_nchw"], [OUTPUT_NAME], perm=[0, 2, 3, 1]))
+
+    s = model.scale
+    graph = helper.make_graph(
+        nodes,
+        f"esrgan_slim_x{s}",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.UINT8, ["N", f"H*{s}", f"W*{s}", 3])],
+        inits,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="image-edit-pipeline/triton/build_models.py",
+        doc_string=f"{PACKAGE} models/x{s}, converted from the TF.js layers model",
+    )
+    onnx_model.ir_version = 8
+    onnx.checker.check_model(onnx_model, full_check=True)
+    return onnx_model
+
+
+# --- NumPy reference ---------------------------------------------------------------------
+
+
+def reference(model: LayersModel, image: np.ndarray) -> np.ndarray:
+    """The Keras graph in float64 NHWC, straight from the TF.js weights; uint8 [N,H,W,3] in and out."""
+    if image.dtype != np.uint8 or image.ndim != 4 or image.shape[3] != 3:
+        raise ValueError(f"expected uint8 [N,H,W,3], got {image.dtype} {image.shape}")
+    values: dict[str, np.ndarray] = {}
+    for layer in model.layers:
+        check_layer(layer)
+        name, kind, cfg = layer["name"], layer["class_name"], layer["config"]
+        xs = [values[i] for i in inbound(layer)]
+        if kind == "InputLayer":
+            y = image.astype(np.float64)
+        elif kind == "Conv2D":
+            kernel = model.weights[f"{name}/kernel"].astype(np.float64)
+            y = conv2d_nhwc(xs[0], kernel, conv_pads(cfg))
+            if cfg["use_bias"]:
+                y = y + model.weights[f"{name}/bias"].astype(np.float64)
+            if cfg["activation"] == "relu":
+                y = np.maximum(y, 0)
+        elif kind == "Activation":
+            y = np.maximum(xs[0], 0)
+        elif kind == "Concatenate":
+            y = np.concatenate(xs, axis=cfg["axis"])
+        elif kind == "Add":
+            y = sum(xs[1:], xs[0])
+        elif kind == "UpSampling2D":
+            sh, sw = cfg["size"]
+            y = xs[0].repeat(sh, axis=1).repeat(sw, axis=2)
+        values[name] = y
+    return np.round(np.clip(values[model.output_name], 0, 255)).astype(np.uint8)
+
+
+def conv2d_nhwc(x: np.ndarray, kernel: np.ndarray, pads) -> np.ndarray:
+    (top, bottom), (left, right) = pads
+    kh, kw, _, cout = kernel.shape
+    n, h, w, _ = x.shape
+    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out_h, out_w = h + top + bottom - kh + 1, w + left + right - kw + 1
+    y = np.zeros((n, out_h, out_w, cout), np.float64)
+    for dy in range(kh):
+        for dx in range(kw):
+            y += padded[:, dy : dy + out_h, dx : dx + out_w, :] @ kernel[dy, dx]
+    return y
+
+
+# --- Build and verify --------------------------------------------------------------------
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def converter_hash() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def build(tarball: Path, out_dir: Path, stamp_file: Path) -> None:
+    outputs = {s: out_dir / onnx_file_name(s) for s in SCALES}
+    wanted = {"package": PACKAGE, "tarball_sha256": TARBALL_SHA256, "converter_sha256": converter_hash()}
+    if stamp_file.exists() and all(p.exists() for p in outputs.values()):
+        stamp = json.loads(stamp_file.read_text())
+        current = {onnx_file_name(s): sha256_file(p) for s, p in outputs.items()}
+        if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("outputs") == current:
+            print(f"upscale models up to date in {out_dir}")
+            return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = {}
+    for s, path in outputs.items():
+        model = load_layers_model(tarball, s)
+        onnx_model = to_onnx(model)
+        tmp = path.with_suffix(".onnx.tmp")
+        tmp.write_bytes(onnx_model.SerializeToString())
+        os.replace(tmp, path)
+        report = verify(tarball, s, synthetic_image(), path)
+        print(f"built {path.name}: {len(onnx_model.graph.node)} nodes; vs numpy reference on a synthetic 1x24x20 image: {report}")
+        recorded[path.name] = sha256_file(path)
+    stamp_file.parent.mkdir(parents=True, exist_ok=True)
+    stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
+
+
+def synthetic_image() -> np.ndarray:
+    """A deterministic smooth-plus-edges pattern; the tests use real photo crops instead."""
+    yy, xx = np.mgrid[0:24, 0:20]
+    r = (xx * 12) % 256
+    g = (yy * 10 + (xx > 10) * 90) % 256
+    b = ((xx + yy) * 6) % 256
+    return np.stack([r, g, b], axis=-1)[None].astype(np.uint8)
+
+
+def run_onnx(onnx_path: Path, image: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("UPSCALE_ORT_THREADS", "2"))
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT_NAME], {INPUT_NAME: image})[0]
+
+
+def verify(tarball: Path, scale: int, image: np.ndarray, onnx_path: Path | None = None) -> dict:
+    """Compares the ONNX graph with the NumPy reference; raises if they differ beyond TOLERANCE."""
+    if image.ndim == 3:
+        image = image[None]
+    onnx_path = onnx_path or DEFAULT_OUT_DIR / onnx_file_name(scale)
+    model = load_layers_model(tarball, scale)
+    expected = reference(model, image)
+    actual = run_onnx(onnx_path, image)
+    if actual.shape != expected.shape or actual.dtype != np.uint8:
+        raise AssertionError(f"x{scale}: ONNX gave {actual.dtype} {actual.shape}, reference {expected.shape}")
+    diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16))
+    report = {
+        "scale": scale,
+        "shape": list(actual.shape),
+        "max_abs_diff": int(diff.max()),
+        "differing_values": int((diff > 0).sum()),
+        "values": int(diff.size),
+        "tolerance": TOLERANCE,
+    }
+    if report["max_abs_diff"] > TOLERANCE:
+        raise AssertionError(f"x{scale}: ONNX differs from the NumPy reference: {report}")
+    return report
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="convert x2 and x4 to ONNX (skipped when up to date)")
+    b.add_argument("--tarball", type=Path, required=True)
+    b.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
+    b.add_argument("--stamp", type=Path, default=DEFAULT_STAMP)
+    v = sub.add_parser("verify", help="compare a built graph with the NumPy reference; prints JSON")
+    v.add_argument("--tarball", type=Path, required=True)
+    v.add_argument("--scale", type=int, choices=SCALES, required=True)
+    v.add_argument("--image", type=Path, required=True, help=".npy uint8 [H,W,3] or [N,H,W,3]")
+    v.add_argument("--onnx", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        build(args.tarball, args.out_dir, args.stamp)
+    else:
+        print(json.dumps(verify(args.tarball, args.scale, np.load(args.image), args.onnx)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
