@@ -81,7 +81,7 @@ export class InferenceError extends Error {
     readonly code: InferenceErrorCode,
     message: string,
     /** The adapter's own status code and details, kept for logs. */
-    readonly cause?: { code?: number | string; details?: string },
+    readonly wire?: { code?: number | string; details?: string },
   ) {
     super(message);
   }

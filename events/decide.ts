@@ -1,0 +1,137 @@
+/**
+ * The command rules: given a command, the job's current state and the time, the events to
+ * append, or a typed rejection. Pure; time and ids come in.
+ */
+import type { EditEvent, OutputRef } from "./editEvents.js";
+import { assertNever, isTerminal, type JobState } from "./jobState.js";
+import type { EditParams, Operation } from "./operations.js";
+
+export type EditCommand =
+  | {
+      type: "RequestEdit";
+      jobId: string;
+      ownerId: string;
+      operation: Operation;
+      params: EditParams;
+      flow: "signed_upload" | "direct";
+      input: { bucket: string; object: string; contentType: string };
+      idempotencyKey?: string;
+      requestFingerprint?: string;
+    }
+  | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
+  | { type: "StartEdit"; workerId: string; leaseMs: number }
+  | { type: "CompleteEdit"; workerId: string; output: OutputRef; processingMs: number; inferenceMs: number }
+  /** A failure worth another attempt; after `maxAttempts` it becomes final. */
+  | { type: "FailAttempt"; workerId: string; code: string; message: string; maxAttempts: number }
+  /** A failure no retry can mend. `workerId` absent: recorded from outside a worker. */
+  | { type: "FailEdit"; workerId?: string; code: string; message: string }
+  | { type: "CancelEdit"; by: string; reason?: string };
+
+export type RejectionCode =
+  | "not_found"
+  | "already_exists"
+  | "already_ended"
+  | "not_uploaded"
+  | "upload_mismatch"
+  | "lease_held"
+  | "not_lease_holder";
+
+export interface Rejection {
+  code: RejectionCode;
+  message: string;
+}
+
+export type Decision = { ok: true; events: EditEvent[] } | { ok: false; rejection: Rejection };
+
+const accept = (...events: EditEvent[]): Decision => ({ ok: true, events });
+const reject = (code: RejectionCode, message: string): Decision => ({ ok: false, rejection: { code, message } });
+
+export function decide(command: EditCommand, state: JobState | undefined, now: Date): Decision {
+  if (command.type === "RequestEdit") {
+    if (state) return reject("already_exists", `job ${state.jobId} already exists`);
+    const { type: _type, ...data } = command;
+    return accept({ type: "EditRequested", data });
+  }
+  if (!state) return reject("not_found", "no such job");
+  switch (command.type) {
+    case "RecordUpload":
+      return recordUpload(command, state);
+    case "StartEdit":
+      return startEdit(command, state, now);
+    case "CompleteEdit":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (!holdsLease(state, command.workerId)) return reject("not_lease_holder", "another worker holds this job");
+      return accept({
+        type: "EditSucceeded",
+        data: {
+          workerId: command.workerId,
+          output: command.output,
+          processingMs: command.processingMs,
+          inferenceMs: command.inferenceMs,
+        },
+      });
+    case "FailAttempt": {
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (!holdsLease(state, command.workerId)) return reject("not_lease_holder", "another worker holds this job");
+      const failure = { code: command.code, message: command.message, attempt: state.attempts };
+      return state.attempts >= command.maxAttempts
+        ? accept({ type: "EditFailed", data: failure })
+        : accept({ type: "EditAttemptFailed", data: { ...failure, workerId: command.workerId } });
+    }
+    case "FailEdit":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (command.workerId !== undefined && !holdsLease(state, command.workerId)) {
+        return reject("not_lease_holder", "another worker holds this job");
+      }
+      return accept({ type: "EditFailed", data: { code: command.code, message: command.message, attempt: state.attempts } });
+    case "CancelEdit":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      return accept({
+        type: "EditCanceled",
+        data: command.reason === undefined ? { by: command.by } : { by: command.by, reason: command.reason },
+      });
+    default:
+      return assertNever(command);
+  }
+}
+
+function recordUpload(command: Extract<EditCommand, { type: "RecordUpload" }>, state: JobState): Decision {
+  if (command.bucket !== state.input.bucket || command.object !== state.input.object) {
+    return reject("upload_mismatch", `the upload ${command.object} is not this job's input`);
+  }
+  // A repeated notification, or an upload after cancellation: nothing changes.
+  if (state.status !== "awaiting_upload") return accept();
+  return accept(
+    {
+      type: "ImageUploaded",
+      data: { bucket: command.bucket, object: command.object, contentType: command.contentType, sizeBytes: command.sizeBytes },
+    },
+    { type: "EditQueued", data: { attempt: state.attempts + 1 } },
+  );
+}
+
+function startEdit(command: Extract<EditCommand, { type: "StartEdit" }>, state: JobState, now: Date): Decision {
+  const lease = { workerId: command.workerId, leaseExpiresAt: new Date(now.getTime() + command.leaseMs).toISOString() };
+  switch (state.status) {
+    case "awaiting_upload":
+      return reject("not_uploaded", "the image has not been uploaded yet");
+    case "queued":
+      return accept({ type: "EditStarted", data: { attempt: state.attempts + 1, ...lease } });
+    case "running":
+      // A live lease means a worker is on it; a lapsed one means that worker died.
+      if (state.leaseExpiresAt !== undefined && Date.parse(state.leaseExpiresAt) > now.getTime()) {
+        return reject("lease_held", `worker ${state.workerId} holds the job until ${state.leaseExpiresAt}`);
+      }
+      return accept({ type: "EditStarted", data: { attempt: state.attempts + 1, ...lease } });
+    case "succeeded":
+    case "failed":
+    case "canceled":
+      return reject("already_ended", `the job has already ${state.status}`);
+    default:
+      return assertNever(state.status);
+  }
+}
+
+function holdsLease(state: JobState, workerId: string): boolean {
+  return state.status === "running" && state.workerId === workerId;
+}

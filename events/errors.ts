@@ -1,0 +1,65 @@
+/**
+ * Typed errors that cross the ports. Each has a `code` from a closed union; the edges map them
+ * to HTTP statuses or to retry decisions in one place each.
+ */
+
+/** Another writer appended to the job first. Re-read and decide again. */
+export class ConcurrencyError extends Error {
+  override readonly name = "ConcurrencyError";
+  readonly code = "conflict";
+  constructor(
+    readonly jobId: string,
+    readonly expectedVersion: number,
+  ) {
+    super(`job ${jobId} moved past version ${expectedVersion}`);
+  }
+}
+
+export type ImageStoreErrorCode = "not_found" | "too_large" | "unavailable";
+
+export class ImageStoreError extends Error {
+  override readonly name = "ImageStoreError";
+  constructor(
+    readonly code: ImageStoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type AuthErrorCode = "missing_token" | "invalid_token" | "expired_token";
+
+export class AuthError extends Error {
+  override readonly name = "AuthError";
+  constructor(
+    readonly code: AuthErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type EditErrorCode =
+  | "unsupported_image"
+  | "image_too_large"
+  | "input_missing"
+  | "operation_unavailable"
+  | "inference_failed"
+  | "inference_unavailable"
+  | "storage_unavailable"
+  | "internal";
+
+/**
+ * A failure while running an edit. `retryable` decides its fate: true hands the message back to
+ * the queue; false ends the job with `EditFailed` and this message, which a person will read.
+ */
+export class EditError extends Error {
+  override readonly name = "EditError";
+  constructor(
+    readonly code: EditErrorCode,
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}

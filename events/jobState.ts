@@ -1,0 +1,110 @@
+/**
+ * The job's state, and `evolve`, the fold from its events to that state. The projection that
+ * clients watch is this state, written beside every append.
+ */
+import type { Failure, ObjectRef, OutputRef, RecordedEvent } from "./editEvents.js";
+import type { EditParams, Operation } from "./operations.js";
+
+export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+export interface JobState {
+  jobId: string;
+  ownerId: string;
+  operation: Operation;
+  params: EditParams;
+  status: JobStatus;
+  flow: "signed_upload" | "direct";
+  input: ObjectRef & { contentType: string; sizeBytes?: number };
+  /** The sequence number of the last event folded in; 0 before the first. */
+  version: number;
+  /** How many times a worker has started the edit. */
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  output?: OutputRef;
+  error?: Failure;
+  /** The worker that holds the job while it runs, and until when. */
+  workerId?: string;
+  leaseExpiresAt?: string;
+  idempotencyKey?: string;
+  requestFingerprint?: string;
+}
+
+/** Folds one event into the state. The first event must be EditRequested. */
+export function evolve(state: JobState | undefined, event: RecordedEvent): JobState {
+  if (event.type === "EditRequested") {
+    if (state) throw new Error(`EditRequested at seq ${event.seq} on an existing job`);
+    const data = event.data;
+    return {
+      jobId: data.jobId,
+      ownerId: data.ownerId,
+      operation: data.operation,
+      params: data.params,
+      status: "awaiting_upload",
+      flow: data.flow,
+      input: data.input,
+      version: event.seq,
+      attempts: 0,
+      createdAt: event.at,
+      updatedAt: event.at,
+      ...(data.idempotencyKey === undefined ? {} : { idempotencyKey: data.idempotencyKey }),
+      ...(data.requestFingerprint === undefined ? {} : { requestFingerprint: data.requestFingerprint }),
+    };
+  }
+  if (!state) throw new Error(`${event.type} at seq ${event.seq} before EditRequested`);
+  const next: JobState = { ...state, version: event.seq, updatedAt: event.at };
+  switch (event.type) {
+    case "ImageUploaded":
+      next.input = { ...state.input, contentType: event.data.contentType, sizeBytes: event.data.sizeBytes };
+      return next;
+    case "EditQueued":
+      next.status = "queued";
+      return next;
+    case "EditStarted":
+      next.status = "running";
+      next.attempts = state.attempts + 1;
+      next.workerId = event.data.workerId;
+      next.leaseExpiresAt = event.data.leaseExpiresAt;
+      return next;
+    case "EditAttemptFailed":
+      next.status = "queued";
+      next.error = { code: event.data.code, message: event.data.message };
+      return withoutLease(next);
+    case "EditSucceeded":
+      next.status = "succeeded";
+      next.output = event.data.output;
+      delete next.error;
+      return withoutLease(next);
+    case "EditFailed":
+      next.status = "failed";
+      next.error = { code: event.data.code, message: event.data.message };
+      return withoutLease(next);
+    case "EditCanceled":
+      next.status = "canceled";
+      return withoutLease(next);
+    default:
+      return assertNever(event);
+  }
+}
+
+/** Folds a whole log. Undefined for an empty one. */
+export function foldEvents(events: readonly RecordedEvent[]): JobState | undefined {
+  return events.reduce<JobState | undefined>(evolve, undefined);
+}
+
+function withoutLease(state: JobState): JobState {
+  delete state.workerId;
+  delete state.leaseExpiresAt;
+  return state;
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(value)}`);
+}

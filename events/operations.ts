@@ -1,0 +1,121 @@
+/**
+ * The edits a person can ask for, and the rules for their parameters. The catalogue is data,
+ * so the API can list it and validate against it with the same table.
+ */
+
+export const OPERATIONS = ["upscale", "enhance", "remove_background", "comic", "aged"] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export function isOperation(value: unknown): value is Operation {
+  return typeof value === "string" && (OPERATIONS as readonly string[]).includes(value);
+}
+
+export type ParamValue = number | string | boolean;
+export type EditParams = Record<string, ParamValue>;
+
+export type ParamSpec =
+  | { kind: "integer"; description: string; default: number; allowed: readonly number[] }
+  | { kind: "number"; description: string; default: number; min: number; max: number };
+
+export interface OperationSpec {
+  operation: Operation;
+  title: string;
+  /** `learned`: a trained network; `classical`: a hand-written image filter, no learning. */
+  method: "learned" | "classical";
+  /** The Triton model that runs it. */
+  model: string;
+  /** How many times wider and taller the output is than the input, as a function of params. */
+  outputScale(params: EditParams): number;
+  params: Record<string, ParamSpec>;
+  /** Whether the worker runs this edit yet. */
+  available: boolean;
+}
+
+export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
+  upscale: {
+    operation: "upscale",
+    title: "Upscale (ESRGAN)",
+    method: "learned",
+    model: "upscale",
+    outputScale: (params) => Number(params.scale ?? 4),
+    params: {
+      scale: { kind: "integer", description: "How many times larger each side becomes.", default: 4, allowed: [2, 4] },
+    },
+    available: true,
+  },
+  enhance: {
+    operation: "enhance",
+    title: "Enhance (waifu2x denoise)",
+    method: "learned",
+    model: "enhance",
+    outputScale: () => 1,
+    params: {
+      strength: { kind: "number", description: "How strongly noise is removed, 0 to 1.", default: 0.5, min: 0, max: 1 },
+    },
+    available: false,
+  },
+  remove_background: {
+    operation: "remove_background",
+    title: "Background removal (ISNet)",
+    method: "learned",
+    model: "remove_background",
+    outputScale: () => 1,
+    params: {},
+    available: false,
+  },
+  comic: {
+    operation: "comic",
+    title: "Comic style (classical filter)",
+    method: "classical",
+    model: "comic",
+    outputScale: () => 1,
+    params: {},
+    available: false,
+  },
+  aged: {
+    operation: "aged",
+    title: "Aged style (classical filter)",
+    method: "classical",
+    model: "aged",
+    outputScale: () => 1,
+    params: {},
+    available: false,
+  },
+};
+
+export type ParamsCheck =
+  | { ok: true; params: EditParams }
+  | { ok: false; param: string; message: string };
+
+/**
+ * Checks raw params (numbers, or strings from a query string) against the operation's table and
+ * fills in defaults. Unknown names and out-of-range values are refused, naming the parameter.
+ */
+export function checkParams(operation: Operation, raw: Record<string, unknown>): ParamsCheck {
+  const specs = OPERATION_SPECS[operation].params;
+  for (const name of Object.keys(raw)) {
+    if (!(name in specs)) {
+      return { ok: false, param: name, message: `${operation} has no parameter "${name}"` };
+    }
+  }
+  const params: EditParams = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const given = raw[name];
+    if (given === undefined) {
+      params[name] = spec.default;
+      continue;
+    }
+    const value = typeof given === "string" && given.trim() !== "" ? Number(given) : given;
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      return { ok: false, param: name, message: `${name} must be a number` };
+    }
+    if (spec.kind === "integer" && !spec.allowed.includes(value)) {
+      return { ok: false, param: name, message: `${name} must be one of ${spec.allowed.join(", ")}` };
+    }
+    if (spec.kind === "number" && (value < spec.min || value > spec.max)) {
+      return { ok: false, param: name, message: `${name} must be between ${spec.min} and ${spec.max}` };
+    }
+    params[name] = value;
+  }
+  return { ok: true, params };
+}

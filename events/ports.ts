@@ -1,0 +1,88 @@
+/**
+ * The ports the core needs from the outside world, in the core's words. Each adapter
+ * (Firestore, Cloud Storage, Pub/Sub, JWT) implements one and translates its SDK's types and
+ * errors; no SDK type crosses these interfaces.
+ */
+import type { ObjectRef, RecordedEvent } from "./editEvents.js";
+import type { JobState } from "./jobState.js";
+import type { Operation } from "./operations.js";
+
+export type { InferenceClient } from "./inferencePort.js";
+
+/** A job's log and the projection folded from it. */
+export interface EventStore {
+  /** Every event of the job, in order; empty for an unknown job. */
+  load(jobId: string): Promise<RecordedEvent[]>;
+  /**
+   * Appends `events` (numbered from `expectedVersion + 1`, where `expectedVersion` is the seq of
+   * the last event the caller saw, 0 for a new job) and writes `projection` beside them,
+   * atomically. Throws `ConcurrencyError` when another writer appended first; nothing is
+   * written then.
+   */
+  append(jobId: string, expectedVersion: number, events: readonly RecordedEvent[], projection: JobState): Promise<void>;
+  /** The stored projection, as clients see it; undefined for an unknown job. */
+  getProjection(jobId: string): Promise<JobState | undefined>;
+  /** Overwrites the projection, e.g. after rebuilding it from the log. */
+  putProjection(state: JobState): Promise<void>;
+  /** A user's jobs, newest first. */
+  listByOwner(ownerId: string, limit: number): Promise<JobState[]>;
+}
+
+/** Where images live: uploads and results. */
+export interface ImageStore {
+  /** A URL a client can PUT exactly this object to, with these headers, until `expiresAt`. */
+  createUploadUrl(ref: ObjectRef, options: { contentType: string; maxBytes: number; expiresAt: Date }): Promise<{
+    url: string;
+    headers: Record<string, string>;
+  }>;
+  /** A URL a client can GET the object from until `expiresAt`. */
+  createDownloadUrl(ref: ObjectRef, expiresAt: Date): Promise<string>;
+  /** The object's bytes; throws `ImageStoreError` "not_found" or "too_large" (over `maxBytes`). */
+  read(ref: ObjectRef, maxBytes: number): Promise<Buffer>;
+  write(ref: ObjectRef, bytes: Buffer, contentType: string): Promise<void>;
+  /** Deletes the object; absent objects are not an error. */
+  delete(ref: ObjectRef): Promise<void>;
+}
+
+/** What the queue carries: just enough to find the job; the state lives in the event store. */
+export interface JobMessage {
+  jobId: string;
+  operation: Operation;
+}
+
+export interface JobQueue {
+  /** Publishes the job for a worker; resolves with the message id once the queue has it. */
+  publish(message: JobMessage): Promise<string>;
+}
+
+/** One delivery of a job message, to be settled exactly once. */
+export interface JobDelivery {
+  message: JobMessage;
+  /** 1 on the first delivery, counting up on redeliveries. */
+  deliveryAttempt: number;
+  publishedAt: Date;
+  ack(): void;
+  /** Hands the message back for redelivery (after the subscription's backoff). */
+  nack(): void;
+}
+
+export interface JobSubscription {
+  /** Starts pulling; `handle` is called for each delivery, at most `maxInFlight` at a time. */
+  start(handle: (delivery: JobDelivery) => Promise<void>): void;
+  /** Stops pulling and waits for the deliveries in hand to settle. */
+  stop(): Promise<void>;
+}
+
+/** The caller behind a request. */
+export interface Caller {
+  userId: string;
+}
+
+export interface TokenVerifier {
+  /** Resolves the caller of a bearer token, or throws `AuthError`. */
+  verify(token: string): Promise<Caller>;
+}
+
+export interface Clock {
+  now(): Date;
+}

@@ -1,0 +1,159 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { decide, type EditCommand, type RejectionCode } from "../../events/decide.js";
+import type { EditEvent, EventType, RecordedEvent } from "../../events/editEvents.js";
+import { foldEvents, type JobState } from "../../events/jobState.js";
+
+const now = new Date("2026-11-22T10:00:00.000Z");
+const jobId = randomUUID();
+const input = { bucket: "uploads", object: `uploads/u1/${jobId}`, contentType: "image/png" };
+const output = { bucket: "results", object: `results/u1/${jobId}.png`, contentType: "image/png", width: 2048, height: 2048, sizeBytes: 1234 };
+
+// Givens: event histories, each the previous plus one step.
+const requested: EditEvent = {
+  type: "EditRequested",
+  data: { jobId, ownerId: "u1", operation: "upscale", params: { scale: 4 }, flow: "signed_upload", input },
+};
+const uploaded: EditEvent = { type: "ImageUploaded", data: { ...input, sizeBytes: 1000 } };
+const queued: EditEvent = { type: "EditQueued", data: { attempt: 1 } };
+const startedLive: EditEvent = {
+  type: "EditStarted",
+  data: { attempt: 1, workerId: "w1", leaseExpiresAt: new Date(now.getTime() + 60_000).toISOString() },
+};
+const startedLapsed: EditEvent = {
+  type: "EditStarted",
+  data: { attempt: 1, workerId: "w1", leaseExpiresAt: new Date(now.getTime() - 1).toISOString() },
+};
+const succeeded: EditEvent = { type: "EditSucceeded", data: { workerId: "w1", output, processingMs: 10, inferenceMs: 5 } };
+const canceled: EditEvent = { type: "EditCanceled", data: { by: "u1" } };
+const failed: EditEvent = { type: "EditFailed", data: { code: "unsupported_image", message: "not an image", attempt: 1 } };
+
+const H = {
+  none: [] as EditEvent[],
+  awaiting: [requested],
+  queued: [requested, uploaded, queued],
+  running: [requested, uploaded, queued, startedLive],
+  runningLapsed: [requested, uploaded, queued, startedLapsed],
+  succeeded: [requested, uploaded, queued, startedLive, succeeded],
+  failed: [requested, uploaded, queued, startedLive, failed],
+  canceled: [requested, uploaded, queued, canceled],
+};
+
+function record(events: EditEvent[]): RecordedEvent[] {
+  return events.map((event, index) => ({ ...event, seq: index + 1, at: now.toISOString(), schemaVersion: 1 }) as RecordedEvent);
+}
+
+const cmd = {
+  request: {
+    type: "RequestEdit",
+    jobId,
+    ownerId: "u1",
+    operation: "upscale",
+    params: { scale: 4 },
+    flow: "signed_upload",
+    input,
+  },
+  upload: { type: "RecordUpload", ...input, sizeBytes: 1000 },
+  uploadOther: { type: "RecordUpload", bucket: "uploads", object: "uploads/u1/other", contentType: "image/png", sizeBytes: 1 },
+  start: { type: "StartEdit", workerId: "w2", leaseMs: 30_000 },
+  completeW1: { type: "CompleteEdit", workerId: "w1", output, processingMs: 10, inferenceMs: 5 },
+  completeW2: { type: "CompleteEdit", workerId: "w2", output, processingMs: 10, inferenceMs: 5 },
+  failAttempt: { type: "FailAttempt", workerId: "w1", code: "inference_unavailable", message: "Triton is down", maxAttempts: 3 },
+  failAttemptLast: { type: "FailAttempt", workerId: "w1", code: "inference_unavailable", message: "Triton is down", maxAttempts: 1 },
+  failEdit: { type: "FailEdit", code: "unsupported_image", message: "not an image" },
+  cancel: { type: "CancelEdit", by: "u1" },
+} satisfies Record<string, EditCommand>;
+
+type Then = { events: EventType[] } | { rejected: RejectionCode };
+
+const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> = [
+  ["none", "request", { events: ["EditRequested"] }],
+  ["awaiting", "request", { rejected: "already_exists" }],
+  ["none", "upload", { rejected: "not_found" }],
+  ["awaiting", "upload", { events: ["ImageUploaded", "EditQueued"] }],
+  ["awaiting", "uploadOther", { rejected: "upload_mismatch" }],
+  ["queued", "upload", { events: [] }],
+  ["canceled", "upload", { events: [] }],
+  ["awaiting", "start", { rejected: "not_uploaded" }],
+  ["queued", "start", { events: ["EditStarted"] }],
+  ["running", "start", { rejected: "lease_held" }],
+  ["runningLapsed", "start", { events: ["EditStarted"] }],
+  ["succeeded", "start", { rejected: "already_ended" }],
+  ["canceled", "start", { rejected: "already_ended" }],
+  ["running", "completeW1", { events: ["EditSucceeded"] }],
+  ["running", "completeW2", { rejected: "not_lease_holder" }],
+  ["canceled", "completeW1", { rejected: "already_ended" }],
+  ["succeeded", "completeW1", { rejected: "already_ended" }],
+  ["running", "failAttempt", { events: ["EditAttemptFailed"] }],
+  ["running", "failAttemptLast", { events: ["EditFailed"] }],
+  ["queued", "failAttempt", { rejected: "not_lease_holder" }],
+  ["running", "failEdit", { events: ["EditFailed"] }],
+  ["queued", "failEdit", { events: ["EditFailed"] }],
+  ["failed", "failEdit", { rejected: "already_ended" }],
+  ["awaiting", "cancel", { events: ["EditCanceled"] }],
+  ["queued", "cancel", { events: ["EditCanceled"] }],
+  ["running", "cancel", { events: ["EditCanceled"] }],
+  ["succeeded", "cancel", { rejected: "already_ended" }],
+  ["canceled", "cancel", { rejected: "already_ended" }],
+];
+
+describe("decide", () => {
+  it.each(table)("given %s, when %s, then %j", (given, when, then) => {
+    const state = foldEvents(record(H[given]));
+    const decision = decide(cmd[when], state, now);
+    if ("rejected" in then) {
+      expect(decision.ok).toBe(false);
+      if (!decision.ok) expect(decision.rejection.code).toBe(then.rejected);
+    } else {
+      expect(decision.ok).toBe(true);
+      if (decision.ok) expect(decision.events.map((e) => e.type)).toEqual(then.events);
+    }
+  });
+
+  it("gives a new lease that ends leaseMs after now", () => {
+    const decision = decide(cmd.start, foldEvents(record(H.queued)), now);
+    expect(decision).toMatchObject({
+      ok: true,
+      events: [{ type: "EditStarted", data: { attempt: 1, workerId: "w2", leaseExpiresAt: "2026-11-22T10:00:30.000Z" } }],
+    });
+  });
+
+  it("counts the attempt on a takeover after a lapsed lease", () => {
+    const decision = decide(cmd.start, foldEvents(record(H.runningLapsed)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ data: { attempt: 2, workerId: "w2" } }] });
+  });
+});
+
+const statusTable: Array<[keyof typeof H, Partial<JobState>]> = [
+  ["awaiting", { status: "awaiting_upload", attempts: 0, version: 1 }],
+  ["queued", { status: "queued", attempts: 0, version: 3, input: { ...input, sizeBytes: 1000 } }],
+  ["running", { status: "running", attempts: 1, version: 4, workerId: "w1" }],
+  ["succeeded", { status: "succeeded", attempts: 1, version: 5, output }],
+  ["failed", { status: "failed", error: { code: "unsupported_image", message: "not an image" } }],
+  ["canceled", { status: "canceled", version: 4 }],
+];
+
+describe("evolve", () => {
+  it.each(statusTable)("folds the %s history into %j", (given, expected) => {
+    expect(foldEvents(record(H[given]))).toMatchObject(expected);
+  });
+
+  it("drops the lease when the job ends", () => {
+    const state = foldEvents(record(H.succeeded));
+    expect(state?.workerId).toBeUndefined();
+    expect(state?.leaseExpiresAt).toBeUndefined();
+  });
+
+  it("puts a job back in the queue after a retryable failure, keeping the reason", () => {
+    const retry: EditEvent = { type: "EditAttemptFailed", data: { code: "inference_unavailable", message: "down", attempt: 1 } };
+    expect(foldEvents(record([...H.running, retry]))).toMatchObject({
+      status: "queued",
+      attempts: 1,
+      error: { code: "inference_unavailable" },
+    });
+  });
+
+  it("refuses a log that does not begin with EditRequested", () => {
+    expect(() => foldEvents(record([uploaded]))).toThrow(/before EditRequested/);
+  });
+});
