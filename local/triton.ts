@@ -171,6 +171,8 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     // The stub embeds the base interpreter; the venv's packages reach it through PYTHONPATH.
     PYTHONPATH: [install.sitePackages, process.env.PYTHONPATH].filter(Boolean).join(":"),
     PYTHONNOUSERSITE: "1",
+    // No __pycache__ inside the model repository.
+    PYTHONDONTWRITEBYTECODE: "1",
     PATH: `${join(VENV, "bin")}:${process.env.PATH ?? ""}`,
   };
   const args = [

@@ -1,6 +1,6 @@
 /**
  * gRPC failures of the Triton client, in the port's words. The original status code and details
- * travel along in `cause` for the logs.
+ * travel along in `wire` for the logs.
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { InferenceError, type InferenceErrorCode } from "../../events/inferencePort.js";

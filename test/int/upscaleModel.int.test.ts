@@ -1,0 +1,186 @@
+/**
+ * The upscale model as Triton serves it: real photo tiles in, ESRGAN-slim out, the same bytes as
+ * the ONNX graph outside Triton, close to the NumPy reference of the original Keras graph, and
+ * unchanged by the dynamic batcher.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { InferenceClient, InferenceResult } from "../../events/inferencePort.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
+import { readPhotoTile, type Crop } from "../support/photos.js";
+import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { runSupportPython } from "../support/venvPython.js";
+
+let triton: TestTriton;
+let client: InferenceClient;
+let scratch: string;
+
+beforeAll(async () => {
+  triton = await startTestTriton();
+  client = createTritonClient({ url: triton.grpcUrl, defaultTimeoutMs: 60_000 });
+  scratch = mkdtempSync(join(tmpdir(), "upscale-model-"));
+}, 600_000);
+
+afterAll(async () => {
+  client?.close();
+  await triton?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Tile {
+  photo: string;
+  crop: Crop;
+  pixels: Uint8Array;
+}
+
+async function tile(photo: string, crop: Crop): Promise<Tile> {
+  return { photo, crop, pixels: await readPhotoTile(photo, crop) };
+}
+
+function upscale(tiles: Tile[], scale: number): Promise<InferenceResult> {
+  const [first] = tiles;
+  if (!first) throw new Error("no tiles");
+  const { width, height } = first.crop;
+  const batch = new Uint8Array(tiles.length * height * width * 3);
+  tiles.forEach((t, i) => batch.set(t.pixels, i * t.pixels.length));
+  return client.infer({
+    model: "upscale",
+    inputs: [
+      { name: "IMAGE", datatype: "UINT8", shape: [tiles.length, height, width, 3], data: batch },
+      { name: "SCALE", datatype: "UINT8", shape: [tiles.length, 1], data: new Uint8Array(tiles.length).fill(scale) },
+    ],
+    outputs: ["IMAGE_OUT"],
+  });
+}
+
+function onlyOutput(result: InferenceResult) {
+  expect(result.outputs.map((o) => o.name)).toEqual(["IMAGE_OUT"]);
+  const [output] = result.outputs;
+  if (!output) throw new Error("no output");
+  return output;
+}
+
+/** Mean absolute difference between an upscaled tile and the input repeated pixel by pixel. */
+function meanDistanceToNearest(input: Uint8Array, output: Uint8Array, width: number, height: number, scale: number): number {
+  let total = 0;
+  for (let y = 0; y < height * scale; y++) {
+    for (let x = 0; x < width * scale; x++) {
+      for (let c = 0; c < 3; c++) {
+        const source = input[(Math.floor(y / scale) * width + Math.floor(x / scale)) * 3 + c] ?? 0;
+        total += Math.abs((output[(y * width * scale + x) * 3 + c] ?? 0) - source);
+      }
+    }
+  }
+  return total / (width * height * scale * scale * 3);
+}
+
+describe("upscale on Triton", () => {
+  it.each([
+    { scale: 4, photo: "astronaut.png", crop: { left: 180, top: 60, width: 64, height: 48 } },
+    { scale: 2, photo: "chelsea.png", crop: { left: 150, top: 80, width: 80, height: 72 } },
+  ])(
+    "x$scale of a $photo tile equals onnxruntime outside Triton bit for bit, and the NumPy reference within 1",
+    async ({ scale, photo, crop }) => {
+      const input = await tile(photo, crop);
+      const output = onlyOutput(await upscale([input], scale));
+
+      expect(output.datatype).toBe("UINT8");
+      expect(output.shape).toEqual([1, crop.height * scale, crop.width * scale, 3]);
+      // A photo, enlarged: close to the input's own pixels, but not a plain pixel repeat.
+      const distance = meanDistanceToNearest(input.pixels, output.data as Uint8Array, crop.width, crop.height, scale);
+      expect(distance).toBeGreaterThan(0.5);
+      expect(distance).toBeLessThan(20);
+
+      const inFile = join(scratch, `${photo}-x${scale}-in.npy`);
+      const outFile = join(scratch, `${photo}-x${scale}-onnx.npy`);
+      writeNpyUint8(inFile, [1, crop.height, crop.width, 3], input.pixels);
+      const report = JSON.parse(
+        await runSupportPython(triton.install, "upscale_outside_triton.py", [
+          "--tarball", triton.install.modelTarball,
+          "--scale", String(scale),
+          "--input", inFile,
+          "--output", outFile,
+        ]),
+      ) as { max_abs_diff: number; tolerance: number; values: number; differing_values: number };
+      const outside = readNpyUint8(outFile);
+
+      expect(outside.shape).toEqual(output.shape);
+      expect(Buffer.from(output.data.buffer, output.data.byteOffset, output.data.byteLength).equals(Buffer.from(outside.data))).toBe(true);
+      expect(report.values).toBe(output.data.length);
+      expect(report.tolerance).toBe(1);
+      expect(report.max_abs_diff).toBeLessThanOrEqual(1);
+    },
+  );
+
+  it("answers concurrent requests, batched by the server, with the bytes of sequential ones", async () => {
+    const crop = (left: number, top: number): Crop => ({ left, top, width: 40, height: 40 });
+    const tiles = await Promise.all([
+      tile("astronaut.png", crop(200, 90)),
+      tile("astronaut.png", crop(300, 300)),
+      tile("chelsea.png", crop(120, 100)),
+      tile("chelsea.png", crop(250, 40)),
+      tile("coffee.png", crop(100, 150)),
+      tile("coffee.png", crop(380, 200)),
+    ]);
+    const sequential: Uint8Array[] = [];
+    for (const t of tiles) sequential.push(onlyOutput(await upscale([t], 4)).data as Uint8Array);
+
+    const before = await modelStats();
+    const concurrent = await Promise.all(tiles.map((t) => upscale([t], 4)));
+    const after = await modelStats();
+
+    concurrent.forEach((result, i) => {
+      expect(Buffer.from(onlyOutput(result).data).equals(Buffer.from(sequential[i] as Uint8Array))).toBe(true);
+    });
+    expect(after.inferenceCount - before.inferenceCount).toBe(tiles.length);
+    // Fewer model executions than requests: the dynamic batcher grouped some of them.
+    expect(after.executionCount - before.executionCount).toBeLessThan(tiles.length);
+  });
+
+  it("keeps concurrent requests of different scales and tile sizes apart", async () => {
+    const small = await tile("coffee.png", { left: 60, top: 60, width: 24, height: 32 });
+    const large = await tile("chelsea.png", { left: 60, top: 60, width: 48, height: 40 });
+    const cases = [
+      { t: small, scale: 2 },
+      { t: large, scale: 4 },
+      { t: small, scale: 4 },
+      { t: large, scale: 2 },
+    ];
+    const expected: Uint8Array[] = [];
+    for (const c of cases) expected.push(onlyOutput(await upscale([c.t], c.scale)).data as Uint8Array);
+
+    const results = await Promise.all(cases.map((c) => upscale([c.t], c.scale)));
+
+    results.forEach((result, i) => {
+      const { t, scale } = cases[i]!;
+      const output = onlyOutput(result);
+      expect(output.shape).toEqual([1, t.crop.height * scale, t.crop.width * scale, 3]);
+      expect(Buffer.from(output.data).equals(Buffer.from(expected[i] as Uint8Array))).toBe(true);
+    });
+  });
+
+  it("upscales every row of a multi-tile request as if sent alone", async () => {
+    const crop = (left: number): Crop => ({ left, top: 120, width: 32, height: 32 });
+    const tiles = await Promise.all([tile("astronaut.png", crop(100)), tile("astronaut.png", crop(200)), tile("astronaut.png", crop(300))]);
+
+    const output = onlyOutput(await upscale(tiles, 2));
+    expect(output.shape).toEqual([3, 64, 64, 3]);
+    const rowBytes = 64 * 64 * 3;
+    for (const [i, t] of tiles.entries()) {
+      const alone = onlyOutput(await upscale([t], 2)).data as Uint8Array;
+      const row = (output.data as Uint8Array).subarray(i * rowBytes, (i + 1) * rowBytes);
+      expect(Buffer.from(row).equals(Buffer.from(alone))).toBe(true);
+    }
+  });
+});
+
+async function modelStats(): Promise<{ inferenceCount: number; executionCount: number }> {
+  const response = await fetch(`${triton.httpUrl}/v2/models/upscale/stats`);
+  const body = (await response.json()) as { model_stats: { inference_count: number; execution_count: number }[] };
+  const [stats] = body.model_stats;
+  if (!stats) throw new Error("no stats for upscale");
+  return { inferenceCount: stats.inference_count, executionCount: stats.execution_count };
+}
