@@ -1,0 +1,217 @@
+/**
+ * Stack configuration, read once per program run. Every setting has its key, its default and its
+ * validation here; no other infra file reads `pulumi.Config`. Set values with
+ * `pulumi config set <key> <value>` (keys live in the `image-edit` namespace unless noted).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export type GpuDriverVersion = "DEFAULT" | "LATEST";
+
+export interface InfraConfig {
+  /** The stack name (`dev`, `staging`, `prod`); it suffixes every resource name. */
+  readonly stack: string;
+  /** `gcp:project`. Every environment should have its own project; names stay unique anyway. */
+  readonly project: string;
+  /** `gcp:region`. Buckets, functions, Pub/Sub-adjacent services and the registry live here. */
+  readonly region: string;
+  /**
+   * `clusterLocation`: a zone (zonal cluster: one free control plane, fine for dev) or the region
+   * (regional control plane: survives a zone outage and upgrades without API downtime, for prod).
+   */
+  readonly clusterLocation: string;
+  /**
+   * `nodeZones`: zones for the node pools. T4s exist only in some zones of a region, so a regional
+   * cluster must name zones that have them (`gcloud compute accelerator-types list`).
+   */
+  readonly nodeZones: readonly string[] | undefined;
+  /** `cpuMachineType`: worker nodes. Decode/tile/stitch/encode with sharp is CPU- and memory-bound. */
+  readonly cpuMachineType: string;
+  /** `cpuSpot`: Spot VMs for the CPU pool. Workers are idempotent, so preemption costs time only. */
+  readonly cpuSpot: boolean;
+  /** `cpuMinNodes`: at least one node hosts KEDA, kube-dns and the metrics collectors. */
+  readonly cpuMinNodes: number;
+  /** `cpuMaxNodes`: ceiling for the CPU pool's autoscaler (total across zones). */
+  readonly cpuMaxNodes: number;
+  /**
+   * `gpuMachineType`: T4s attach only to N1 machines. n1-standard-4 (4 vCPU, 15 GB) feeds one T4:
+   * the Python backend's pre/post-processing is light, and the host needs room to stage models.
+   */
+  readonly gpuMachineType: string;
+  /** `gpuAcceleratorType`: the GPU model; the cluster, taints and policies assume one per node. */
+  readonly gpuAcceleratorType: string;
+  /** `gpuSpot`: Spot T4s cost ~60-70% less but can vanish with 30 s notice; on for dev only. */
+  readonly gpuSpot: boolean;
+  /** `gpuMaxNodes`: one Triton replica per GPU node, so this is also Triton's replica ceiling. */
+  readonly gpuMaxNodes: number;
+  /**
+   * `gpuDriverVersion`: GKE-managed driver install. LATEST, because recent Triton images are built
+   * against recent CUDA; DEFAULT would rely on NGC's forward-compatibility layer on older drivers.
+   */
+  readonly gpuDriverVersion: GpuDriverVersion;
+  /** `namespace`: the Kubernetes namespace of Triton and the workers. */
+  readonly namespace: string;
+  /** `workerImageTag`: tag of `worker` in the Artifact Registry repo (CI pushes the git SHA). */
+  readonly workerImageTag: string;
+  /** `workerMinReplicas`: 0 lets dev scale to nothing; prod keeps warm workers for latency. */
+  readonly workerMinReplicas: number;
+  /** `workerMaxReplicas`: ceiling for KEDA; bounded by what Triton can absorb, not by CPU. */
+  readonly workerMaxReplicas: number;
+  /** `workerMaxMessages`: WORKER_MAX_MESSAGES, Pub/Sub flow control (jobs in flight per pod). */
+  readonly workerMaxMessages: number;
+  /** `workerBacklogPerReplica`: KEDA target of undelivered messages per worker replica. */
+  readonly workerBacklogPerReplica: number;
+  /** `tritonTimeoutMs`: TRITON_TIMEOUT_MS, the deadline of one tile-batch call to Triton. */
+  readonly tritonTimeoutMs: number;
+  /**
+   * `workerTerminationGraceSeconds`: on SIGTERM a worker stops pulling and finishes the tile batch
+   * in flight (at most `tritonTimeoutMs`) plus stitching and upload. The grace period must cover
+   * that, or a rollout kills a batch mid-way and the job redoes it. Validated to exceed the
+   * Triton timeout by 30 s.
+   */
+  readonly workerTerminationGraceSeconds: number;
+  /**
+   * `tritonImageTag`: the NGC `nvcr.io/nvidia/tritonserver:<tag>-py3` release. The deployed image
+   * is that release plus onnxruntime-gpu (infra/triton.Dockerfile), pushed as `triton:<tag>`.
+   */
+  readonly tritonImageTag: string;
+  /** `tritonMinReplicas`: 0 lets the GPU pool scale to zero when no job is queued. */
+  readonly tritonMinReplicas: number;
+  /** `tritonMaxReplicas`: at most `gpuMaxNodes`, since each replica takes a whole GPU. */
+  readonly tritonMaxReplicas: number;
+  /** `tritonQueueTargetMicros`: average queue time per request above which Triton scales out. */
+  readonly tritonQueueTargetMicros: number;
+  /** `tritonModelConfigName`: `--model-config-name`; selects `configs/<name>.pbtxt` (KIND_GPU). */
+  readonly tritonModelConfigName: string;
+  /**
+   * `modelRevision`: free-form label stamped on Triton's pod template. Triton reads the repository
+   * only at start, so bumping this after uploading a model version rolls the pods.
+   */
+  readonly modelRevision: string;
+  /** `uploadsLifecycleDays`: uploads are inputs only; delete them after this many days. */
+  readonly uploadsLifecycleDays: number;
+  /** `resultsLifecycleDays`: results expire (users are told so); delete after this many days. */
+  readonly resultsLifecycleDays: number;
+  /** `corsOrigins`: web origins allowed to PUT to signed upload URLs and GET results. */
+  readonly corsOrigins: readonly string[];
+  /**
+   * `ackDeadlineSeconds`: how long Pub/Sub waits before redelivering. The client library extends
+   * the deadline while a job runs, so this only bounds how fast a crashed worker's job comes back.
+   */
+  readonly ackDeadlineSeconds: number;
+  /** `maxDeliveryAttempts`: deliveries before a job is dead-lettered (Pub/Sub allows 5..100). */
+  readonly maxDeliveryAttempts: number;
+  /** `messageRetentionSeconds`: how long an unacked job waits in the subscription. */
+  readonly messageRetentionSeconds: number;
+  /** `signedUrlTtlSeconds`: SIGNED_URL_TTL_SECONDS, lifetime of an upload URL. */
+  readonly signedUrlTtlSeconds: number;
+  /** `resultUrlTtlSeconds`: RESULT_URL_TTL_SECONDS, lifetime of a result download URL. */
+  readonly resultUrlTtlSeconds: number;
+  /** `maxDirectUploadBytes`: MAX_DIRECT_UPLOAD_BYTES, largest single-PUT upload. */
+  readonly maxDirectUploadBytes: number;
+  /** `maxUploadBytes`: MAX_UPLOAD_BYTES, largest upload at all (resumable above the direct limit). */
+  readonly maxUploadBytes: number;
+  /** `apiMinInstances`: 1 in prod avoids a cold start on the first request after idle. */
+  readonly apiMinInstances: number;
+  /** `apiMaxInstances`: caps cost and Firestore write pressure from a traffic spike. */
+  readonly apiMaxInstances: number;
+  /** `firestoreLocation`: location of the Firestore database (cannot change after creation). */
+  readonly firestoreLocation: string;
+  /** `firebaseProjectId`: FIREBASE_PROJECT_ID, whose ID tokens the API accepts. */
+  readonly firebaseProjectId: string;
+  /**
+   * `protectData`: deletion protection on the cluster and Firestore, and no force-destroy of
+   * non-empty buckets. Off for dev so that `pulumi destroy` really tears down.
+   */
+  readonly protectData: boolean;
+}
+
+export function loadInfraConfig(): InfraConfig {
+  const config = new pulumi.Config();
+  const gcp = new pulumi.Config("gcp");
+  const stack = pulumi.getStack();
+  const region = gcp.get("region") ?? "us-central1";
+  const gpuMaxNodes = config.getNumber("gpuMaxNodes", { min: 1, max: 64 }) ?? 2;
+  const tritonTimeoutMs = config.getNumber("tritonTimeoutMs", { min: 1_000 }) ?? 60_000;
+  const workerTerminationGraceSeconds = config.getNumber("workerTerminationGraceSeconds", { min: 1 }) ?? 150;
+  if (workerTerminationGraceSeconds < Math.ceil(tritonTimeoutMs / 1000) + 30) {
+    throw new Error(
+      `workerTerminationGraceSeconds (${workerTerminationGraceSeconds}) must exceed tritonTimeoutMs ` +
+        `(${tritonTimeoutMs} ms) by at least 30 s, so that a rollout lets the tile batch in flight finish`,
+    );
+  }
+  const maxDirectUploadBytes = config.getNumber("maxDirectUploadBytes", { min: 1 }) ?? 32 * 1024 * 1024;
+  const maxUploadBytes = config.getNumber("maxUploadBytes", { min: 1 }) ?? 200 * 1024 * 1024;
+  if (maxUploadBytes < maxDirectUploadBytes) {
+    throw new Error(`maxUploadBytes (${maxUploadBytes}) must be at least maxDirectUploadBytes (${maxDirectUploadBytes})`);
+  }
+  const workerMinReplicas = config.getNumber("workerMinReplicas", { min: 0 }) ?? 0;
+  const workerMaxReplicas = config.getNumber("workerMaxReplicas", { min: 1 }) ?? 4;
+  if (workerMaxReplicas < workerMinReplicas) {
+    throw new Error(`workerMaxReplicas (${workerMaxReplicas}) must be at least workerMinReplicas (${workerMinReplicas})`);
+  }
+  const tritonMinReplicas = config.getNumber("tritonMinReplicas", { min: 0 }) ?? 0;
+  const tritonMaxReplicas = config.getNumber("tritonMaxReplicas", { min: 1 }) ?? gpuMaxNodes;
+  if (tritonMaxReplicas > gpuMaxNodes || tritonMinReplicas > tritonMaxReplicas) {
+    throw new Error(
+      `need tritonMinReplicas (${tritonMinReplicas}) <= tritonMaxReplicas (${tritonMaxReplicas}) <= gpuMaxNodes (${gpuMaxNodes})`,
+    );
+  }
+  const corsOrigins = config.getObject<string[]>("corsOrigins") ?? [];
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^/]+$/.test(origin)) {
+      throw new Error(`corsOrigins: "${origin}" is not an origin (scheme://host[:port], no path)`);
+    }
+  }
+  const project = gcp.require("project");
+  return {
+    stack,
+    project,
+    region,
+    clusterLocation: config.get("clusterLocation") ?? `${region}-a`,
+    nodeZones: config.getObject<string[]>("nodeZones"),
+    cpuMachineType: config.get("cpuMachineType") ?? "e2-standard-4",
+    cpuSpot: config.getBoolean("cpuSpot") ?? false,
+    cpuMinNodes: config.getNumber("cpuMinNodes", { min: 1 }) ?? 1,
+    cpuMaxNodes: config.getNumber("cpuMaxNodes", { min: 1 }) ?? 4,
+    gpuMachineType: config.get("gpuMachineType") ?? "n1-standard-4",
+    gpuAcceleratorType: config.get("gpuAcceleratorType") ?? "nvidia-tesla-t4",
+    gpuSpot: config.getBoolean("gpuSpot") ?? false,
+    gpuMaxNodes,
+    gpuDriverVersion: (config.get("gpuDriverVersion", { allowedValues: ["DEFAULT", "LATEST"] }) ??
+      "LATEST") as GpuDriverVersion,
+    namespace: config.get("namespace", { pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ }) ?? "image-edit",
+    workerImageTag: config.get("workerImageTag") ?? "latest",
+    workerMinReplicas,
+    workerMaxReplicas,
+    workerMaxMessages: config.getNumber("workerMaxMessages", { min: 1 }) ?? 2,
+    workerBacklogPerReplica: config.getNumber("workerBacklogPerReplica", { min: 1 }) ?? 4,
+    tritonTimeoutMs,
+    workerTerminationGraceSeconds,
+    tritonImageTag: config.get("tritonImageTag", { pattern: /^\d{2}\.\d{2}$/ }) ?? "26.08",
+    tritonMinReplicas,
+    tritonMaxReplicas,
+    tritonQueueTargetMicros: config.getNumber("tritonQueueTargetMicros", { min: 1 }) ?? 100_000,
+    tritonModelConfigName: config.get("tritonModelConfigName") ?? "gpu",
+    modelRevision: config.get("modelRevision") ?? "1",
+    uploadsLifecycleDays: config.getNumber("uploadsLifecycleDays", { min: 1 }) ?? 1,
+    resultsLifecycleDays: config.getNumber("resultsLifecycleDays", { min: 1 }) ?? 7,
+    corsOrigins,
+    ackDeadlineSeconds: config.getNumber("ackDeadlineSeconds", { min: 10, max: 600 }) ?? 60,
+    maxDeliveryAttempts: config.getNumber("maxDeliveryAttempts", { min: 5, max: 100 }) ?? 5,
+    messageRetentionSeconds: config.getNumber("messageRetentionSeconds", { min: 600, max: 604_800 }) ?? 86_400,
+    signedUrlTtlSeconds: config.getNumber("signedUrlTtlSeconds", { min: 60, max: 604_800 }) ?? 900,
+    resultUrlTtlSeconds: config.getNumber("resultUrlTtlSeconds", { min: 60, max: 604_800 }) ?? 3_600,
+    maxDirectUploadBytes,
+    maxUploadBytes,
+    apiMinInstances: config.getNumber("apiMinInstances", { min: 0 }) ?? 0,
+    apiMaxInstances: config.getNumber("apiMaxInstances", { min: 1 }) ?? 10,
+    firestoreLocation: config.get("firestoreLocation") ?? region,
+    firebaseProjectId: config.get("firebaseProjectId") ?? project,
+    protectData: config.getBoolean("protectData") ?? true,
+  };
+}
+
+/** `<base>-<stack>`: lets several stacks share one project without colliding. */
+export function stackName(config: Pick<InfraConfig, "stack">, base: string): string {
+  return `${base}-${config.stack}`;
+}

@@ -1,0 +1,208 @@
+/**
+ * The two Cloud Functions (2nd gen), built by Cloud Build from the repository's `dist/` (run
+ * `npm run build` first): `api` (HTTP) and `uploadFinalized` (Eventarc, object finalized on the
+ * uploads bucket). Each runs as its own service account from infra/identity.ts.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+
+import { stackName, type InfraConfig } from "./config.js";
+
+/** The built entry the functions load (`main` of the uploaded package.json). */
+export const functionsEntry = "dist/functions/index.js";
+
+export interface FunctionsArgs {
+  config: InfraConfig;
+  /** Repository root: holds package.json, package-lock.json and dist/. */
+  sourceRoot: string;
+  apiServiceAccount: pulumi.Input<string>;
+  uploadTriggerServiceAccount: pulumi.Input<string>;
+  uploadsBucket: pulumi.Input<string>;
+  resultsBucket: pulumi.Input<string>;
+  jobsTopic: pulumi.Input<string>;
+}
+
+export class Functions extends pulumi.ComponentResource {
+  readonly api: gcp.cloudfunctionsv2.Function;
+  readonly uploadFinalized: gcp.cloudfunctionsv2.Function;
+  readonly apiUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: FunctionsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("image-edit:infra:Functions", name, {}, opts);
+    const { config } = args;
+    const project = config.project;
+
+    const sourceBucket = new gcp.storage.Bucket(
+      "functions-source",
+      {
+        project,
+        name: `${config.project}-${config.stack}-functions-source`,
+        location: config.region.toUpperCase(),
+        uniformBucketLevelAccess: true,
+        publicAccessPrevention: "enforced",
+        forceDestroy: true,
+        // Only the latest archives matter once deployed.
+        lifecycleRules: [{ action: { type: "Delete" }, condition: { age: 30 } }],
+      },
+      { parent: this },
+    );
+    const source = functionsSource(args.sourceRoot);
+    // The object name carries the content hash: a new build is a new object, which is what
+    // makes Cloud Functions rebuild (same name, new bytes would be no diff at all).
+    const sourceObject = new gcp.storage.BucketObject(
+      "functions-source",
+      { bucket: sourceBucket.name, name: `functions-${source.hash}.zip`, source: source.archive },
+      { parent: this },
+    );
+
+    const sharedEnv = {
+      GCP_PROJECT: project,
+      UPLOADS_BUCKET: args.uploadsBucket,
+      RESULTS_BUCKET: args.resultsBucket,
+      JOBS_TOPIC: args.jobsTopic,
+      SIGNED_URL_TTL_SECONDS: String(config.signedUrlTtlSeconds),
+      RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
+      MAX_DIRECT_UPLOAD_BYTES: String(config.maxDirectUploadBytes),
+      MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
+    };
+    const buildConfig = (entryPoint: string): gcp.types.input.cloudfunctionsv2.FunctionBuildConfig => ({
+      runtime: "nodejs20",
+      entryPoint,
+      source: { storageSource: { bucket: sourceBucket.name, object: sourceObject.name } },
+      environmentVariables: {
+        // dist/ is already built: the buildpack must not run the package's build scripts, and
+        // installs production dependencies only.
+        GOOGLE_NODE_RUN_SCRIPTS: "",
+        NODE_ENV: "production",
+      },
+    });
+
+    this.api = new gcp.cloudfunctionsv2.Function(
+      "api",
+      {
+        project,
+        location: config.region,
+        name: stackName(config, "api"),
+        buildConfig: buildConfig("api"),
+        serviceConfig: {
+          serviceAccountEmail: args.apiServiceAccount,
+          availableMemory: "512Mi",
+          timeoutSeconds: 60,
+          minInstanceCount: config.apiMinInstances,
+          maxInstanceCount: config.apiMaxInstances,
+          // One instance serves many short Firestore-bound requests at once.
+          maxInstanceRequestConcurrency: 40,
+          availableCpu: "1",
+          ingressSettings: "ALLOW_ALL",
+          environmentVariables: {
+            ...sharedEnv,
+            AUTH_MODE: "firebase",
+            FIREBASE_PROJECT_ID: config.firebaseProjectId,
+          },
+        },
+      },
+      { parent: this },
+    );
+    // The API is public at the network level; every route checks a Firebase ID token itself.
+    new gcp.cloudrunv2.ServiceIamMember(
+      "api-public-invoker",
+      { project, location: config.region, name: this.api.name, role: "roles/run.invoker", member: "allUsers" },
+      { parent: this },
+    );
+
+    this.uploadFinalized = new gcp.cloudfunctionsv2.Function(
+      "upload-finalized",
+      {
+        project,
+        location: config.region,
+        name: stackName(config, "upload-finalized"),
+        buildConfig: buildConfig("uploadFinalized"),
+        serviceConfig: {
+          serviceAccountEmail: args.uploadTriggerServiceAccount,
+          availableMemory: "256Mi",
+          timeoutSeconds: 60,
+          maxInstanceCount: config.apiMaxInstances,
+          ingressSettings: "ALLOW_INTERNAL_ONLY",
+          environmentVariables: sharedEnv,
+        },
+        eventTrigger: {
+          eventType: "google.cloud.storage.object.v1.finalized",
+          triggerRegion: config.region,
+          eventFilters: [{ attribute: "bucket", value: args.uploadsBucket }],
+          serviceAccountEmail: args.uploadTriggerServiceAccount,
+          // Retry transient failures (up to Eventarc's 24 h); the handler is idempotent per
+          // object, so a repeated event never starts a second job.
+          retryPolicy: "RETRY_POLICY_RETRY",
+        },
+      },
+      { parent: this },
+    );
+    // Eventarc invokes the function's Cloud Run service as the trigger's account.
+    new gcp.cloudrunv2.ServiceIamMember(
+      "upload-finalized-invoker",
+      {
+        project,
+        location: config.region,
+        name: this.uploadFinalized.name,
+        role: "roles/run.invoker",
+        member: pulumi.interpolate`serviceAccount:${args.uploadTriggerServiceAccount}`,
+      },
+      { parent: this },
+    );
+
+    this.apiUrl = this.api.url;
+    this.registerOutputs({ apiUrl: this.apiUrl });
+  }
+}
+
+/**
+ * The uploaded package: dist/, the lock file, and a package.json whose `main` is the functions'
+ * entry and whose scripts are gone (the buildpack would otherwise try to rebuild with tsc).
+ */
+function functionsSource(root: string): { archive: pulumi.asset.AssetArchive; hash: string } {
+  const dist = join(root, "dist");
+  if (!existsSync(join(root, functionsEntry))) {
+    if (!pulumi.runtime.isDryRun()) {
+      throw new Error(`${functionsEntry} is missing under ${root}: run \`npm run build\` before \`pulumi up\``);
+    }
+    pulumi.log.warn(`${functionsEntry} is missing: run \`npm run build\` before \`pulumi up\``);
+  }
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as Record<string, unknown>;
+  delete pkg.scripts;
+  const packageJson = JSON.stringify({ ...pkg, main: functionsEntry }, null, 2);
+  const lockPath = join(root, "package-lock.json");
+
+  const hash = createHash("sha256");
+  hash.update(packageJson);
+  if (existsSync(lockPath)) hash.update(readFileSync(lockPath));
+  for (const file of filesUnder(dist)) {
+    hash.update(relative(root, file));
+    hash.update(readFileSync(file));
+  }
+  return {
+    archive: new pulumi.asset.AssetArchive({
+      "package.json": new pulumi.asset.StringAsset(packageJson),
+      "package-lock.json": new pulumi.asset.FileAsset(lockPath),
+      dist: new pulumi.asset.FileArchive(dist),
+    }),
+    hash: hash.digest("hex").slice(0, 16),
+  };
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .sort()
+    .flatMap((entry) => {
+      const path = join(dir, entry);
+      return statSync(path).isDirectory() ? filesUnder(path) : [path];
+    });
+}
+
+/** The repository root: the folder that holds infra/. */
+export const repositoryRoot = fileURLToPath(new URL("..", import.meta.url));

@@ -1,0 +1,119 @@
+/**
+ * The image-edit pipeline on Google Cloud, one stack per environment (dev, staging, prod).
+ * This file only wires the components together and exports what operators and the apps need.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import { Keda } from "./autoscaling.js";
+import { Cluster } from "./cluster.js";
+import { loadInfraConfig } from "./config.js";
+import { Firestore } from "./firestore.js";
+import { Functions, repositoryRoot } from "./functions.js";
+import { Identity } from "./identity.js";
+import { Messaging } from "./messaging.js";
+import { Network } from "./network.js";
+import { Registry } from "./registry.js";
+import { ProjectServices } from "./services.js";
+import { modelRepositoryPrefix, Storage } from "./storage.js";
+import { Triton } from "./triton.js";
+import { Worker } from "./worker.js";
+
+const config = loadInfraConfig();
+const apis = new ProjectServices("apis", { project: config.project });
+const afterApis: pulumi.ComponentResourceOptions = { dependsOn: apis.services };
+
+const network = new Network("network", { config }, afterApis);
+const storage = new Storage("storage", { config }, afterApis);
+const messaging = new Messaging("messaging", { config }, afterApis);
+const registry = new Registry("registry", { config }, afterApis);
+const identity = new Identity(
+  "identity",
+  {
+    config,
+    uploadsBucket: storage.uploads.name,
+    resultsBucket: storage.results.name,
+    modelsBucket: storage.models.name,
+    jobsTopic: messaging.jobsTopic.name,
+    jobsSubscription: messaging.jobsSubscription.name,
+    registry: registry.repository,
+  },
+  afterApis,
+);
+const firestore = new Firestore("firestore", { config }, afterApis);
+const functions = new Functions(
+  "functions",
+  {
+    config,
+    sourceRoot: repositoryRoot,
+    apiServiceAccount: identity.api.email,
+    uploadTriggerServiceAccount: identity.uploadTrigger.email,
+    uploadsBucket: storage.uploads.name,
+    resultsBucket: storage.results.name,
+    jobsTopic: messaging.jobsTopic.name,
+  },
+  // The trigger's IAM (event receiver, storage agent publisher) must exist before Eventarc
+  // validates it, and the database before the first request.
+  { dependsOn: [...apis.services, identity, firestore] },
+);
+
+const cluster = new Cluster("cluster", { config, network, nodeServiceAccount: identity.nodes.email }, afterApis);
+const inCluster: pulumi.ComponentResourceOptions = { providers: { kubernetes: cluster.provider } };
+
+const namespace = new k8s.core.v1.Namespace(
+  "app",
+  { metadata: { name: config.namespace } },
+  { provider: cluster.provider },
+);
+const keda = new Keda(
+  "keda",
+  { namespace: namespace.metadata.name, googleServiceAccountEmail: identity.keda.email },
+  inCluster,
+);
+const jobsSubscriptionPath = pulumi.interpolate`projects/${config.project}/subscriptions/${messaging.jobsSubscription.name}`;
+const triton = new Triton(
+  "triton",
+  {
+    config,
+    namespace: namespace.metadata.name,
+    modelsBucket: storage.models.name,
+    image: pulumi.interpolate`${registry.url}/triton:${config.tritonImageTag}`,
+    googleServiceAccountEmail: identity.triton.email,
+    jobsSubscriptionPath,
+    keda,
+  },
+  inCluster,
+);
+new Worker(
+  "worker",
+  {
+    config,
+    namespace: namespace.metadata.name,
+    image: pulumi.interpolate`${registry.url}/worker:${config.workerImageTag}`,
+    googleServiceAccountEmail: identity.worker.email,
+    jobsSubscription: messaging.jobsSubscription.name,
+    jobsSubscriptionPath,
+    uploadsBucket: storage.uploads.name,
+    resultsBucket: storage.results.name,
+    tritonGrpcUrl: triton.grpcUrl,
+    keda,
+  },
+  inCluster,
+);
+
+export const apiUrl = functions.apiUrl;
+export const uploadFinalizedFunction = functions.uploadFinalized.name;
+export const uploadsBucket = storage.uploads.name;
+export const resultsBucket = storage.results.name;
+export const modelsBucket = storage.models.name;
+export const modelRepository = pulumi.interpolate`gs://${storage.models.name}/${modelRepositoryPrefix}`;
+export const jobsTopic = messaging.jobsTopic.name;
+export const jobsSubscription = messaging.jobsSubscription.name;
+export const deadLetterTopic = messaging.deadLetterTopic.name;
+export const deadLetterSubscription = messaging.deadLetterSubscription.name;
+export const imageRepository = registry.url;
+export const clusterName = cluster.cluster.name;
+export const clusterLocation = cluster.cluster.location;
+export const kubeconfig = pulumi.secret(cluster.kubeconfig);
+export const tritonGrpcUrl = triton.grpcUrl;
+export const firestoreDatabase = firestore.database.name;

@@ -1,0 +1,41 @@
+/**
+ * The Google APIs the stack uses. Enabling them here makes a fresh project work with one
+ * `pulumi up`; `disableOnDestroy: false` because other things in the project may use them too.
+ */
+import * as gcp from "@pulumi/gcp";
+import * as pulumi from "@pulumi/pulumi";
+
+const apis = [
+  "artifactregistry.googleapis.com",
+  "cloudbuild.googleapis.com", // Cloud Functions (2nd gen) builds the source with Cloud Build.
+  "cloudfunctions.googleapis.com",
+  "compute.googleapis.com",
+  "container.googleapis.com",
+  "eventarc.googleapis.com",
+  "firebaserules.googleapis.com",
+  "firestore.googleapis.com",
+  "iam.googleapis.com",
+  "iamcredentials.googleapis.com", // signBlob, for signed URLs without a key file.
+  "monitoring.googleapis.com", // Managed Prometheus and the Pub/Sub metrics KEDA reads.
+  "pubsub.googleapis.com",
+  "run.googleapis.com", // 2nd-gen functions run as Cloud Run services.
+  "storage.googleapis.com",
+] as const;
+
+export class ProjectServices extends pulumi.ComponentResource {
+  /** Depend on this to make sure the APIs are on before creating their resources. */
+  readonly services: gcp.projects.Service[];
+
+  constructor(name: string, args: { project: string }, opts?: pulumi.ComponentResourceOptions) {
+    super("image-edit:infra:ProjectServices", name, {}, opts);
+    this.services = apis.map(
+      (api) =>
+        new gcp.projects.Service(
+          api.split(".")[0] as string,
+          { project: args.project, service: api, disableOnDestroy: false, disableDependentServices: false },
+          { parent: this },
+        ),
+    );
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The worker: a Deployment of workers/Dockerfile on the CPU pool, running as the worker Google
+ * account through Workload Identity, scaled by KEDA on the jobs subscription's backlog.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+
+import type { Keda } from "./autoscaling.js";
+import type { InfraConfig } from "./config.js";
+import { kubernetesServiceAccounts } from "./identity.js";
+
+export const workerMetricsPort = 9464;
+
+export interface WorkerArgs {
+  config: InfraConfig;
+  namespace: pulumi.Input<string>;
+  image: pulumi.Input<string>;
+  googleServiceAccountEmail: pulumi.Input<string>;
+  jobsSubscription: pulumi.Input<string>;
+  /** Full resource name of the jobs subscription, for KEDA. */
+  jobsSubscriptionPath: pulumi.Input<string>;
+  uploadsBucket: pulumi.Input<string>;
+  resultsBucket: pulumi.Input<string>;
+  tritonGrpcUrl: pulumi.Input<string>;
+  keda: Keda;
+}
+
+export class Worker extends pulumi.ComponentResource {
+  readonly deployment: k8s.apps.v1.Deployment;
+
+  constructor(name: string, args: WorkerArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("image-edit:infra:Worker", name, {}, opts);
+    const { config } = args;
+    const labels = { app: "worker" };
+    const ns = args.namespace;
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(
+      "worker",
+      {
+        metadata: {
+          name: kubernetesServiceAccounts.worker,
+          namespace: ns,
+          annotations: { "iam.gke.io/gcp-service-account": args.googleServiceAccountEmail },
+        },
+      },
+      { parent: this },
+    );
+
+    this.deployment = new k8s.apps.v1.Deployment(
+      "worker",
+      {
+        metadata: { name: "worker", namespace: ns, labels },
+        spec: {
+          // No `replicas`: KEDA owns the count.
+          selector: { matchLabels: labels },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+          template: {
+            metadata: { labels },
+            spec: {
+              serviceAccountName: serviceAccount.metadata.name,
+              // On SIGTERM the worker stops pulling and finishes the tile batch in flight (bounded
+              // by TRITON_TIMEOUT_MS), stitches, writes and records it; only then may the pod die.
+              // Shorter, and a rollout or scale-down would throw away a batch and redo it.
+              // (Spot preemption gives only ~30 s whatever this says; idempotency covers that.)
+              terminationGracePeriodSeconds: config.workerTerminationGraceSeconds,
+              securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+              containers: [
+                {
+                  name: "worker",
+                  image: args.image,
+                  env: [
+                    { name: "GCP_PROJECT", value: config.project },
+                    { name: "JOBS_SUBSCRIPTION", value: args.jobsSubscription },
+                    { name: "UPLOADS_BUCKET", value: args.uploadsBucket },
+                    { name: "RESULTS_BUCKET", value: args.resultsBucket },
+                    { name: "TRITON_GRPC_URL", value: args.tritonGrpcUrl },
+                    { name: "WORKER_MAX_MESSAGES", value: String(config.workerMaxMessages) },
+                    { name: "TRITON_TIMEOUT_MS", value: String(config.tritonTimeoutMs) },
+                  ],
+                  ports: [{ name: "metrics", containerPort: workerMetricsPort }],
+                  // Decoded images are large (a 50 MP RGBA frame is 200 MB), several per job in
+                  // flight; the limit stops one huge upload from starving its neighbours.
+                  resources: {
+                    requests: { cpu: "1", memory: "2Gi" },
+                    limits: { memory: "4Gi" },
+                  },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      },
+      { parent: this },
+    );
+
+    new k8s.apiextensions.CustomResource(
+      "worker-metrics",
+      {
+        apiVersion: "monitoring.googleapis.com/v1",
+        kind: "PodMonitoring",
+        metadata: { name: "worker", namespace: ns },
+        spec: {
+          selector: { matchLabels: labels },
+          endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+        },
+      },
+      { parent: this },
+    );
+
+    new k8s.apiextensions.CustomResource(
+      "worker-scaler",
+      {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "ScaledObject",
+        metadata: { name: "worker", namespace: ns },
+        spec: {
+          scaleTargetRef: { name: this.deployment.metadata.name },
+          minReplicaCount: config.workerMinReplicas,
+          maxReplicaCount: config.workerMaxReplicas,
+          pollingInterval: 15,
+          cooldownPeriod: 300,
+          advanced: {
+            horizontalPodAutoscalerConfig: {
+              behavior: {
+                // Pub/Sub metrics reach Cloud Monitoring 1-3 minutes late: wait out a stale low
+                // reading before removing workers that are still busy.
+                scaleDown: { stabilizationWindowSeconds: 300 },
+              },
+            },
+          },
+          triggers: [
+            {
+              type: "gcp-pubsub",
+              metadata: {
+                subscriptionName: args.jobsSubscriptionPath,
+                mode: "SubscriptionSize",
+                value: String(config.workerBacklogPerReplica),
+                activationValue: "0",
+              },
+              authenticationRef: { name: args.keda.triggerAuthenticationName },
+            },
+          ],
+        },
+      },
+      { parent: this, dependsOn: [args.keda.triggerAuthentication] },
+    );
+    this.registerOutputs({});
+  }
+}

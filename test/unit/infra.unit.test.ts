@@ -1,0 +1,423 @@
+/**
+ * The Pulumi program under mocks, once per stack (dev, staging, prod, each with its own
+ * Pulumi.<stack>.yaml): the inputs that decide whether the system works, costs what it should
+ * and stays private.
+ */
+import { readFileSync } from "node:fs";
+
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { mockProjectNumber, runInfraProgram, type DeclaredResource, type ProgramRun } from "../support/infraProgram.js";
+
+const T = {
+  account: "gcp:serviceaccount/account:Account",
+  bucket: "gcp:storage/bucket:Bucket",
+  bucketIam: "gcp:storage/bucketIAMMember:BucketIAMMember",
+  cluster: "gcp:container/cluster:Cluster",
+  deployment: "kubernetes:apps/v1:Deployment",
+  function: "gcp:cloudfunctionsv2/function:Function",
+  index: "gcp:firestore/index:Index",
+  ksa: "kubernetes:core/v1:ServiceAccount",
+  nodePool: "gcp:container/nodePool:NodePool",
+  podMonitoring: "kubernetes:monitoring.googleapis.com/v1:PodMonitoring",
+  projectIam: "gcp:projects/iAMMember:IAMMember",
+  saIam: "gcp:serviceaccount/iAMMember:IAMMember",
+  scaledObject: "kubernetes:keda.sh/v1alpha1:ScaledObject",
+  subscription: "gcp:pubsub/subscription:Subscription",
+  subscriptionIam: "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+  topic: "gcp:pubsub/topic:Topic",
+  topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
+} as const;
+
+/** What each environment must get, written out rather than derived from the stack files. */
+const stacks = {
+  dev: {
+    gpuSpot: true,
+    maxDeliveryAttempts: 5,
+    uploadsDays: 1,
+    resultsDays: 1,
+    workerMinReplicas: 0,
+    tritonMinReplicas: 0,
+    protectData: false,
+    corsOrigins: ["http://localhost:5173", "https://dev.image-edit.example.com"],
+  },
+  staging: {
+    gpuSpot: false,
+    maxDeliveryAttempts: 5,
+    uploadsDays: 2,
+    resultsDays: 7,
+    workerMinReplicas: 0,
+    tritonMinReplicas: 0,
+    protectData: true,
+    corsOrigins: ["https://staging.image-edit.example.com"],
+  },
+  prod: {
+    gpuSpot: false,
+    maxDeliveryAttempts: 10,
+    uploadsDays: 3,
+    resultsDays: 30,
+    workerMinReplicas: 2,
+    tritonMinReplicas: 1,
+    protectData: true,
+    corsOrigins: ["https://image-edit.example.com", "https://app.image-edit.example.com"],
+  },
+} as const;
+
+describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
+  let run: ProgramRun;
+  let project: string;
+  const email = (accountId: string) => `${accountId}-${stack}@${project}.iam.gserviceaccount.com`;
+  const container = (deployment: DeclaredResource) => deployment.inputs.spec.template.spec.containers[0];
+
+  beforeAll(async () => {
+    run = await runInfraProgram(stack);
+    project = run.config["gcp:project"] as string;
+  });
+
+  describe("GPU node pool", () => {
+    const gpuPool = () => run.one(T.nodePool, "gpu");
+
+    it("has one T4 per n1-standard-4 node with GKE-managed drivers", () => {
+      const nodeConfig = gpuPool().inputs.nodeConfig;
+      expect(nodeConfig.machineType).toBe("n1-standard-4");
+      expect(nodeConfig.guestAccelerators).toEqual([
+        { type: "nvidia-tesla-t4", count: 1, gpuDriverInstallationConfig: { gpuDriverVersion: "LATEST" } },
+      ]);
+    });
+
+    it("is tainted so that only GPU pods land there, and scales to zero", () => {
+      expect(gpuPool().inputs.nodeConfig.taints).toEqual([
+        { key: "nvidia.com/gpu", value: "present", effect: "NO_SCHEDULE" },
+      ]);
+      expect(gpuPool().inputs.autoscaling.totalMinNodeCount).toBe(0);
+      expect(gpuPool().inputs.nodeConfig.workloadMetadataConfig).toEqual({ mode: "GKE_METADATA" });
+    });
+
+    it(`uses ${expected.gpuSpot ? "Spot" : "on-demand"} VMs`, () => {
+      expect(gpuPool().inputs.nodeConfig.spot).toBe(expected.gpuSpot);
+    });
+
+    it("leaves the CPU pool free of GPUs and taints", () => {
+      const cpu = run.one(T.nodePool, "cpu").inputs.nodeConfig;
+      expect(cpu.guestAccelerators ?? []).toEqual([]);
+      expect(cpu.taints ?? []).toEqual([]);
+    });
+  });
+
+  it("creates the cluster with Workload Identity, Managed Prometheus and the right protection", () => {
+    const cluster = run.one(T.cluster, "gke").inputs;
+    expect(cluster.workloadIdentityConfig).toEqual({ workloadPool: `${project}.svc.id.goog` });
+    expect(cluster.monitoringConfig.managedPrometheus).toEqual({ enabled: true });
+    expect(cluster.removeDefaultNodePool).toBe(true);
+    expect(cluster.deletionProtection).toBe(expected.protectData);
+    // The nodes do not run as the Compute Engine default account (which holds roles/editor).
+    expect(run.one(T.nodePool, "gpu").inputs.nodeConfig.serviceAccount).toBe(email("gke-nodes"));
+  });
+
+  describe("Pub/Sub", () => {
+    it("dead-letters a job after the stack's delivery attempts, with a 60 s ack deadline", () => {
+      const subscription = run.one(T.subscription, "jobs-worker").inputs;
+      const deadLetterTopic = run.one(T.topic, "jobs-dead-letter").inputs;
+      expect(subscription.name).toBe(`edit-jobs-worker-${stack}`);
+      expect(subscription.topic).toBe(`projects/${project}/topics/edit-jobs-${stack}`);
+      expect(subscription.ackDeadlineSeconds).toBe(60);
+      expect(subscription.deadLetterPolicy).toEqual({
+        deadLetterTopic: `projects/${project}/topics/${deadLetterTopic.name}`,
+        maxDeliveryAttempts: expected.maxDeliveryAttempts,
+      });
+      expect(subscription.retryPolicy).toEqual({ minimumBackoff: "10s", maximumBackoff: "600s" });
+      expect(subscription.expirationPolicy).toEqual({ ttl: "" });
+    });
+
+    it("lets the Pub/Sub service agent publish dead letters and ack the source", () => {
+      const agent = `serviceAccount:service-${mockProjectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+      expect(run.one(T.topicIam, "dead-letter-publisher").inputs).toMatchObject({
+        topic: `edit-jobs-dead-letter-${stack}`,
+        role: "roles/pubsub.publisher",
+        member: agent,
+      });
+      expect(run.one(T.subscriptionIam, "dead-letter-source-subscriber").inputs).toMatchObject({
+        subscription: `edit-jobs-worker-${stack}`,
+        role: "roles/pubsub.subscriber",
+        member: agent,
+      });
+    });
+
+    it("keeps dead letters a week on a handler subscription that never expires", () => {
+      const handler = run.one(T.subscription, "jobs-dead-letter-handler").inputs;
+      expect(handler.name).toBe(`edit-jobs-dead-letter-handler-${stack}`);
+      expect(handler.topic).toBe(`projects/${project}/topics/edit-jobs-dead-letter-${stack}`);
+      expect(handler.deadLetterPolicy).toBeUndefined();
+      expect(handler.messageRetentionDuration).toBe("604800s");
+      expect(handler.expirationPolicy).toEqual({ ttl: "" });
+    });
+  });
+
+  describe("buckets", () => {
+    it("are all private: uniform access and public access prevention", () => {
+      const buckets = run.all(T.bucket);
+      expect(buckets.map((b) => b.name).sort()).toEqual(["functions-source", "models", "results", "uploads"]);
+      for (const bucket of buckets) {
+        expect(bucket.inputs).toMatchObject({ uniformBucketLevelAccess: true, publicAccessPrevention: "enforced" });
+      }
+    });
+
+    it(`delete uploads after ${expected.uploadsDays} and results after ${expected.resultsDays} days`, () => {
+      expect(run.one(T.bucket, "uploads").inputs.lifecycleRules).toEqual([
+        { action: { type: "Delete" }, condition: { age: expected.uploadsDays } },
+      ]);
+      expect(run.one(T.bucket, "results").inputs.lifecycleRules).toEqual([
+        { action: { type: "Delete" }, condition: { age: expected.resultsDays } },
+      ]);
+    });
+
+    it("let the web app PUT uploads and GET results from its own origins only", () => {
+      const [uploadsCors] = run.one(T.bucket, "uploads").inputs.cors;
+      expect(uploadsCors.origins).toEqual(expected.corsOrigins);
+      expect(uploadsCors.methods).toContain("PUT");
+      expect(uploadsCors.responseHeaders).toContain("Content-Type");
+      const [resultsCors] = run.one(T.bucket, "results").inputs.cors;
+      expect(resultsCors.origins).toEqual(expected.corsOrigins);
+      expect(resultsCors.methods).toEqual(["GET", "HEAD"]);
+    });
+
+    it(`${expected.protectData ? "refuse" : "allow"} destroying non-empty data buckets`, () => {
+      expect(run.one(T.bucket, "uploads").inputs.forceDestroy).toBe(!expected.protectData);
+    });
+  });
+
+  describe("Workload Identity", () => {
+    it.each([
+      ["worker", "image-edit", "worker"],
+      ["triton", "image-edit", "triton"],
+      ["keda", "keda", "keda-operator"],
+    ])("binds Google account %s to Kubernetes %s/%s and nothing else", (account, namespace, ksa) => {
+      const bindings = run
+        .all(T.saIam)
+        .filter((b) => b.inputs.role === "roles/iam.workloadIdentityUser")
+        .filter((b) => b.inputs.serviceAccountId === `projects/${project}/serviceAccounts/${email(account)}`);
+      expect(bindings.map((b) => b.inputs.member)).toEqual([`serviceAccount:${project}.svc.id.goog[${namespace}/${ksa}]`]);
+    });
+
+    it("annotates the worker's and Triton's Kubernetes accounts with their Google accounts", () => {
+      expect(run.one(T.ksa, "worker").inputs.metadata.annotations).toEqual({
+        "iam.gke.io/gcp-service-account": email("worker"),
+      });
+      expect(run.one(T.ksa, "triton").inputs.metadata.annotations).toEqual({
+        "iam.gke.io/gcp-service-account": email("triton"),
+      });
+    });
+  });
+
+  describe("Triton", () => {
+    const triton = () => run.one(T.deployment, "triton");
+
+    it("runs the pinned release on one GPU, tolerating the taint", () => {
+      const spec = triton().inputs.spec.template.spec;
+      expect(container(triton()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/triton:26.08`);
+      expect(container(triton()).resources.limits["nvidia.com/gpu"]).toBe("1");
+      expect(spec.tolerations).toEqual([
+        { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
+      ]);
+      expect(spec.nodeSelector).toEqual({ "cloud.google.com/gke-accelerator": "nvidia-tesla-t4" });
+      expect(spec.serviceAccountName).toBe("triton");
+    });
+
+    it("reads the model repository from the models bucket with strict model configs", () => {
+      expect(container(triton()).args).toEqual(
+        expect.arrayContaining([
+          `--model-repository=gs://${run.outputs.modelsBucket}/model_repository`,
+          "--strict-model-config=true",
+        ]),
+      );
+    });
+
+    it("is ready only on /v2/health/ready and restarted on /v2/health/live (HTTP 8000)", () => {
+      const c = container(triton());
+      expect(c.readinessProbe.httpGet).toEqual({ path: "/v2/health/ready", port: "http" });
+      expect(c.livenessProbe.httpGet).toEqual({ path: "/v2/health/live", port: "http" });
+      expect(c.ports).toContainEqual({ name: "http", containerPort: 8000 });
+      expect(c.ports).toContainEqual({ name: "grpc", containerPort: 8001 });
+    });
+
+    it("exposes metrics on 8002 to Managed Prometheus and scales on queue time", () => {
+      expect(container(triton()).ports).toContainEqual({ name: "metrics", containerPort: 8002 });
+      expect(run.one(T.podMonitoring, "triton-metrics").inputs.spec).toEqual({
+        selector: { matchLabels: { app: "triton" } },
+        endpoints: [{ port: "metrics", path: "/metrics", interval: "15s" }],
+      });
+      const scaler = run.one(T.scaledObject, "triton-scaler").inputs.spec;
+      expect(scaler.minReplicaCount).toBe(expected.tritonMinReplicas);
+      const prometheus = scaler.triggers.find((t: { type: string }) => t.type === "prometheus");
+      expect(prometheus.metadata.query).toContain("nv_inference_queue_duration_us");
+      expect(prometheus.metadata.serverAddress).toBe(
+        `https://monitoring.googleapis.com/v1/projects/${project}/location/global/prometheus`,
+      );
+    });
+  });
+
+  describe("worker", () => {
+    const worker = () => run.one(T.deployment, "worker");
+
+    it("gets the names the code reads from its environment", () => {
+      const env = Object.fromEntries(
+        container(worker()).env.map((e: { name: string; value: string }) => [e.name, e.value]),
+      );
+      expect(env).toEqual({
+        GCP_PROJECT: project,
+        JOBS_SUBSCRIPTION: `edit-jobs-worker-${stack}`,
+        UPLOADS_BUCKET: run.outputs.uploadsBucket,
+        RESULTS_BUCKET: run.outputs.resultsBucket,
+        TRITON_GRPC_URL: "triton.image-edit.svc.cluster.local:8001",
+        WORKER_MAX_MESSAGES: "2",
+        TRITON_TIMEOUT_MS: "60000",
+      });
+      expect(container(worker()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/worker:latest`);
+      expect(container(worker()).ports).toEqual([{ name: "metrics", containerPort: 9464 }]);
+    });
+
+    it("outlives the longest Triton call when terminated", () => {
+      const grace = worker().inputs.spec.template.spec.terminationGracePeriodSeconds;
+      const timeoutMs = container(worker()).env.find((e: { name: string }) => e.name === "TRITON_TIMEOUT_MS").value;
+      // The tile batch in flight may take the whole Triton timeout, then it is stitched and written.
+      expect(grace).toBeGreaterThanOrEqual(Number(timeoutMs) / 1000 + 30);
+    });
+
+    it(`scales on the subscription backlog from ${expected.workerMinReplicas} replicas`, () => {
+      const scaler = run.one(T.scaledObject, "worker-scaler").inputs.spec;
+      expect(scaler.scaleTargetRef).toEqual({ name: "worker" });
+      expect(scaler.minReplicaCount).toBe(expected.workerMinReplicas);
+      expect(scaler.triggers).toEqual([
+        expect.objectContaining({
+          type: "gcp-pubsub",
+          metadata: expect.objectContaining({
+            subscriptionName: `projects/${project}/subscriptions/edit-jobs-worker-${stack}`,
+            mode: "SubscriptionSize",
+          }),
+          authenticationRef: { name: "gcp-workload-identity" },
+        }),
+      ]);
+    });
+  });
+
+  describe("Cloud Functions", () => {
+    it("run api and uploadFinalized on Node 20, each as its own service account", () => {
+      const api = run.one(T.function, "api").inputs;
+      const upload = run.one(T.function, "upload-finalized").inputs;
+      expect(api.buildConfig).toMatchObject({ runtime: "nodejs20", entryPoint: "api" });
+      expect(upload.buildConfig).toMatchObject({ runtime: "nodejs20", entryPoint: "uploadFinalized" });
+      expect(api.serviceConfig.serviceAccountEmail).toBe(email("api"));
+      expect(upload.serviceConfig.serviceAccountEmail).toBe(email("upload-trigger"));
+    });
+
+    it("trigger uploadFinalized on objects finalized in the uploads bucket", () => {
+      expect(run.one(T.function, "upload-finalized").inputs.eventTrigger).toMatchObject({
+        eventType: "google.cloud.storage.object.v1.finalized",
+        eventFilters: [{ attribute: "bucket", value: run.outputs.uploadsBucket }],
+        serviceAccountEmail: email("upload-trigger"),
+      });
+    });
+
+    it("configure the API for Firebase auth and the stack's resources", () => {
+      const env = run.one(T.function, "api").inputs.serviceConfig.environmentVariables;
+      expect(env).toMatchObject({
+        GCP_PROJECT: project,
+        UPLOADS_BUCKET: run.outputs.uploadsBucket,
+        RESULTS_BUCKET: run.outputs.resultsBucket,
+        JOBS_TOPIC: `edit-jobs-${stack}`,
+        AUTH_MODE: "firebase",
+        FIREBASE_PROJECT_ID: project,
+      });
+      for (const key of ["SIGNED_URL_TTL_SECONDS", "RESULT_URL_TTL_SECONDS", "MAX_DIRECT_UPLOAD_BYTES", "MAX_UPLOAD_BYTES"]) {
+        expect(env[key]).toMatch(/^\d+$/);
+      }
+      const uploadEnv = run.one(T.function, "upload-finalized").inputs.serviceConfig.environmentVariables;
+      expect(uploadEnv.AUTH_MODE).toBeUndefined();
+      expect(uploadEnv.JOBS_TOPIC).toBe(`edit-jobs-${stack}`);
+    });
+
+    it("give the API's account exactly what signing and queueing need", () => {
+      const member = `serviceAccount:${email("api")}`;
+      const grants = [
+        ...run.all(T.projectIam),
+        ...run.all(T.bucketIam),
+        ...run.all(T.topicIam),
+        ...run.all(T.subscriptionIam),
+        ...run.all(T.saIam),
+      ]
+        .filter((g) => g.inputs.member === member)
+        .map((g) => `${g.inputs.role} on ${g.inputs.bucket ?? g.inputs.topic ?? g.inputs.serviceAccountId ?? "project"}`)
+        .sort();
+      expect(grants).toEqual(
+        [
+          "roles/datastore.user on project",
+          `roles/iam.serviceAccountTokenCreator on projects/${project}/serviceAccounts/${email("api")}`,
+          `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/storage.objectAdmin on ${run.outputs.uploadsBucket}`,
+          `roles/storage.objectViewer on ${run.outputs.resultsBucket}`,
+        ].sort(),
+      );
+    });
+  });
+
+  it("grants no primitive role anywhere", () => {
+    const roles = run.resources.filter((r) => /IAM|Iam/.test(r.type)).map((r) => r.inputs.role);
+    expect(roles.length).toBeGreaterThan(10);
+    expect(roles.filter((role) => ["roles/owner", "roles/editor", "roles/viewer"].includes(role))).toEqual([]);
+  });
+
+  describe("Firestore", () => {
+    it("has a composite index for each query the API makes", () => {
+      const indexes = run.all(T.index).map((i) => ({
+        collection: i.inputs.collection,
+        fields: i.inputs.fields.map((f: { fieldPath: string; order: string }) => `${f.fieldPath} ${f.order}`),
+      }));
+      expect(indexes).toEqual(
+        expect.arrayContaining([
+          { collection: "jobs", fields: ["ownerId ASCENDING", "createdAt DESCENDING"] },
+          { collection: "jobs", fields: ["ownerId ASCENDING", "status ASCENDING"] },
+          { collection: "jobs", fields: ["status ASCENDING", "leaseExpiresAt ASCENDING"] },
+        ]),
+      );
+    });
+
+    it("deploys infra/firestore.rules as the (default) database's release", () => {
+      const ruleset = run.one("gcp:firebaserules/ruleset:Ruleset", "firestore-rules").inputs;
+      const rules = readFileSync(new URL("../../infra/firestore.rules", import.meta.url), "utf8");
+      expect(ruleset.source.files).toEqual([{ name: "firestore.rules", content: rules }]);
+      expect(run.one("gcp:firebaserules/release:Release", "firestore-rules").inputs).toMatchObject({
+        name: "cloud.firestore",
+        rulesetName: `projects/${project}/rulesets/mock-ruleset-id`,
+      });
+      expect(run.one("gcp:firestore/database:Database", "database").inputs.deleteProtectionState).toBe(
+        expected.protectData ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED",
+      );
+    });
+  });
+
+  it("exports the real names of what the apps and operators use", () => {
+    expect(run.outputs).toMatchObject({
+      apiUrl: `https://api-${stack}-mock.a.run.app`,
+      jobsTopic: `edit-jobs-${stack}`,
+      jobsSubscription: `edit-jobs-worker-${stack}`,
+      deadLetterTopic: `edit-jobs-dead-letter-${stack}`,
+      deadLetterSubscription: `edit-jobs-dead-letter-handler-${stack}`,
+      uploadsBucket: run.one(T.bucket, "uploads").inputs.name,
+      resultsBucket: run.one(T.bucket, "results").inputs.name,
+      modelsBucket: run.one(T.bucket, "models").inputs.name,
+      tritonGrpcUrl: "triton.image-edit.svc.cluster.local:8001",
+    });
+  });
+});
+
+describe("stack configuration checks", () => {
+  it("refuses a worker grace period that would cut a Triton call short", async () => {
+    await expect(
+      runInfraProgram("dev", { "image-edit:tritonTimeoutMs": "120000", "image-edit:workerTerminationGraceSeconds": "120" }),
+    ).rejects.toThrow(/workerTerminationGraceSeconds \(120\) must exceed tritonTimeoutMs/);
+  });
+
+  it("refuses more Triton replicas than GPU nodes", async () => {
+    await expect(runInfraProgram("dev", { "image-edit:tritonMaxReplicas": "3" })).rejects.toThrow(/gpuMaxNodes/);
+  });
+});
