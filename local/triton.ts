@@ -159,6 +159,8 @@ export interface StartTritonOptions {
   /** Defaults to the result of `ensureTriton()`. */
   install?: TritonInstall;
   timeoutMs?: number;
+  /** More tritonserver flags, appended last (a repeated flag wins). */
+  extraArgs?: string[];
 }
 
 /** Starts tritonserver with every model of the repository loaded; resolves once it is ready. */
@@ -192,8 +194,14 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     // Python backend shared-memory regions are named by this prefix; servers side by side
     // (test files in parallel) must not share them.
     `--backend-config=python,shm-region-prefix-name=triton${options.grpcPort}_`,
+    // Tensors cross between Triton and the stub through shared memory. The default 1 MiB
+    // region, grown 1 MiB at a time, doubled the latency of a batch of 8 upscaled 128x128 tiles
+    // (6 MiB out); 32 MiB holds a full batch of 16.
+    "--backend-config=python,shm-default-byte-size=33554432",
+    "--backend-config=python,shm-growth-byte-size=16777216",
     "--exit-timeout-secs=5",
     "--log-verbose=0",
+    ...(options.extraArgs ?? []),
   ];
   return startProcess({
     name: "triton",

@@ -11,6 +11,12 @@ write the same network as ONNX ourselves, wrapped so that the served graph speak
 Inside: Cast to float, NHWC -> NCHW, the RDN, Clip 0..255, Round (half to even), Cast to
 uint8, NCHW -> NHWC.
 
+One rewrite: the RDN ends in UpSampling2D (nearest, s x s) followed by a 3x3 'same' Conv2D at
+the high resolution. That pair equals one 3x3 conv at the low resolution with s*s times the
+output channels (each output phase's kernel is the sum of the taps that land on the same
+low-resolution pixel) followed by DepthToSpace. Same arithmetic, but no s*s-times larger
+intermediate tensor: it halves the CPU time of x4 and saves as much memory on the GPU.
+
 `verify()` checks a built graph against a NumPy implementation of the Keras graph computed
 directly from the TF.js weights (float64, no ONNX involved); the integration tests call it on a
 real photo crop.
@@ -157,6 +163,41 @@ def nhwc_axis(axis: int) -> int:
     return {-1: 1, 3: 1, 1: 2, 2: 3}[axis]
 
 
+def subpixel_fusions(model: LayersModel) -> dict[str, str]:
+    """UpSampling2D layers whose only consumer is a 3x3 'same' conv: {upsampling: conv}."""
+    consumers: dict[str, list[dict]] = {}
+    for layer in model.layers:
+        for source in inbound(layer):
+            consumers.setdefault(source, []).append(layer)
+    fusions = {}
+    for layer in model.layers:
+        if layer["class_name"] != "UpSampling2D":
+            continue
+        sh, sw = layer["config"]["size"]
+        users = consumers.get(layer["name"], [])
+        if len(users) != 1 or users[0]["class_name"] != "Conv2D" or layer["name"] == model.output_name:
+            continue
+        conv = users[0]["config"]
+        if sh == sw >= 2 and conv["kernel_size"] == [3, 3] and conv["padding"] == "same" and conv["activation"] == "linear":
+            fusions[layer["name"]] = users[0]["name"]
+    return fusions
+
+
+def subpixel_kernel(kernel: np.ndarray, scale: int) -> np.ndarray:
+    """The HWIO 3x3 kernel of conv(upsample(x)) as a low-resolution 3x3 kernel with
+    scale*scale*O outputs, ordered for DepthToSpace DCR (channel = (row*scale + col)*O + o)."""
+    _, _, cin, cout = kernel.shape
+    fused = np.zeros((3, 3, cin, scale, scale, cout), np.float64)
+    for a in range(scale):  # output row phase
+        for b in range(scale):  # output column phase
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    # High-res row s*Y + a + dy lies in low-res row Y + floor((a + dy) / s).
+                    low_y, low_x = (a + dy) // scale, (b + dx) // scale
+                    fused[low_y + 1, low_x + 1, :, a, b, :] += kernel[dy + 1, dx + 1]
+    return fused.reshape(3, 3, cin, scale * scale * cout).astype(np.float32)
+
+
 # --- ONNX --------------------------------------------------------------------------------
 
 
@@ -175,13 +216,36 @@ def to_onnx(model: LayersModel):
     nodes.append(helper.make_node("Cast", [INPUT_NAME], ["image_f32"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("Transpose", ["image_f32"], ["image_nchw"], perm=[0, 3, 1, 2]))
 
+    fusions = subpixel_fusions(model)
+    fused_convs = {conv: upsampling for upsampling, conv in fusions.items()}
     for layer in model.layers:
         check_layer(layer)
         name, kind, cfg = layer["name"], layer["class_name"], layer["config"]
-        inputs = [produced[i] for i in inbound(layer)]
         out = f"{name}:0"
         if kind == "InputLayer":
             produced[name] = "image_nchw"
+            continue
+        if name in fusions:
+            # Computed by its conv; the conv reads the low-resolution input instead.
+            produced[name] = produced[inbound(layer)[0]]
+            continue
+        inputs = [produced[i] for i in inbound(layer)]
+        if name in fused_convs:
+            upsampling = next(l for l in model.layers if l["name"] == fused_convs[name])
+            scale = upsampling["config"]["size"][0]
+            kernel = subpixel_kernel(model.weights[f"{name}/kernel"], scale)
+            w = const(f"{name}/W_subpixel", np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+            bias = np.tile(model.weights[f"{name}/bias"], scale * scale)
+            b = const(f"{name}/B_subpixel", bias.astype(np.float32))
+            nodes.append(
+                helper.make_node(
+                    "Conv", [inputs[0], w, b], [f"{name}:phases"], name=name, kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+                )
+            )
+            nodes.append(
+                helper.make_node("DepthToSpace", [f"{name}:phases"], [out], name=f"{name}/d2s", blocksize=scale, mode="DCR")
+            )
+            produced[name] = out
             continue
         if kind == "Conv2D":
             kernel = model.weights[f"{name}/kernel"]  # HWIO
