@@ -1,0 +1,13 @@
+# syntax=docker/dockerfile:1
+# Triton for the T4 pool: NVIDIA's release, pinned by the stack's `tritonImageTag`, plus
+# onnxruntime-gpu, which the upscale model imports inside the Python backend (the stock image has
+# the backend but not onnxruntime). No build context is needed:
+#   docker build --build-arg TRITON_TAG=$(pulumi config get tritonImageTag) \
+#     -t <region>-docker.pkg.dev/<project>/<repo>/triton:<tag> - < infra/triton.Dockerfile
+ARG TRITON_TAG
+FROM nvcr.io/nvidia/tritonserver:${TRITON_TAG}-py3
+# Same onnxruntime version as triton/requirements.txt (the CPU build the tests use). The [cuda,cudnn]
+# extras bring the CUDA and cuDNN libraries this onnxruntime build expects, so it does not depend
+# on the CUDA version inside the Triton release.
+ARG ONNXRUNTIME_VERSION=1.31.1
+RUN pip install --no-cache-dir "onnxruntime-gpu[cuda,cudnn]==${ONNXRUNTIME_VERSION}" "numpy==1.26.4"
