@@ -91,24 +91,31 @@ export interface InfraConfig {
   readonly uploadsLifecycleDays: number;
   /** `resultsLifecycleDays`: results expire (users are told so); delete after this many days. */
   readonly resultsLifecycleDays: number;
-  /** `corsOrigins`: web origins allowed to PUT to signed upload URLs and GET results. */
+  /** `corsOrigins`: web origins of the app: bucket CORS (signed PUT/GET) and the API's CORS_ORIGINS. */
   readonly corsOrigins: readonly string[];
   /**
    * `ackDeadlineSeconds`: how long Pub/Sub waits before redelivering. The client library extends
    * the deadline while a job runs, so this only bounds how fast a crashed worker's job comes back.
    */
   readonly ackDeadlineSeconds: number;
-  /** `maxDeliveryAttempts`: deliveries before a job is dead-lettered (Pub/Sub allows 5..100). */
+  /**
+   * `maxDeliveryAttempts`: deliveries before a job is dead-lettered (Pub/Sub allows 5..100). The
+   * workers get it as MAX_ATTEMPTS: on the last delivery a retryable failure becomes EditFailed
+   * with a reason, and only a worker that dies on it leaves the job to the dead-letter topic.
+   */
   readonly maxDeliveryAttempts: number;
   /** `messageRetentionSeconds`: how long an unacked job waits in the subscription. */
   readonly messageRetentionSeconds: number;
-  /** `signedUrlTtlSeconds`: SIGNED_URL_TTL_SECONDS, lifetime of an upload URL. */
+  /** `signedUrlTtlSeconds`: SIGNED_URL_TTL_SECONDS, lifetime of an upload URL (60..3600). */
   readonly signedUrlTtlSeconds: number;
-  /** `resultUrlTtlSeconds`: RESULT_URL_TTL_SECONDS, lifetime of a result download URL. */
+  /** `resultUrlTtlSeconds`: RESULT_URL_TTL_SECONDS, lifetime of a result download URL (60..86400). */
   readonly resultUrlTtlSeconds: number;
-  /** `maxDirectUploadBytes`: MAX_DIRECT_UPLOAD_BYTES, largest single-PUT upload. */
+  /** `maxDirectUploadBytes`: MAX_DIRECT_UPLOAD_BYTES, largest single-PUT upload (at most 32 MiB). */
   readonly maxDirectUploadBytes: number;
-  /** `maxUploadBytes`: MAX_UPLOAD_BYTES, largest upload at all (resumable above the direct limit). */
+  /**
+   * `maxUploadBytes`: MAX_UPLOAD_BYTES, largest upload at all (resumable above the direct limit).
+   * The workers get the same number as MAX_INPUT_BYTES, so that what the API accepts, they read.
+   */
   readonly maxUploadBytes: number;
   /** `apiMinInstances`: 1 in prod avoids a cold start on the first request after idle. */
   readonly apiMinInstances: number;
@@ -139,8 +146,8 @@ export function loadInfraConfig(): InfraConfig {
         `(${tritonTimeoutMs} ms) by at least 30 s, so that a rollout lets the tile batch in flight finish`,
     );
   }
-  const maxDirectUploadBytes = config.getNumber("maxDirectUploadBytes", { min: 1 }) ?? 32 * 1024 * 1024;
-  const maxUploadBytes = config.getNumber("maxUploadBytes", { min: 1 }) ?? 200 * 1024 * 1024;
+  const maxDirectUploadBytes = config.getNumber("maxDirectUploadBytes", { min: 1024, max: 32 * 1024 * 1024 }) ?? 10 * 1024 * 1024;
+  const maxUploadBytes = config.getNumber("maxUploadBytes", { min: 1024, max: 1024 * 1024 * 1024 }) ?? 50 * 1024 * 1024;
   if (maxUploadBytes < maxDirectUploadBytes) {
     throw new Error(`maxUploadBytes (${maxUploadBytes}) must be at least maxDirectUploadBytes (${maxDirectUploadBytes})`);
   }
@@ -199,8 +206,8 @@ export function loadInfraConfig(): InfraConfig {
     ackDeadlineSeconds: config.getNumber("ackDeadlineSeconds", { min: 10, max: 600 }) ?? 60,
     maxDeliveryAttempts: config.getNumber("maxDeliveryAttempts", { min: 5, max: 100 }) ?? 5,
     messageRetentionSeconds: config.getNumber("messageRetentionSeconds", { min: 600, max: 604_800 }) ?? 86_400,
-    signedUrlTtlSeconds: config.getNumber("signedUrlTtlSeconds", { min: 60, max: 604_800 }) ?? 900,
-    resultUrlTtlSeconds: config.getNumber("resultUrlTtlSeconds", { min: 60, max: 604_800 }) ?? 3_600,
+    signedUrlTtlSeconds: config.getNumber("signedUrlTtlSeconds", { min: 60, max: 3_600 }) ?? 900,
+    resultUrlTtlSeconds: config.getNumber("resultUrlTtlSeconds", { min: 60, max: 86_400 }) ?? 3_600,
     maxDirectUploadBytes,
     maxUploadBytes,
     apiMinInstances: config.getNumber("apiMinInstances", { min: 0 }) ?? 0,

@@ -102,6 +102,8 @@ export class Functions extends pulumi.ComponentResource {
           environmentVariables: {
             ...sharedEnv,
             AUTH_MODE: "firebase",
+            // Empty means no browser origin at all, not the code's default of "*".
+            CORS_ORIGINS: config.corsOrigins.join(","),
             FIREBASE_PROJECT_ID: config.firebaseProjectId,
           },
         },

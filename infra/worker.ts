@@ -76,13 +76,16 @@ export class Worker extends pulumi.ComponentResource {
                     { name: "TRITON_GRPC_URL", value: args.tritonGrpcUrl },
                     { name: "WORKER_MAX_MESSAGES", value: String(config.workerMaxMessages) },
                     { name: "TRITON_TIMEOUT_MS", value: String(config.tritonTimeoutMs) },
+                    { name: "MAX_ATTEMPTS", value: String(config.maxDeliveryAttempts) },
+                    { name: "MAX_INPUT_BYTES", value: String(config.maxUploadBytes) },
                   ],
                   ports: [{ name: "metrics", containerPort: workerMetricsPort }],
-                  // Decoded images are large (a 50 MP RGBA frame is 200 MB), several per job in
-                  // flight; the limit stops one huge upload from starving its neighbours.
+                  // An output may reach 160 MP (640 MB as RGBA) before encoding, with
+                  // WORKER_MAX_MESSAGES jobs in flight; the limit keeps one huge job from
+                  // starving its neighbours on the node.
                   resources: {
-                    requests: { cpu: "1", memory: "2Gi" },
-                    limits: { memory: "4Gi" },
+                    requests: { cpu: "1", memory: "3Gi" },
+                    limits: { memory: "6Gi" },
                   },
                   securityContext: {
                     allowPrivilegeEscalation: false,

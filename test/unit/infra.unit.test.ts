@@ -271,6 +271,10 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         TRITON_GRPC_URL: "triton.image-edit.svc.cluster.local:8001",
         WORKER_MAX_MESSAGES: "2",
         TRITON_TIMEOUT_MS: "60000",
+        // The worker's own give-up point is the last delivery before dead-lettering.
+        MAX_ATTEMPTS: String(expected.maxDeliveryAttempts),
+        // What the API accepts, the worker reads.
+        MAX_INPUT_BYTES: run.one(T.function, "api").inputs.serviceConfig.environmentVariables.MAX_UPLOAD_BYTES,
       });
       expect(container(worker()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/worker:latest`);
       expect(container(worker()).ports).toEqual([{ name: "metrics", containerPort: 9464 }]);
@@ -327,6 +331,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         JOBS_TOPIC: `edit-jobs-${stack}`,
         AUTH_MODE: "firebase",
         FIREBASE_PROJECT_ID: project,
+        CORS_ORIGINS: expected.corsOrigins.join(","),
       });
       for (const key of ["SIGNED_URL_TTL_SECONDS", "RESULT_URL_TTL_SECONDS", "MAX_DIRECT_UPLOAD_BYTES", "MAX_UPLOAD_BYTES"]) {
         expect(env[key]).toMatch(/^\d+$/);
