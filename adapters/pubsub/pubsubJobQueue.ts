@@ -1,0 +1,80 @@
+/**
+ * The job queue on Pub/Sub. Messages carry only the job's id and operation; the job's state
+ * lives in the event store, so a redelivered or stale message can always be checked against it.
+ */
+import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
+import { isOperation } from "../../events/operations.js";
+import type { JobDelivery, JobMessage, JobQueue, JobSubscription } from "../../events/ports.js";
+
+export function createPubsubJobQueue(pubsub: PubSub, topicName: string): JobQueue {
+  const topic = pubsub.topic(topicName, { batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  return {
+    publish(message) {
+      return topic.publishMessage({
+        json: message,
+        attributes: { jobId: message.jobId, operation: message.operation },
+      });
+    },
+  };
+}
+
+export interface SubscriptionOptions {
+  /** Messages held at once: the worker's concurrency. */
+  maxInFlight: number;
+  /** How long the client keeps extending a message's ack deadline while work runs. */
+  maxExtensionSeconds: number;
+  /** Called for a message that is not a job message; it is acked so it does not loop. */
+  onMalformed?: (reason: string) => void;
+}
+
+export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: string, options: SubscriptionOptions): JobSubscription {
+  let subscription: Subscription | undefined;
+  const inHand = new Set<Promise<void>>();
+  return {
+    start(handle) {
+      subscription = pubsub.subscription(subscriptionName, {
+        flowControl: { maxMessages: options.maxInFlight, allowExcessMessages: false },
+        // The client extends the ack deadline of held messages until this much time has passed.
+        maxExtensionTime: Duration.from({ seconds: options.maxExtensionSeconds }),
+      });
+      subscription.on("message", (message: Message) => {
+        const job = parseJobMessage(message.data);
+        if (typeof job === "string") {
+          options.onMalformed?.(job);
+          message.ack();
+          return;
+        }
+        const delivery: JobDelivery = {
+          message: job,
+          deliveryAttempt: message.deliveryAttempt || 1,
+          publishedAt: message.publishTime,
+          ack: () => message.ack(),
+          nack: () => message.nack(),
+        };
+        const work = handle(delivery).finally(() => inHand.delete(work));
+        inHand.add(work);
+      });
+      subscription.on("error", (error) => options.onMalformed?.(`subscription error: ${error.message}`));
+    },
+
+    async stop() {
+      if (!subscription) return;
+      // Stop pulling first, then let the deliveries in hand settle.
+      subscription.removeAllListeners("message");
+      await Promise.allSettled([...inHand]);
+      await subscription.close();
+    },
+  };
+}
+
+function parseJobMessage(data: Buffer): JobMessage | string {
+  try {
+    const parsed = JSON.parse(data.toString("utf8")) as Partial<JobMessage>;
+    if (typeof parsed.jobId !== "string" || parsed.jobId === "" || !isOperation(parsed.operation)) {
+      return "the message is not a job: it lacks a jobId or a known operation";
+    }
+    return { jobId: parsed.jobId, operation: parsed.operation };
+  } catch {
+    return "the message is not JSON";
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type
+ * and a maximum size (`x-goog-content-length-range`), and expire at the given instant.
+ */
+import type { Storage } from "@google-cloud/storage";
+import { ImageStoreError } from "../../events/errors.js";
+import type { ImageStore } from "../../events/ports.js";
+
+export function createGcsImageStore(storage: Storage): ImageStore {
+  const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);
+  return {
+    async createUploadUrl(ref, { contentType, maxBytes, expiresAt }) {
+      const headers = { "Content-Type": contentType, "x-goog-content-length-range": `0,${maxBytes}` };
+      const [url] = await file(ref).getSignedUrl({
+        version: "v4",
+        action: "write",
+        expires: expiresAt,
+        contentType,
+        extensionHeaders: { "x-goog-content-length-range": headers["x-goog-content-length-range"] },
+      });
+      return { url, headers };
+    },
+
+    async createDownloadUrl(ref, expiresAt) {
+      const [url] = await file(ref).getSignedUrl({ version: "v4", action: "read", expires: expiresAt });
+      return url;
+    },
+
+    async read(ref, maxBytes) {
+      try {
+        const [metadata] = await file(ref).getMetadata();
+        if (Number(metadata.size) > maxBytes) {
+          throw new ImageStoreError("too_large", `${ref.object} is ${metadata.size} bytes, over the limit of ${maxBytes}`);
+        }
+        const [bytes] = await file(ref).download();
+        return bytes;
+      } catch (error) {
+        throw translate(error, ref.object);
+      }
+    },
+
+    async write(ref, bytes, contentType) {
+      try {
+        await file(ref).save(bytes, { contentType, resumable: false, metadata: { cacheControl: "private, max-age=0" } });
+      } catch (error) {
+        throw translate(error, ref.object);
+      }
+    },
+
+    async delete(ref) {
+      try {
+        await file(ref).delete({ ignoreNotFound: true });
+      } catch (error) {
+        throw translate(error, ref.object);
+      }
+    },
+  };
+}
+
+function translate(error: unknown, object: string): Error {
+  if (error instanceof ImageStoreError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === 404) return new ImageStoreError("not_found", `${object} does not exist`);
+  return new ImageStoreError("unavailable", `storage failed on ${object}: ${(error as Error).message}`);
+}

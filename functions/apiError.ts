@@ -1,0 +1,72 @@
+/**
+ * Errors the HTTP API answers with, and the one place that maps every error to a status and the
+ * JSON body `{"error":{"code","message"}}`.
+ */
+import { AuthError, ImageStoreError } from "../events/errors.js";
+
+export type ApiErrorCode =
+  | "bad_request"
+  | "invalid_json"
+  | "unknown_operation"
+  | "operation_unavailable"
+  | "invalid_param"
+  | "unsupported_media_type"
+  | "payload_too_large"
+  | "invalid_idempotency_key"
+  | "idempotency_key_reused"
+  | "unauthenticated"
+  | "not_found"
+  | "method_not_allowed"
+  | "conflict"
+  | "unavailable"
+  | "internal";
+
+const STATUS: Record<ApiErrorCode, number> = {
+  bad_request: 400,
+  invalid_json: 400,
+  unknown_operation: 400,
+  operation_unavailable: 400,
+  invalid_param: 400,
+  unsupported_media_type: 415,
+  payload_too_large: 413,
+  invalid_idempotency_key: 400,
+  idempotency_key_reused: 422,
+  unauthenticated: 401,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  unavailable: 503,
+  internal: 500,
+};
+
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+}
+
+export interface ErrorResponse {
+  status: number;
+  body: { error: { code: ApiErrorCode; message: string } };
+}
+
+/** Maps any error to its answer. Unknown errors say nothing of their insides. */
+export function toErrorResponse(error: unknown): ErrorResponse {
+  const apiError =
+    error instanceof ApiError
+      ? error
+      : error instanceof AuthError
+        ? new ApiError("unauthenticated", error.message)
+        : error instanceof ImageStoreError && error.code === "unavailable"
+          ? new ApiError("unavailable", "storage is unavailable; try again shortly")
+          : new ApiError("internal", "something went wrong on our side; try again shortly");
+  return { status: apiError.status, body: { error: { code: apiError.code, message: apiError.message } } };
+}

@@ -1,0 +1,69 @@
+/**
+ * The functions' configuration: every option with its environment variable, its default and its
+ * validation. A bad value stops start-up with a message naming the variable. No other file of
+ * the functions reads `process.env`.
+ */
+import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
+import { ConfigError, integer, optional, required, type Env } from "../adapters/config/envValues.js";
+
+export interface FunctionsConfig {
+  /** GCP_PROJECT: the Google Cloud project. */
+  projectId: string;
+  /** UPLOADS_BUCKET: where people's photos land; an upload here starts the job. */
+  uploadsBucket: string;
+  /** RESULTS_BUCKET: where workers write the edited images. */
+  resultsBucket: string;
+  /** JOBS_TOPIC: the Pub/Sub topic workers pull jobs from. */
+  jobsTopic: string;
+  auth: {
+    /** AUTH_ISSUER: the `iss` tokens must carry; default Firebase's for FIREBASE_PROJECT_ID. */
+    issuer: string;
+    /** AUTH_AUDIENCE: the `aud` tokens must carry; default FIREBASE_PROJECT_ID. */
+    audience: string;
+    /** AUTH_JWKS: the signing keys, an https URL or a JWKS file; default Google's keys for Firebase. */
+    jwks: string;
+  };
+  /** SIGNED_URL_TTL_SECONDS: how long an upload URL stays valid (default 600, 60..3600). */
+  signedUrlTtlSeconds: number;
+  /** RESULT_URL_TTL_SECONDS: how long an output URL stays valid (default 900, 60..86400). */
+  resultUrlTtlSeconds: number;
+  /** MAX_DIRECT_UPLOAD_BYTES: the largest body of a direct upload (default 10 MiB). */
+  maxDirectUploadBytes: number;
+  /** MAX_UPLOAD_BYTES: the largest signed upload (default 50 MiB). */
+  maxUploadBytes: number;
+  /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any (default). */
+  corsOrigins: string[];
+  /** STORAGE_EMULATOR_HOST: a Storage emulator's URL (local stack only). */
+  storageEmulatorHost?: string;
+  /** STORAGE_SIGNER_KEY_FILE: a service-account key JSON used to sign URLs (local stack only). */
+  storageSignerKeyFile?: string;
+}
+
+
+export function parseConfig(env: Env): FunctionsConfig {
+  const projectId = required(env, "GCP_PROJECT");
+  const firebaseProject = env.FIREBASE_PROJECT_ID || projectId;
+  const storageSignerKeyFile = optional(env, "STORAGE_SIGNER_KEY_FILE");
+  const storageEmulatorHost = optional(env, "STORAGE_EMULATOR_HOST");
+  if (storageEmulatorHost !== undefined && !/^https?:\/\//.test(storageEmulatorHost)) {
+    throw new ConfigError(`STORAGE_EMULATOR_HOST must be a URL such as http://127.0.0.1:4443, not "${storageEmulatorHost}"`);
+  }
+  return {
+    projectId,
+    uploadsBucket: required(env, "UPLOADS_BUCKET"),
+    resultsBucket: required(env, "RESULTS_BUCKET"),
+    jobsTopic: required(env, "JOBS_TOPIC"),
+    auth: {
+      issuer: env.AUTH_ISSUER || `https://securetoken.google.com/${firebaseProject}`,
+      audience: env.AUTH_AUDIENCE || firebaseProject,
+      jwks: env.AUTH_JWKS || FIREBASE_JWKS_URL,
+    },
+    signedUrlTtlSeconds: integer(env, "SIGNED_URL_TTL_SECONDS", 600, 60, 3600),
+    resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),
+    maxDirectUploadBytes: integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+    maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
+    ...(storageEmulatorHost === undefined ? {} : { storageEmulatorHost }),
+    ...(storageSignerKeyFile === undefined ? {} : { storageSignerKeyFile }),
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * The HTTP API, version 1: create, read, list and cancel edits. Framework-neutral: it takes a
+ * plain request and returns a plain response; `functions/main.ts` binds it to the Functions
+ * Framework.
+ */
+import { createHash } from "node:crypto";
+import { handleCommand } from "../events/handleCommand.js";
+import { isTerminal, type JobState } from "../events/jobState.js";
+import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
+import type { Clock, EventStore, ImageStore, JobQueue, TokenVerifier } from "../events/ports.js";
+import { ApiError, toErrorResponse } from "./apiError.js";
+import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { FunctionsConfig } from "./config.js";
+import { sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+import { uploadObjectName } from "./uploadObject.js";
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  headers: Record<string, string | undefined>;
+  /** The body as received. */
+  rawBody?: Buffer;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+export interface ApiDeps {
+  store: EventStore;
+  images: ImageStore;
+  queue: JobQueue;
+  verifier: TokenVerifier;
+  clock: Clock;
+  newJobId: () => string;
+  config: Pick<
+    FunctionsConfig,
+    "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
+  >;
+  log?: Logger;
+}
+
+/** The job as the API and the Firestore projection show it. */
+export interface JobView {
+  jobId: string;
+  status: JobState["status"];
+  operation: Operation;
+  params: EditParams;
+  ownerId: string;
+  version: number;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  output?: { url: string; width: number; height: number; contentType: string; sizeBytes: number };
+  error?: { code: string; message: string };
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const JOB_PATH = /^\/v1\/edits\/([A-Za-z0-9-]{1,64})(\/events|\/cancel)?$/;
+
+export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<ApiResponse> {
+  const log = deps.log ?? (() => {});
+
+  async function authenticate(request: ApiRequest): Promise<string> {
+    const header = request.headers.authorization ?? "";
+    const match = /^Bearer (\S+)$/i.exec(header);
+    const caller = await deps.verifier.verify(match?.[1] ?? "");
+    return caller.userId;
+  }
+
+  async function ownedJob(jobId: string, userId: string): Promise<JobState> {
+    const job = await deps.store.getProjection(jobId);
+    // Someone else's job is answered exactly like a missing one.
+    if (!job || job.ownerId !== userId) throw new ApiError("not_found", `no edit ${jobId}`);
+    return job;
+  }
+
+  async function view(job: JobState): Promise<JobView> {
+    const result: JobView = {
+      jobId: job.jobId,
+      status: job.status,
+      operation: job.operation,
+      params: job.params,
+      ownerId: job.ownerId,
+      version: job.version,
+      attempts: job.attempts,
+      createdAt: job.createdAt,
+      updatedAt: job.updatedAt,
+    };
+    if (job.output) {
+      const expiresAt = new Date(deps.clock.now().getTime() + deps.config.resultUrlTtlSeconds * 1000);
+      result.output = {
+        url: await deps.images.createDownloadUrl(job.output, expiresAt),
+        width: job.output.width,
+        height: job.output.height,
+        contentType: job.output.contentType,
+        sizeBytes: job.output.sizeBytes,
+      };
+    }
+    if (job.error && job.status !== "succeeded") result.error = job.error;
+    return result;
+  }
+
+  /** Creates the job, or finds the one an earlier request with the same key created. */
+  async function requestEdit(
+    userId: string,
+    request: ApiRequest,
+    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct" },
+  ): Promise<{ job: JobState; replayed: boolean }> {
+    const key = request.headers["idempotency-key"];
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces");
+    }
+    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType]));
+    // The same key from the same user names the same job, so a replay lands on it by itself.
+    const jobId = key === undefined ? deps.newJobId() : idempotentJobId(userId, key);
+    const outcome = await handleCommand(deps, jobId, {
+      type: "RequestEdit",
+      jobId,
+      ownerId: userId,
+      operation: edit.operation,
+      params: edit.params,
+      flow: edit.flow,
+      input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
+      ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
+    });
+    if (!outcome.rejection) return { job: outcome.state as JobState, replayed: false };
+    const existing = outcome.state;
+    if (outcome.rejection.code !== "already_exists" || !existing || existing.ownerId !== userId) {
+      throw new ApiError("conflict", outcome.rejection.message);
+    }
+    if (existing.requestFingerprint !== fingerprint) {
+      throw new ApiError("idempotency_key_reused", "this Idempotency-Key was already used for a different request");
+    }
+    return { job: existing, replayed: true };
+  }
+
+  async function createSigned(userId: string, request: ApiRequest): Promise<ApiResponse> {
+    const body = parseJson(request.rawBody);
+    const operation = parseOperation(body.operation);
+    const params = parseParams(operation, body.params ?? {});
+    const contentType = body.contentType;
+    if (typeof contentType !== "string" || !ACCEPTED_CONTENT_TYPES.includes(contentType)) {
+      throw new ApiError("unsupported_media_type", `contentType must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
+    }
+    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload" });
+    const response: Record<string, unknown> = { jobId: job.jobId, status: job.status };
+    if (job.status === "awaiting_upload") {
+      const expiresAt = new Date(deps.clock.now().getTime() + deps.config.signedUrlTtlSeconds * 1000);
+      const upload = await deps.images.createUploadUrl(job.input, { contentType, maxBytes: deps.config.maxUploadBytes, expiresAt });
+      response.upload = { url: upload.url, method: "PUT", headers: upload.headers, expiresAt: expiresAt.toISOString() };
+    }
+    log({ message: replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "signed_upload" });
+    return { status: 202, body: response };
+  }
+
+  async function createDirect(userId: string, request: ApiRequest): Promise<ApiResponse> {
+    const operation = parseOperation(request.query.operation);
+    const rawParams: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.query)) {
+      if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
+      else if (name !== "operation") throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
+    }
+    const params = parseParams(operation, rawParams);
+    const bytes = request.rawBody ?? Buffer.alloc(0);
+    if (bytes.length > deps.config.maxDirectUploadBytes) {
+      throw new ApiError("payload_too_large", `a direct upload may be at most ${deps.config.maxDirectUploadBytes} bytes; use a signed upload`);
+    }
+    if (bytes.length === 0) throw new ApiError("bad_request", "the body is empty; send the image's bytes");
+    const declared = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    if (!ACCEPTED_CONTENT_TYPES.includes(declared)) {
+      throw new ApiError("unsupported_media_type", `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
+    }
+    const actual = sniffImageType(bytes);
+    if (actual !== declared) {
+      throw new ApiError("unsupported_media_type", `the body is ${actual ?? "not an image we accept"}, but Content-Type says ${declared}`);
+    }
+    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
+    let job = requested.job;
+    if (job.status === "awaiting_upload") {
+      await deps.images.write(job.input, bytes, declared);
+      const uploaded = await handleCommand(deps, job.jobId, {
+        type: "RecordUpload",
+        bucket: job.input.bucket,
+        object: job.input.object,
+        contentType: declared,
+        sizeBytes: bytes.length,
+      });
+      job = uploaded.state ?? job;
+      // Whoever recorded the upload publishes: this call, or the upload trigger if it got there first.
+      if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation });
+    }
+    log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });
+    return { status: 202, body: { jobId: job.jobId, status: job.status } };
+  }
+
+  async function route(request: ApiRequest): Promise<ApiResponse> {
+    const { method, path } = request;
+    if (path === "/v1/models") {
+      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
+      return { status: 200, body: { models: listModels() } };
+    }
+    const userId = await authenticate(request);
+    if (path === "/v1/edits") {
+      if (method === "GET") {
+        const jobs = await deps.store.listByOwner(userId, 50);
+        return { status: 200, body: { edits: await Promise.all(jobs.map(view)) } };
+      }
+      if (method !== "POST") throw new ApiError("method_not_allowed", "use GET or POST");
+      return request.query.operation !== undefined ? createDirect(userId, request) : createSigned(userId, request);
+    }
+    const match = JOB_PATH.exec(path);
+    if (!match) throw new ApiError("not_found", `no route ${method} ${path}`);
+    const [, jobId = "", sub] = match;
+    if (sub === undefined) {
+      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
+      return { status: 200, body: await view(await ownedJob(jobId, userId)) };
+    }
+    if (sub === "/events") {
+      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
+      await ownedJob(jobId, userId);
+      const events = await deps.store.load(jobId);
+      return { status: 200, body: events.map(({ seq, type, at, data }) => ({ seq, type, at, data })) };
+    }
+    if (method !== "POST") throw new ApiError("method_not_allowed", "use POST");
+    const job = await ownedJob(jobId, userId);
+    if (isTerminal(job.status)) throw new ApiError("conflict", `the edit has already ${job.status}`);
+    const outcome = await handleCommand(deps, jobId, { type: "CancelEdit", by: userId });
+    if (outcome.rejection) throw new ApiError("conflict", outcome.rejection.message);
+    log({ message: "edit canceled", jobId });
+    return { status: 202, body: await view(outcome.state as JobState) };
+  }
+
+  return async (request) => {
+    try {
+      return await route(request);
+    } catch (error) {
+      const response = toErrorResponse(error);
+      if (response.status >= 500) log({ severity: "ERROR", message: "request failed", error: String(error), path: request.path });
+      return { status: response.status, body: response.body };
+    }
+  };
+}
+
+function parseJson(raw: Buffer | undefined): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse((raw ?? Buffer.alloc(0)).toString("utf8"));
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // Answered below.
+  }
+  throw new ApiError("invalid_json", "the body must be a JSON object such as {\"operation\":\"upscale\",\"contentType\":\"image/jpeg\"}");
+}
+
+function parseOperation(value: unknown): Operation {
+  if (!isOperation(value)) {
+    throw new ApiError("unknown_operation", `operation must be one of ${OPERATIONS.join(", ")}`);
+  }
+  if (!OPERATION_SPECS[value].available) {
+    throw new ApiError("operation_unavailable", `${value} is not available yet`);
+  }
+  return value;
+}
+
+function parseParams(operation: Operation, raw: unknown): EditParams {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ApiError("invalid_param", "params must be an object");
+  }
+  const checked = checkParams(operation, raw as Record<string, unknown>);
+  if (!checked.ok) throw new ApiError("invalid_param", `params.${checked.param}: ${checked.message}`);
+  return checked.params;
+}
+
+function listModels() {
+  return OPERATIONS.map((operation) => {
+    const spec = OPERATION_SPECS[operation];
+    return { operation, title: spec.title, method: spec.method, available: spec.available, params: spec.params };
+  });
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** A job id fixed by the user and their key: a UUID-shaped slice of a SHA-256. */
+export function idempotentJobId(userId: string, key: string): string {
+  const hex = digest(`${userId}\n${key}`);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

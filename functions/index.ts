@@ -1,0 +1,80 @@
+/**
+ * The functions' entry file: reads the configuration, creates the real clients, and registers
+ * the two functions with the Functions Framework:
+ * - `api`, the HTTP API;
+ * - `uploadFinalized`, the Cloud Storage object-finalized CloudEvent handler.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Firestore } from "@google-cloud/firestore";
+import * as functions from "@google-cloud/functions-framework";
+import { PubSub } from "@google-cloud/pubsub";
+import { Storage } from "@google-cloud/storage";
+import { createJwtTokenVerifier } from "../adapters/auth/jwtTokenVerifier.js";
+import { createFirestoreEventStore } from "../adapters/firestore/firestoreEventStore.js";
+import { createJsonLogger } from "../adapters/logging/jsonLogger.js";
+import { createPubsubJobQueue } from "../adapters/pubsub/pubsubJobQueue.js";
+import { createGcsImageStore } from "../adapters/storage/gcsImageStore.js";
+import { parseConfig } from "./config.js";
+import { createEditApi, type ApiRequest } from "./editApi.js";
+import { createUploadFinalizedHandler, type StorageObjectData } from "./uploadFinalized.js";
+
+const config = parseConfig(process.env);
+const log = createJsonLogger("functions");
+
+const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
+const storage = new Storage({
+  projectId: config.projectId,
+  ...(config.storageEmulatorHost === undefined ? {} : { apiEndpoint: config.storageEmulatorHost }),
+  ...(config.storageSignerKeyFile === undefined
+    ? {}
+    : { credentials: JSON.parse(readFileSync(config.storageSignerKeyFile, "utf8")) as { client_email: string; private_key: string } }),
+});
+const pubsub = new PubSub({ projectId: config.projectId });
+
+const store = createFirestoreEventStore(firestore);
+const images = createGcsImageStore(storage);
+const queue = createPubsubJobQueue(pubsub, config.jobsTopic);
+const clock = { now: () => new Date() };
+
+const api = createEditApi({
+  store,
+  images,
+  queue,
+  clock,
+  verifier: createJwtTokenVerifier(config.auth),
+  newJobId: randomUUID,
+  config,
+  log,
+});
+
+functions.http("api", async (req, res) => {
+  const origin = req.get("origin");
+  if (origin && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin))) {
+    res.set("Access-Control-Allow-Origin", origin);
+    res.set("Vary", "Origin");
+    res.set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key");
+    res.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  }
+  if (req.method === "OPTIONS") {
+    res.status(204).end();
+    return;
+  }
+  const query: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(req.query)) query[name] = Array.isArray(value) ? String(value[0]) : String(value);
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(req.headers)) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+  const request: ApiRequest = { method: req.method, path: req.path, query, headers, ...(req.rawBody ? { rawBody: req.rawBody } : {}) };
+  const response = await api(request);
+  res.status(response.status);
+  for (const [name, value] of Object.entries(response.headers ?? {})) res.set(name, value);
+  if (response.body === undefined) res.end();
+  else res.json(response.body);
+});
+
+const onUpload = createUploadFinalizedHandler({ store, images, queue, clock, config, log });
+
+functions.cloudEvent<StorageObjectData>("uploadFinalized", async (event: functions.CloudEvent<StorageObjectData>) => {
+  if (!event.data) throw new Error(`event ${event.id} has no data`);
+  await onUpload(event.data);
+});

@@ -1,0 +1,109 @@
+/**
+ * The official Firestore and Pub/Sub emulators (Java, from Debian's google-cloud-cli packages)
+ * and fake-gcs-server for Cloud Storage (Google ships no Storage emulator), each started on
+ * 127.0.0.1 and stopped by PID.
+ */
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { LOCAL_DIR } from "./paths.js";
+import { httpAnswers, startProcess, type RunningProcess } from "./processes.js";
+
+const run = promisify(execFile);
+
+const SDK = "/usr/lib/google-cloud-sdk/platform";
+const FIRESTORE_JAR = `${SDK}/cloud-firestore-emulator/cloud-firestore-emulator.jar`;
+const PUBSUB_LIB = `${SDK}/pubsub-emulator/lib`;
+
+/** fake-gcs-server, pinned; `go install` builds it from the Go module proxy. */
+export const FAKE_GCS_MODULE = "github.com/fsouza/fake-gcs-server@v1.56.1";
+const FAKE_GCS_BIN = join(LOCAL_DIR, "bin", "fake-gcs-server");
+const FAKE_GCS_STAMP = join(LOCAL_DIR, "bin", "fake-gcs-server.version");
+
+export async function ensureEmulators(log: (line: string) => void = () => {}): Promise<void> {
+  if (!existsSync(FIRESTORE_JAR)) {
+    throw new Error(`the Firestore emulator is missing at ${FIRESTORE_JAR}; install google-cloud-cli-firestore-emulator`);
+  }
+  pubsubJar();
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const stamped = existsSync(FAKE_GCS_STAMP) ? readFileSync(FAKE_GCS_STAMP, "utf8") : "";
+  if (!existsSync(FAKE_GCS_BIN) || stamped !== FAKE_GCS_MODULE) {
+    log(`building ${FAKE_GCS_MODULE} with go install (about a minute, once)`);
+    await run("go", ["install", FAKE_GCS_MODULE], {
+      env: { ...process.env, GOBIN: join(LOCAL_DIR, "bin") },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    writeFileSync(FAKE_GCS_STAMP, FAKE_GCS_MODULE);
+  }
+}
+
+function pubsubJar(): string {
+  const jar = existsSync(PUBSUB_LIB) ? readdirSync(PUBSUB_LIB).find((f) => /^cloud-pubsub-emulator-.*-all\.jar$/.test(f)) : undefined;
+  if (!jar) throw new Error(`the Pub/Sub emulator is missing under ${PUBSUB_LIB}; install google-cloud-cli-pubsub-emulator`);
+  return join(PUBSUB_LIB, jar);
+}
+
+export async function startFirestoreEmulator(port: number, logDir: string): Promise<RunningProcess> {
+  return startProcess({
+    name: "firestore-emulator",
+    command: "java",
+    args: ["-cp", FIRESTORE_JAR, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "--host", "127.0.0.1", "--port", String(port)],
+    logFile: join(logDir, "firestore.log"),
+    ready: () => httpAnswers(`http://127.0.0.1:${port}/`, 200),
+    timeoutMs: 90_000,
+  });
+}
+
+export async function startPubsubEmulator(port: number, logDir: string): Promise<RunningProcess> {
+  return startProcess({
+    name: "pubsub-emulator",
+    command: "java",
+    args: ["-jar", pubsubJar(), "--host=127.0.0.1", `--port=${port}`],
+    logFile: join(logDir, "pubsub.log"),
+    ready: () => httpAnswers(`http://127.0.0.1:${port}/`, 200),
+    timeoutMs: 90_000,
+  });
+}
+
+/**
+ * fake-gcs-server over plain HTTP. Object-finalize notifications go to `notifyTopic` on the
+ * Pub/Sub emulator, as a bucket notification would in production.
+ */
+export async function startStorageEmulator(options: {
+  port: number;
+  logDir: string;
+  projectId: string;
+  pubsubHost: string;
+  notifyTopic: string;
+  notifyBucket: string;
+}): Promise<RunningProcess> {
+  return startProcess({
+    name: "storage-emulator",
+    command: FAKE_GCS_BIN,
+    args: [
+      "-scheme", "http",
+      "-host", "127.0.0.1",
+      "-port", String(options.port),
+      "-backend", "memory",
+      "-public-host", `127.0.0.1:${options.port}`,
+      "-external-url", `http://127.0.0.1:${options.port}`,
+      "-event.pubsub-project-id", options.projectId,
+      "-event.pubsub-topic", options.notifyTopic,
+      "-event.bucket", options.notifyBucket,
+      "-event.list", "finalize",
+      "-cors-headers", "x-goog-content-length-range",
+      "-log-level", "warn",
+    ],
+    env: { ...process.env, PUBSUB_EMULATOR_HOST: options.pubsubHost },
+    logFile: join(options.logDir, "storage.log"),
+    ready: () => httpAnswers(`http://127.0.0.1:${options.port}/storage/v1/b`, 200),
+    timeoutMs: 30_000,
+  });
+}
+
+/** Deletes every document in the Firestore emulator's default database. */
+export async function clearFirestore(host: string, projectId: string): Promise<void> {
+  const response = await fetch(`http://${host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: "DELETE" });
+  if (!response.ok) throw new Error(`clearing Firestore failed: ${response.status}`);
+}

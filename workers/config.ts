@@ -1,0 +1,66 @@
+/**
+ * The worker's configuration: every option with its environment variable, default and
+ * validation. A bad value stops start-up with a message naming the variable. No other file of
+ * the worker reads `process.env`.
+ */
+import { ConfigError, integer, optional, required } from "../adapters/config/envValues.js";
+
+export interface WorkerConfig {
+  /** GCP_PROJECT: the Google Cloud project. */
+  projectId: string;
+  /** JOBS_SUBSCRIPTION: the Pub/Sub subscription the worker pulls jobs from. */
+  jobsSubscription: string;
+  /** RESULTS_BUCKET: where edited images are written. */
+  resultsBucket: string;
+  /** TRITON_GRPC_URL: host:port of Triton's gRPC endpoint. */
+  tritonUrl: string;
+  /** TRITON_TIMEOUT_MS: deadline of one inference call (default 60000). */
+  tritonTimeoutMs: number;
+  /** TRITON_MAX_IN_FLIGHT: tile requests one job keeps open at once (default 8). */
+  tritonMaxInFlight: number;
+  /** WORKER_MAX_MESSAGES: jobs one worker runs at once, Pub/Sub flow control (default 2). */
+  maxMessages: number;
+  /** WORKER_ID: this worker's name in events and leases (default: host name and PID). */
+  workerId: string;
+  /** JOB_LEASE_SECONDS: how long a started job counts as held by this worker (default 600). */
+  leaseSeconds: number;
+  /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
+  maxAttempts: number;
+  /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
+  maxInputBytes: number;
+  /** MAX_INPUT_PIXELS: the most pixels an input may have (default 40 megapixels). */
+  maxInputPixels: number;
+  /** MAX_OUTPUT_PIXELS: the most pixels an output may have (default 160 megapixels). */
+  maxOutputPixels: number;
+  /** TILE_SIZE: the side of the square tiles sent to Triton, in input pixels (default 128). */
+  tileSize: number;
+  /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
+  tileOverlap: number;
+  /** STORAGE_EMULATOR_HOST: a Storage emulator's URL (local stack only). */
+  storageEmulatorHost?: string;
+}
+
+export function parseWorkerConfig(env: Record<string, string | undefined>, defaultWorkerId: string): WorkerConfig {
+  const tileSize = integer(env, "TILE_SIZE", 128, 32, 1024);
+  const tileOverlap = integer(env, "TILE_OVERLAP", 12, 0, 128);
+  if (tileOverlap * 2 >= tileSize) throw new ConfigError(`TILE_OVERLAP must be less than half of TILE_SIZE (${tileSize})`);
+  const storageEmulatorHost = optional(env, "STORAGE_EMULATOR_HOST");
+  return {
+    projectId: required(env, "GCP_PROJECT"),
+    jobsSubscription: required(env, "JOBS_SUBSCRIPTION"),
+    resultsBucket: required(env, "RESULTS_BUCKET"),
+    tritonUrl: required(env, "TRITON_GRPC_URL"),
+    tritonTimeoutMs: integer(env, "TRITON_TIMEOUT_MS", 60_000, 100, 3_600_000),
+    tritonMaxInFlight: integer(env, "TRITON_MAX_IN_FLIGHT", 8, 1, 256),
+    maxMessages: integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64),
+    workerId: optional(env, "WORKER_ID") ?? defaultWorkerId,
+    leaseSeconds: integer(env, "JOB_LEASE_SECONDS", 600, 10, 86_400),
+    maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
+    maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
+    maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
+    tileSize,
+    tileOverlap,
+    ...(storageEmulatorHost === undefined ? {} : { storageEmulatorHost }),
+  };
+}

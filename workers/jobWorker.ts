@@ -1,0 +1,180 @@
+/**
+ * The worker: pulls job messages and runs each edit, recording every step as an event.
+ *
+ * Pub/Sub delivers at least once, so every step checks the job's log first: a delivery of an
+ * ended job is acked with no change; one of a job another live worker holds is handed back;
+ * one of a job whose worker's lease has lapsed takes it over. The output's name is fixed by
+ * the job, so a retried or doubled run overwrites the same object and never makes two results.
+ */
+import { EditError } from "../events/errors.js";
+import { handleCommand } from "../events/handleCommand.js";
+import { InferenceError, type InferenceClient } from "../events/inferencePort.js";
+import type { JobState } from "../events/jobState.js";
+import { OPERATION_SPECS } from "../events/operations.js";
+import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
+import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { WorkerConfig } from "./config.js";
+import { runUpscale, type EditResult } from "./edits/upscaleEdit.js";
+
+export interface WorkerDeps {
+  store: EventStore;
+  images: ImageStore;
+  subscription: JobSubscription;
+  inference: InferenceClient;
+  clock: Clock;
+  config: Pick<
+    WorkerConfig,
+    | "workerId"
+    | "resultsBucket"
+    | "leaseSeconds"
+    | "maxAttempts"
+    | "maxInputBytes"
+    | "maxInputPixels"
+    | "maxOutputPixels"
+    | "tileSize"
+    | "tileOverlap"
+    | "tritonMaxInFlight"
+    | "tritonTimeoutMs"
+  >;
+  log: Logger;
+}
+
+export interface Worker {
+  start(): void;
+  /** Stops pulling and lets the jobs in hand finish. */
+  stop(): Promise<void>;
+  /** Runs one delivery to its end; exposed for tests that hand-deliver messages. */
+  process(delivery: JobDelivery): Promise<void>;
+}
+
+export function resultObjectName(jobId: string): string {
+  return `results/${jobId}/output.png`;
+}
+
+export function createWorker(deps: WorkerDeps): Worker {
+  const { config, log } = deps;
+  const workerId = config.workerId;
+
+  async function process(delivery: JobDelivery): Promise<void> {
+    const { jobId } = delivery.message;
+    const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs: config.leaseSeconds * 1000 });
+    if (started.rejection) {
+      const code = started.rejection.code;
+      if (code === "lease_held") {
+        // Another live worker has it; this copy comes back after the backoff, by when it has ended.
+        log({ message: "job held by another worker; handed back", jobId, reason: started.rejection.message });
+        delivery.nack();
+      } else {
+        log({ message: "delivery needs no work", jobId, reason: started.rejection.message });
+        delivery.ack();
+      }
+      return;
+    }
+    const job = started.state as JobState;
+    log({ message: "edit started", jobId, attempt: job.attempts, operation: job.operation, deliveryAttempt: delivery.deliveryAttempt });
+    const startedAt = performance.now();
+    try {
+      const result = await runEdit(job);
+      const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+      await deps.images.write(output, result.bytes, result.contentType);
+      const completed = await handleCommand(deps, jobId, {
+        type: "CompleteEdit",
+        workerId,
+        output: { ...output, contentType: result.contentType, width: result.width, height: result.height, sizeBytes: result.bytes.length },
+        processingMs: Math.round(performance.now() - startedAt),
+        inferenceMs: result.inferenceMs,
+      });
+      if (completed.rejection) {
+        // Canceled meanwhile: the output must not outlive the job. Lost the lease: the new
+        // holder writes the same object, so it stays.
+        if (completed.state?.status === "canceled") await deps.images.delete(output);
+        log({ message: "result not recorded", jobId, reason: completed.rejection.message });
+      } else {
+        log({ message: "edit succeeded", jobId, width: result.width, height: result.height, tiles: result.tiles, inferenceMs: result.inferenceMs });
+      }
+      delivery.ack();
+    } catch (error) {
+      await settleFailure(delivery, jobId, error);
+    }
+  }
+
+  async function runEdit(job: JobState): Promise<EditResult> {
+    const spec = OPERATION_SPECS[job.operation];
+    if (!spec.available) {
+      throw new EditError("operation_unavailable", `${spec.title} is not available on this worker yet.`, false);
+    }
+    const input = await readInput(job);
+    return runUpscale(input, job.params, {
+      inference: deps.inference,
+      model: spec.model,
+      tileSize: config.tileSize,
+      overlap: config.tileOverlap,
+      maxInFlight: config.tritonMaxInFlight,
+      timeoutMs: config.tritonTimeoutMs,
+      maxInputPixels: config.maxInputPixels,
+      maxOutputPixels: config.maxOutputPixels,
+    });
+  }
+
+  async function readInput(job: JobState): Promise<Buffer> {
+    try {
+      return await deps.images.read(job.input, config.maxInputBytes);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === "not_found") throw new EditError("input_missing", "The uploaded image is gone; upload it again.", false);
+      if (code === "too_large") throw new EditError("image_too_large", (error as Error).message, false);
+      throw new EditError("storage_unavailable", "Storage is unavailable; the edit will be retried.", true);
+    }
+  }
+
+  async function settleFailure(delivery: JobDelivery, jobId: string, error: unknown): Promise<void> {
+    const failure = classify(error);
+    try {
+      if (failure.retryable) {
+        const outcome = await handleCommand(deps, jobId, {
+          type: "FailAttempt",
+          workerId,
+          code: failure.code,
+          message: failure.message,
+          maxAttempts: config.maxAttempts,
+        });
+        const final = outcome.appended.some((event) => event.type === "EditFailed");
+        log({ severity: "WARNING", message: final ? "edit failed after its last attempt" : "attempt failed; will retry", jobId, code: failure.code, detail: String(error) });
+        if (final || outcome.rejection) delivery.ack();
+        else delivery.nack();
+      } else {
+        await handleCommand(deps, jobId, { type: "FailEdit", workerId, code: failure.code, message: failure.message });
+        log({ severity: "WARNING", message: "edit failed", jobId, code: failure.code, detail: String(error) });
+        delivery.ack();
+      }
+    } catch (recordError) {
+      // Not even the failure could be recorded: hand the message back and let it come again.
+      log({ severity: "ERROR", message: "could not record a failure", jobId, error: String(recordError) });
+      delivery.nack();
+    }
+  }
+
+  return {
+    process,
+    start() {
+      deps.subscription.start(process);
+      log({ message: "worker pulling jobs", workerId });
+    },
+    async stop() {
+      await deps.subscription.stop();
+      log({ message: "worker stopped", workerId });
+    },
+  };
+}
+
+/** Every failure is either retryable (back to the queue) or permanent (the job fails). */
+export function classify(error: unknown): { code: string; message: string; retryable: boolean } {
+  if (error instanceof EditError) return { code: error.code, message: error.message, retryable: error.retryable };
+  if (error instanceof InferenceError) {
+    return error.retryable
+      ? { code: "inference_unavailable", message: "The model server is unavailable; the edit will be retried.", retryable: true }
+      : { code: "inference_failed", message: `The model could not process the image (${error.code}).`, retryable: false };
+  }
+  // Unknown errors are treated as passing faults: the attempt limit keeps them from looping.
+  return { code: "internal", message: "The edit failed unexpectedly; it will be retried.", retryable: true };
+}
