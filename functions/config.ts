@@ -33,8 +33,8 @@ export interface FunctionsConfig {
   maxUploadBytes: number;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any (default). */
   corsOrigins: string[];
-  /** STORAGE_EMULATOR_HOST: a Storage emulator's URL (local stack only). */
-  storageEmulatorHost?: string;
+  /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
+  storageApiEndpoint?: string;
   /** STORAGE_SIGNER_KEY_FILE: a service-account key JSON used to sign URLs (local stack only). */
   storageSignerKeyFile?: string;
 }
@@ -44,9 +44,9 @@ export function parseConfig(env: Env): FunctionsConfig {
   const projectId = required(env, "GCP_PROJECT");
   const firebaseProject = env.FIREBASE_PROJECT_ID || projectId;
   const storageSignerKeyFile = optional(env, "STORAGE_SIGNER_KEY_FILE");
-  const storageEmulatorHost = optional(env, "STORAGE_EMULATOR_HOST");
-  if (storageEmulatorHost !== undefined && !/^https?:\/\//.test(storageEmulatorHost)) {
-    throw new ConfigError(`STORAGE_EMULATOR_HOST must be a URL such as http://127.0.0.1:4443, not "${storageEmulatorHost}"`);
+  const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
+  if (storageApiEndpoint !== undefined && !/^https?:\/\//.test(storageApiEndpoint)) {
+    throw new ConfigError(`STORAGE_API_ENDPOINT must be a URL such as http://127.0.0.1:4443, not "${storageApiEndpoint}"`);
   }
   return {
     projectId,
@@ -63,7 +63,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     maxDirectUploadBytes: integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024),
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
-    ...(storageEmulatorHost === undefined ? {} : { storageEmulatorHost }),
+    ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
     ...(storageSignerKeyFile === undefined ? {} : { storageSignerKeyFile }),
   };
 }

@@ -25,7 +25,7 @@ const log = createJsonLogger("functions");
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
   projectId: config.projectId,
-  ...(config.storageEmulatorHost === undefined ? {} : { apiEndpoint: config.storageEmulatorHost }),
+  ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
   ...(config.storageSignerKeyFile === undefined
     ? {}
     : { credentials: JSON.parse(readFileSync(config.storageSignerKeyFile, "utf8")) as { client_email: string; private_key: string } }),

@@ -31,7 +31,8 @@ export interface StartOptions {
 
 export async function startProcess(options: StartOptions): Promise<RunningProcess> {
   mkdirSync(dirname(options.logFile), { recursive: true });
-  const log = createWriteStream(options.logFile, { flags: "a" });
+  // A fresh log each start, so that readiness read from the log never sees an earlier run.
+  const log = createWriteStream(options.logFile, { flags: "w" });
   const child = spawn(options.command, [...options.args], {
     cwd: options.cwd,
     env: options.env ?? process.env,
@@ -123,4 +124,10 @@ export async function httpAnswers(url: string, expectStatus?: number): Promise<b
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True once the file holds `text`; for parts that announce their readiness in their log. */
+export async function logContains(file: string, text: string): Promise<boolean> {
+  const { readFile } = await import("node:fs/promises");
+  return (await readFile(file, "utf8").catch(() => "")).includes(text);
 }

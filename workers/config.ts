@@ -36,15 +36,15 @@ export interface WorkerConfig {
   tileSize: number;
   /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
   tileOverlap: number;
-  /** STORAGE_EMULATOR_HOST: a Storage emulator's URL (local stack only). */
-  storageEmulatorHost?: string;
+  /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
+  storageApiEndpoint?: string;
 }
 
 export function parseWorkerConfig(env: Record<string, string | undefined>, defaultWorkerId: string): WorkerConfig {
   const tileSize = integer(env, "TILE_SIZE", 128, 32, 1024);
   const tileOverlap = integer(env, "TILE_OVERLAP", 12, 0, 128);
   if (tileOverlap * 2 >= tileSize) throw new ConfigError(`TILE_OVERLAP must be less than half of TILE_SIZE (${tileSize})`);
-  const storageEmulatorHost = optional(env, "STORAGE_EMULATOR_HOST");
+  const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
   return {
     projectId: required(env, "GCP_PROJECT"),
     jobsSubscription: required(env, "JOBS_SUBSCRIPTION"),
@@ -61,6 +61,6 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     tileSize,
     tileOverlap,
-    ...(storageEmulatorHost === undefined ? {} : { storageEmulatorHost }),
+    ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
   };
 }

@@ -24,7 +24,7 @@ const log = createJsonLogger("worker");
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
   projectId: config.projectId,
-  ...(config.storageEmulatorHost === undefined ? {} : { apiEndpoint: config.storageEmulatorHost }),
+  ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
 const pubsub = new PubSub({ projectId: config.projectId });
 const inference = createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs });

@@ -1,0 +1,52 @@
+/**
+ * The local stand-in for Eventarc. In production Eventarc turns a Cloud Storage
+ * object-finalized notification into a CloudEvent POSTed to the `uploadFinalized` function. Here
+ * fake-gcs-server publishes the notification to the Pub/Sub emulator, and this bridge pulls it
+ * and POSTs the same CloudEvent (binary content mode) to the function under the Functions
+ * Framework. A failed POST nacks the message, so the event is delivered again, as Eventarc would.
+ */
+import type { Message, PubSub } from "@google-cloud/pubsub";
+
+export interface EventarcBridge {
+  stop(): Promise<void>;
+}
+
+export function startEventarcBridge(options: { pubsub: PubSub; subscription: string; target: string; projectId: string }): EventarcBridge {
+  const subscription = options.pubsub.subscription(options.subscription, { flowControl: { maxMessages: 16 } });
+  subscription.on("message", (message: Message) => {
+    void forward(message).then(
+      (ok) => (ok ? message.ack() : message.nack()),
+      () => message.nack(),
+    );
+  });
+  subscription.on("error", (error) => console.error(`[eventarc-bridge] ${error.message}`));
+
+  async function forward(message: Message): Promise<boolean> {
+    if (message.attributes.eventType !== "OBJECT_FINALIZE") return true;
+    const bucket = message.attributes.bucketId ?? "";
+    const object = message.attributes.objectId ?? "";
+    const response = await fetch(options.target, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": message.id,
+        "ce-type": "google.cloud.storage.object.v1.finalized",
+        "ce-source": `//storage.googleapis.com/projects/_/buckets/${bucket}`,
+        "ce-subject": `objects/${object}`,
+        "ce-time": message.publishTime.toISOString(),
+      },
+      body: new Uint8Array(message.data),
+      signal: AbortSignal.timeout(60_000),
+    });
+    await response.arrayBuffer();
+    return response.ok;
+  }
+
+  return {
+    async stop() {
+      subscription.removeAllListeners("message");
+      await subscription.close();
+    },
+  };
+}

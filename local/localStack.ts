@@ -1,0 +1,263 @@
+/**
+ * The whole system on one machine, from real parts: the official Firestore and Pub/Sub
+ * emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
+ * under the Functions Framework, a local Eventarc bridge, and one worker. `npm start` and the
+ * end-to-end tests bring it up through `startLocalStack`.
+ */
+import { join } from "node:path";
+import { PubSub } from "@google-cloud/pubsub";
+import { Storage } from "@google-cloud/storage";
+import { startEventarcBridge, type EventarcBridge } from "./eventarcBridge.js";
+import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "./emulators.js";
+import { localAuthSettings } from "./localIssuer.js";
+import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
+import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
+import { ensureTriton, startTriton } from "./triton.js";
+
+export interface StackPorts {
+  api: number;
+  uploadFunction: number;
+  firestore: number;
+  pubsub: number;
+  storage: number;
+  tritonGrpc: number;
+  tritonHttp: number;
+  tritonMetrics: number;
+}
+
+export interface StackNames {
+  projectId: string;
+  uploadsBucket: string;
+  resultsBucket: string;
+  jobsTopic: string;
+  jobsSubscription: string;
+  deadLetterTopic: string;
+  deadLetterSubscription: string;
+  notificationsTopic: string;
+  notificationsSubscription: string;
+}
+
+export interface StackOptions {
+  /** Ports to use; any left out is picked free. */
+  ports?: Partial<StackPorts>;
+  /** Where every part's log goes (default .local/logs/stack). */
+  logDir?: string;
+  /** Extra environment for the worker (limits, tile size). */
+  workerEnv?: Record<string, string>;
+  /** Extra environment for the functions. */
+  functionsEnv?: Record<string, string>;
+  /** Start no worker; tests that drive their own workers set this. */
+  withoutWorker?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  ports: StackPorts;
+  names: StackNames;
+  apiUrl: string;
+  /** Environment that points Google's client libraries at the emulators. */
+  emulatorEnv: Record<string, string>;
+  /** Environment the worker runs with; tests start more workers with it. */
+  workerEnv: Record<string, string>;
+  /** Starts one more worker process. */
+  startWorker(name: string, env?: Record<string, string>): Promise<RunningProcess>;
+  logDir: string;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_NAMES: StackNames = {
+  projectId: "image-edit-local",
+  uploadsBucket: "image-edit-uploads",
+  resultsBucket: "image-edit-results",
+  jobsTopic: "edit-jobs",
+  jobsSubscription: "edit-jobs-worker",
+  deadLetterTopic: "edit-jobs-dead-letter",
+  deadLetterSubscription: "edit-jobs-dead-letter-handler",
+  notificationsTopic: "uploads-finalized",
+  notificationsSubscription: "uploads-finalized-eventarc",
+};
+
+/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
+export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
+  await Promise.all([ensureEmulators(log), ensureTriton()]);
+  localAuthSettings(DEFAULT_NAMES.projectId);
+}
+
+export async function startLocalStack(options: StackOptions = {}): Promise<LocalStack> {
+  const log = options.log ?? console.log;
+  const names = DEFAULT_NAMES;
+  const logDir = options.logDir ?? join(LOCAL_DIR, "logs", "stack");
+  await prepareLocalStack(log);
+  const ports = await pickPorts(options.ports ?? {});
+  const started: Array<{ stop(): Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const part of started.reverse()) await part.stop().catch(() => {});
+  };
+
+  try {
+    const emulatorEnv = {
+      FIRESTORE_EMULATOR_HOST: `127.0.0.1:${ports.firestore}`,
+      PUBSUB_EMULATOR_HOST: `127.0.0.1:${ports.pubsub}`,
+      STORAGE_API_ENDPOINT: `http://127.0.0.1:${ports.storage}`,
+      METADATA_SERVER_DETECTION: "none",
+      GCLOUD_PROJECT: names.projectId,
+    };
+    log("starting the Firestore and Pub/Sub emulators and Triton");
+    await startTogether(started, [
+      startFirestoreEmulator(ports.firestore, logDir),
+      startPubsubEmulator(ports.pubsub, logDir),
+      startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
+    ]);
+
+    // The clients in this process talk to the emulators too.
+    Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });
+    const pubsub = new PubSub({ projectId: names.projectId });
+    started.push({ stop: () => pubsub.close() });
+    await createMessaging(pubsub, names);
+
+    log("starting the Cloud Storage emulator");
+    const storageEmulator = await startStorageEmulator({
+      port: ports.storage,
+      logDir,
+      projectId: names.projectId,
+      pubsubHost: emulatorEnv.PUBSUB_EMULATOR_HOST,
+      notifyTopic: names.notificationsTopic,
+      notifyBucket: names.uploadsBucket,
+    });
+    started.push(storageEmulator);
+    const storage = new Storage({ projectId: names.projectId, apiEndpoint: emulatorEnv.STORAGE_API_ENDPOINT });
+    for (const bucket of [names.uploadsBucket, names.resultsBucket]) {
+      const [exists] = await storage.bucket(bucket).exists();
+      if (!exists) await storage.createBucket(bucket);
+    }
+
+    const auth = localAuthSettings(names.projectId);
+    const functionsEnv = {
+      ...process.env,
+      ...emulatorEnv,
+      ...auth,
+      GCP_PROJECT: names.projectId,
+      UPLOADS_BUCKET: names.uploadsBucket,
+      RESULTS_BUCKET: names.resultsBucket,
+      JOBS_TOPIC: names.jobsTopic,
+      ...options.functionsEnv,
+    };
+    log("starting the functions under the Functions Framework");
+    await startTogether(
+      started,
+      (
+        [
+          ["api", ports.api],
+          ["uploadFinalized", ports.uploadFunction],
+        ] as const
+      ).map(([target, port]) =>
+        startProcess({
+          name: `function-${target}`,
+          command: process.execPath,
+          args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), target, String(port)],
+          env: functionsEnv,
+          cwd: REPO_ROOT,
+          logFile: join(logDir, `function-${target}.log`),
+          // Its own line, not just an open port: a stranger on the port must not pass for it.
+          ready: () => logContains(join(logDir, `function-${target}.log`), `function ${target} listening on http://127.0.0.1:${port}/`),
+          timeoutMs: 60_000,
+        }),
+      ),
+    );
+
+    const bridge: EventarcBridge = startEventarcBridge({
+      pubsub,
+      subscription: names.notificationsSubscription,
+      target: `http://127.0.0.1:${ports.uploadFunction}/`,
+      projectId: names.projectId,
+    });
+    started.push(bridge);
+
+    const workerEnv: Record<string, string> = {
+      ...emulatorEnv,
+      GCP_PROJECT: names.projectId,
+      JOBS_SUBSCRIPTION: names.jobsSubscription,
+      RESULTS_BUCKET: names.resultsBucket,
+      TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      ...options.workerEnv,
+    };
+    const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      const worker = await startProcess({
+        name,
+        command: process.execPath,
+        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, ...env },
+        cwd: REPO_ROOT,
+        logFile: join(logDir, `${name}.log`),
+        ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
+        timeoutMs: 120_000,
+      });
+      started.push(worker);
+      return worker;
+    };
+    if (!options.withoutWorker) {
+      log("starting a worker");
+      await startWorker("worker-1");
+    }
+
+    return {
+      ports,
+      names,
+      apiUrl: `http://127.0.0.1:${ports.api}`,
+      emulatorEnv,
+      workerEnv,
+      startWorker,
+      logDir,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Topics and subscriptions as infra/messaging.ts declares them, with local retry timings. */
+async function createMessaging(pubsub: PubSub, names: StackNames): Promise<void> {
+  const topic = async (name: string) => {
+    const [exists] = await pubsub.topic(name).exists();
+    if (!exists) await pubsub.createTopic(name);
+  };
+  const subscription = async (topicName: string, name: string, options: Parameters<PubSub["createSubscription"]>[2] = {}) => {
+    const [exists] = await pubsub.subscription(name).exists();
+    if (!exists) await pubsub.createSubscription(topicName, name, options);
+  };
+  await Promise.all([topic(names.jobsTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
+  await subscription(names.jobsTopic, names.jobsSubscription, {
+    ackDeadlineSeconds: 60,
+    deadLetterPolicy: { deadLetterTopic: `projects/${names.projectId}/topics/${names.deadLetterTopic}`, maxDeliveryAttempts: 5 },
+    // Short backoff locally, so that a handed-back job comes round again within seconds.
+    retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 10 } },
+  });
+  await subscription(names.deadLetterTopic, names.deadLetterSubscription);
+  await subscription(names.notificationsTopic, names.notificationsSubscription, { ackDeadlineSeconds: 60 });
+}
+
+/**
+ * Starts parts side by side. Every part that came up is tracked for stopping, even when another
+ * failed, so that a failed start leaves nothing running.
+ */
+async function startTogether(started: Array<{ stop(): Promise<void> }>, parts: Array<Promise<RunningProcess>>): Promise<void> {
+  const results = await Promise.allSettled(parts);
+  for (const result of results) if (result.status === "fulfilled") started.push(result.value);
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
+  const pick = async (port: number | undefined) => port ?? (await freePort());
+  return {
+    api: await pick(given.api),
+    uploadFunction: await pick(given.uploadFunction),
+    firestore: await pick(given.firestore),
+    pubsub: await pick(given.pubsub),
+    storage: await pick(given.storage),
+    tritonGrpc: await pick(given.tritonGrpc),
+    tritonHttp: await pick(given.tritonHttp),
+    tritonMetrics: await pick(given.tritonMetrics),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * `npm start`: installs what is missing on first run, brings the local stack up, prints its
+ * endpoints, and stops every part it started on Ctrl-C.
+ *
+ * Settings (environment): API_PORT (default 8080), UPLOAD_FUNCTION_PORT (8082),
+ * FIRESTORE_PORT (8085), PUBSUB_PORT (8086), STORAGE_PORT (4443), TRITON_GRPC_PORT (8001),
+ * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
+ */
+import { startLocalStack, type StackPorts } from "./localStack.js";
+
+const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
+  api: ["API_PORT", 8080],
+  uploadFunction: ["UPLOAD_FUNCTION_PORT", 8082],
+  firestore: ["FIRESTORE_PORT", 8085],
+  pubsub: ["PUBSUB_PORT", 8086],
+  storage: ["STORAGE_PORT", 4443],
+  tritonGrpc: ["TRITON_GRPC_PORT", 8001],
+  tritonHttp: ["TRITON_HTTP_PORT", 8000],
+  tritonMetrics: ["TRITON_METRICS_PORT", 8002],
+};
+
+const ports = {} as StackPorts;
+for (const [key, [variable, fallback]] of Object.entries(DEFAULTS) as Array<[keyof StackPorts, [string, number]]>) {
+  const raw = process.env[variable];
+  const port = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    console.error(`${variable} must be a TCP port, not "${raw}"`);
+    process.exit(2);
+  }
+  ports[key] = port;
+}
+
+const began = performance.now();
+const stack = await startLocalStack({ ports, log: (line) => console.log(`[stack] ${line}`) });
+const seconds = ((performance.now() - began) / 1000).toFixed(1);
+
+console.log(`
+The local stack is up (${seconds} s).
+  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models)
+  Firestore emulator  127.0.0.1:${stack.ports.firestore}
+  Pub/Sub emulator    127.0.0.1:${stack.ports.pubsub}
+  Storage emulator    http://127.0.0.1:${stack.ports.storage}
+  Triton              gRPC 127.0.0.1:${stack.ports.tritonGrpc}, HTTP http://127.0.0.1:${stack.ports.tritonHttp}, metrics http://127.0.0.1:${stack.ports.tritonMetrics}/metrics
+  Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
+  Logs                ${stack.logDir}
+A token for the API:  npm run token -- <userId>
+Press Ctrl-C to stop everything.`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\n[stack] stopping every part");
+    void stack.stop().finally(() => process.exit(0));
+  });
+}
