@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Three tiers, chosen by file suffix. The int and e2e tiers share one set of real services
-// (emulators, Triton), started once per run by test/support/globalSetup.ts.
+// Three tiers, chosen by file suffix. The int tier shares the real emulators, started once per
+// run by test/support/intSetup.ts; the e2e tier shares the whole local stack (e2eSetup.ts).
 export default defineConfig({
   test: {
     projects: [
@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: "int",
           include: ["test/**/*.int.test.ts"],
-          globalSetup: ["test/support/globalSetup.ts"],
+          globalSetup: ["test/support/intSetup.ts"],
           // Two cores: run files one at a time so that Triton and the emulators are not starved.
           fileParallelism: false,
           testTimeout: 120_000,
@@ -27,7 +27,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/**/*.e2e.test.ts"],
-          globalSetup: ["test/support/globalSetup.ts"],
+          globalSetup: ["test/support/e2eSetup.ts"],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 900_000,

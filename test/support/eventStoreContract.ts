@@ -1,0 +1,139 @@
+/**
+ * The contract every EventStore adapter keeps, as one suite run against each of them: ordered
+ * logs, atomic append-with-projection, exactly one winner among concurrent writers, and a
+ * projection that the log alone rebuilds.
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { EditCommand } from "../../events/decide.js";
+import { ConcurrencyError } from "../../events/errors.js";
+import { handleCommand, rebuildProjection } from "../../events/handleCommand.js";
+import { evolve, type JobState } from "../../events/jobState.js";
+import type { EventStore } from "../../events/ports.js";
+
+function tickingClock(start = Date.parse("2026-11-22T10:00:00.000Z")) {
+  let now = start;
+  return { now: () => new Date((now += 1000)) };
+}
+
+export function requestEdit(jobId: string, ownerId: string): EditCommand {
+  return {
+    type: "RequestEdit",
+    jobId,
+    ownerId,
+    operation: "upscale",
+    params: { scale: 4 },
+    flow: "signed_upload",
+    input: { bucket: "uploads", object: `uploads/${jobId}`, contentType: "image/jpeg" },
+  };
+}
+
+export function recordUpload(jobId: string): EditCommand {
+  return { type: "RecordUpload", bucket: "uploads", object: `uploads/${jobId}`, contentType: "image/jpeg", sizeBytes: 1234 };
+}
+
+export function eventStoreContract(adapter: string, makeStore: () => EventStore): void {
+  describe(`EventStore contract: ${adapter}`, () => {
+    it("knows nothing of a job that was never written", async () => {
+      const store = makeStore();
+      const jobId = randomUUID();
+      expect(await store.load(jobId)).toEqual([]);
+      expect(await store.getProjection(jobId)).toBeUndefined();
+    });
+
+    it("appends in order and writes the projection beside the events", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const jobId = randomUUID();
+      await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      const outcome = await handleCommand(deps, jobId, recordUpload(jobId));
+      const log = await store.load(jobId);
+      expect(log.map((event) => [event.seq, event.type])).toEqual([
+        [1, "EditRequested"],
+        [2, "ImageUploaded"],
+        [3, "EditQueued"],
+      ]);
+      expect(await store.getProjection(jobId)).toEqual(outcome.state);
+      expect(outcome.state).toMatchObject({ status: "queued", version: 3 });
+    });
+
+    it("lets exactly one of two writers at the same version win; the loser writes nothing", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const jobId = randomUUID();
+      const created = await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      const state = created.state as JobState;
+      const at = new Date().toISOString();
+      const cancelA = { type: "EditCanceled" as const, data: { by: "writer-a" }, seq: 2, at, schemaVersion: 1 };
+      const cancelB = { type: "EditCanceled" as const, data: { by: "writer-b" }, seq: 2, at, schemaVersion: 1 };
+      const results = await Promise.allSettled([
+        store.append(jobId, 1, [cancelA], evolve(state, cancelA)),
+        store.append(jobId, 1, [cancelB], evolve(state, cancelB)),
+      ]);
+      expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(1);
+      const rejected = results.filter((result): result is PromiseRejectedResult => result.status === "rejected");
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]?.reason).toBeInstanceOf(ConcurrencyError);
+      const log = await store.load(jobId);
+      expect(log).toHaveLength(2);
+      const winner = (log[1]?.data as { by: string }).by;
+      expect(await store.getProjection(jobId)).toEqual(await rebuildProjection(store, jobId));
+      expect(["writer-a", "writer-b"]).toContain(winner);
+    });
+
+    it("serialises concurrent commands: five cancels make one EditCanceled", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const jobId = randomUUID();
+      await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      await handleCommand(deps, jobId, recordUpload(jobId));
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => handleCommand(deps, jobId, { type: "CancelEdit", by: `caller-${i}` })),
+      );
+      expect(outcomes.filter((outcome) => outcome.appended.length === 1)).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.rejection?.code === "already_ended")).toHaveLength(4);
+      const types = (await store.load(jobId)).map((event) => event.type);
+      expect(types.filter((type) => type === "EditCanceled")).toHaveLength(1);
+    });
+
+    it("serialises concurrent upload notifications: one ImageUploaded, one EditQueued", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const jobId = randomUUID();
+      await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      await Promise.all(Array.from({ length: 4 }, () => handleCommand(deps, jobId, recordUpload(jobId))));
+      expect((await store.load(jobId)).map((event) => event.type)).toEqual(["EditRequested", "ImageUploaded", "EditQueued"]);
+    });
+
+    it("rebuilds the stored projection from the log alone", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const jobId = randomUUID();
+      await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      await handleCommand(deps, jobId, recordUpload(jobId));
+      await handleCommand(deps, jobId, { type: "StartEdit", workerId: "w1", leaseMs: 60_000 });
+      await handleCommand(deps, jobId, {
+        type: "CompleteEdit",
+        workerId: "w1",
+        output: { bucket: "results", object: `results/${jobId}/output.png`, contentType: "image/png", width: 8, height: 8, sizeBytes: 99 },
+        processingMs: 12,
+        inferenceMs: 7,
+      });
+      const stored = await store.getProjection(jobId);
+      expect(stored).toMatchObject({ status: "succeeded", version: 5, attempts: 1 });
+      expect(await rebuildProjection(store, jobId)).toEqual(stored);
+    });
+
+    it("lists a user's jobs, newest first, and nobody else's", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const owner = `owner-${randomUUID()}`;
+      const ids = [randomUUID(), randomUUID(), randomUUID()];
+      for (const jobId of ids) await handleCommand(deps, jobId, requestEdit(jobId, owner));
+      const stranger = randomUUID();
+      await handleCommand(deps, stranger, requestEdit(stranger, `other-${randomUUID()}`));
+      const listed = await store.listByOwner(owner, 10);
+      expect(listed.map((job) => job.jobId)).toEqual([...ids].reverse());
+    });
+  });
+}

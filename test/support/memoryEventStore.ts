@@ -1,0 +1,40 @@
+/**
+ * An in-memory EventStore for the pure core's unit tests. It passes the same contract suite as
+ * the Firestore adapter (test/support/eventStoreContract.ts), which keeps it honest.
+ */
+import { ConcurrencyError } from "../../events/errors.js";
+import type { RecordedEvent } from "../../events/editEvents.js";
+import type { JobState } from "../../events/jobState.js";
+import type { EventStore } from "../../events/ports.js";
+
+export function createMemoryEventStore(): EventStore {
+  const logs = new Map<string, RecordedEvent[]>();
+  const projections = new Map<string, JobState>();
+  const copy = <T>(value: T): T => structuredClone(value);
+  return {
+    async load(jobId) {
+      return copy(logs.get(jobId) ?? []);
+    },
+    async append(jobId, expectedVersion, events, projection) {
+      const log = logs.get(jobId) ?? [];
+      if (events[0]?.seq !== expectedVersion + 1) throw new Error(`events for ${jobId} must start at seq ${expectedVersion + 1}`);
+      if (log.some((event) => events.some((next) => next.seq === event.seq))) throw new ConcurrencyError(jobId, expectedVersion);
+      logs.set(jobId, [...log, ...copy(events)]);
+      projections.set(jobId, copy(projection));
+    },
+    async getProjection(jobId) {
+      const state = projections.get(jobId);
+      return state && copy(state);
+    },
+    async putProjection(state) {
+      projections.set(state.jobId, copy(state));
+    },
+    async listByOwner(ownerId, limit) {
+      return [...projections.values()]
+        .filter((state) => state.ownerId === ownerId)
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+        .slice(0, limit)
+        .map(copy);
+    },
+  };
+}
