@@ -1,0 +1,301 @@
+/**
+ * The HTTP API and the upload handler against the real emulators (Firestore, Pub/Sub, Cloud
+ * Storage) with real JWT verification. The API runs in-process here; the e2e tier runs it under
+ * the Functions Framework.
+ */
+import { randomUUID, generateKeyPairSync } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Message, Subscription } from "@google-cloud/pubsub";
+import { SignJWT, importPKCS8 } from "jose";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
+import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
+import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
+import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
+import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
+import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
+import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
+import { emulatorClients } from "../support/clients.js";
+import { ensurePhotos } from "../support/photos.js";
+
+const services = inject("services");
+const { firestore, pubsub, storage } = emulatorClients(services);
+const audience = `aud-${randomUUID()}`;
+const uploadsBucket = `uploads-${randomUUID()}`;
+const resultsBucket = `results-${randomUUID()}`;
+const topicName = `jobs-${randomUUID()}`;
+const config = {
+  uploadsBucket,
+  signedUrlTtlSeconds: 300,
+  resultUrlTtlSeconds: 300,
+  maxDirectUploadBytes: 200_000,
+  maxUploadBytes: 1_000_000,
+};
+
+let subscription: Subscription;
+const published: Array<{ jobId: string; operation: string }> = [];
+let api: (request: ApiRequest) => Promise<ApiResponse>;
+let onUpload: ReturnType<typeof createUploadFinalizedHandler>;
+let jpeg: Buffer;
+let png: Buffer;
+let alice: string;
+let bob: string;
+const aliceId = `alice-${randomUUID()}`;
+
+beforeAll(async () => {
+  const auth = localAuthSettings(audience);
+  const [topic] = await pubsub.createTopic(topicName);
+  [subscription] = await topic.createSubscription(`${topicName}-probe`);
+  subscription.on("message", (message: Message) => {
+    published.push(JSON.parse(message.data.toString()) as { jobId: string; operation: string });
+    message.ack();
+  });
+  await storage.createBucket(uploadsBucket);
+  await storage.createBucket(resultsBucket);
+  const signer = JSON.parse(await readFile(auth.STORAGE_SIGNER_KEY_FILE, "utf8")) as { client_email: string; private_key: string };
+  const signingStorage = new (storage.constructor as typeof import("@google-cloud/storage").Storage)({
+    projectId: services.projectId,
+    apiEndpoint: services.storageUrl,
+    credentials: signer,
+  });
+  const deps = {
+    store: createFirestoreEventStore(firestore),
+    images: createGcsImageStore(signingStorage),
+    queue: createPubsubJobQueue(pubsub, topicName),
+    clock: { now: () => new Date() },
+  };
+  api = createEditApi({
+    ...deps,
+    verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
+    newJobId: randomUUID,
+    config,
+  });
+  onUpload = createUploadFinalizedHandler({ ...deps, config });
+  const photos = await ensurePhotos();
+  jpeg = await sharp(join(photos, "chelsea.png")).resize(96).jpeg().toBuffer();
+  png = await sharp(join(photos, "coffee.png")).resize(64).png().toBuffer();
+  alice = await signLocalToken(aliceId, { audience });
+  bob = await signLocalToken(`bob-${randomUUID()}`, { audience });
+});
+
+afterAll(async () => {
+  await subscription.close();
+  await Promise.all([firestore.terminate(), pubsub.close()]);
+});
+
+function call(method: string, path: string, options: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string>; query?: Record<string, string> } = {}) {
+  const headers: Record<string, string | undefined> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  const rawBody = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : options.body;
+  return api({ method, path, query: options.query ?? {}, headers, ...(rawBody ? { rawBody } : {}) });
+}
+
+const errorCode = (response: ApiResponse) => (response.body as { error: { code: string } }).error.code;
+const body = <T = Record<string, unknown>>(response: ApiResponse) => response.body as T;
+
+async function until<T>(read: () => T | undefined, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe("authentication", () => {
+  const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+
+  it.each([
+    ["no token", async () => undefined],
+    ["a token that is not a JWT", async () => "not-a-jwt"],
+    ["an expired token", () => signLocalToken("mallory", { audience, expiresInSeconds: -300 })],
+    ["a token for another audience", () => signLocalToken("mallory", { audience: "someone-else" })],
+    ["a token from another issuer", () => signLocalToken("mallory", { audience, issuer: "https://evil.example" })],
+    [
+      "a token signed by another key",
+      async () =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: "RS256", kid: "stolen" })
+          .setIssuer(LOCAL_ISSUER)
+          .setAudience(audience)
+          .setSubject("mallory")
+          .setIssuedAt()
+          .setExpirationTime("1h")
+          .sign(await importPKCS8(otherKey, "RS256")),
+    ],
+  ])("answers 401 to %s", async (_, token) => {
+    const response = await call("GET", "/v1/edits", { token: (await token()) ?? "" });
+    expect(response.status).toBe(401);
+    expect(errorCode(response)).toBe("unauthenticated");
+  });
+});
+
+describe("signed upload flow", () => {
+  it("accepts an edit, signs an upload URL, and the upload queues and publishes the job", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    expect(created.status).toBe(202);
+    const { jobId, status, upload } = body<{ jobId: string; status: string; upload: { url: string; method: string; headers: Record<string, string>; expiresAt: string } }>(created);
+    expect(status).toBe("awaiting_upload");
+    expect(upload.method).toBe("PUT");
+    expect(upload.headers["x-goog-content-length-range"]).toBe(`0,${config.maxUploadBytes}`);
+    expect(Date.parse(upload.expiresAt) - Date.now()).toBeLessThanOrEqual(300_000);
+    expect(new URL(upload.url).pathname).toBe(`/${uploadsBucket}/uploads/${jobId}`);
+
+    const put = await fetch(upload.url, { method: "PUT", headers: upload.headers, body: new Uint8Array(jpeg) });
+    expect(put.status).toBe(200);
+    const outcome = await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) });
+    expect(outcome).toBe("queued");
+    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) })).toBe("unchanged");
+
+    const job = await call("GET", `/v1/edits/${jobId}`, { token: alice });
+    expect(body(job)).toMatchObject({ jobId, status: "queued", operation: "upscale", params: { scale: 4 }, ownerId: aliceId, version: 3 });
+    await until(() => published.find((message) => message.jobId === jobId));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(published.filter((message) => message.jobId === jobId)).toHaveLength(1);
+  });
+
+  it.each([
+    ["an object outside the uploads prefix", (jobId: string) => ({ name: `uploads/../${jobId}` })],
+    ["another bucket", (jobId: string) => ({ bucket: resultsBucket, name: `uploads/${jobId}` })],
+  ])("ignores a notification for %s", async (_, shape) => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    const outcome = await onUpload({ bucket: uploadsBucket, contentType: "image/jpeg", size: "10", ...shape(jobId) });
+    expect(outcome).toBe("ignored");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "awaiting_upload" });
+  });
+
+  it.each([
+    ["over the size limit", { contentType: "image/jpeg", size: String(config.maxUploadBytes + 1) }, "image_too_large"],
+    ["of another content type than declared", { contentType: "image/png", size: "100" }, "content_type_mismatch"],
+  ])("fails the edit for an upload %s, with a reason", async (_, upload, code) => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, ...upload })).toBe("refused");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "failed", error: { code } });
+  });
+});
+
+describe("direct flow", () => {
+  it("takes the bytes, queues the job and publishes it once", async () => {
+    const response = await call("POST", "/v1/edits", {
+      token: alice,
+      body: jpeg,
+      headers: { "content-type": "image/jpeg" },
+      query: { operation: "upscale", "params.scale": "2" },
+    });
+    expect(response.status).toBe(202);
+    const { jobId, status } = body<{ jobId: string; status: string }>(response);
+    expect(status).toBe("queued");
+    const [bytes] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).download();
+    expect(bytes.equals(jpeg)).toBe(true);
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ params: { scale: 2 } });
+    await until(() => published.find((message) => message.jobId === jobId));
+  });
+
+  it.each([
+    ["an empty body", { body: Buffer.alloc(0), headers: { "content-type": "image/jpeg" } }, 400, "bad_request"],
+    ["PNG bytes sent as JPEG", { body: "png", headers: { "content-type": "image/jpeg" } }, 415, "unsupported_media_type"],
+    ["HTML sent as an image", { body: Buffer.from("<html>hi</html>"), headers: { "content-type": "image/png" } }, 415, "unsupported_media_type"],
+    ["a body over the limit", { body: Buffer.alloc(config.maxDirectUploadBytes + 1, 0xff), headers: { "content-type": "image/jpeg" } }, 413, "payload_too_large"],
+    ["a scale out of range", { query: { "params.scale": "3" } }, 400, "invalid_param"],
+    ["an unknown parameter", { query: { "params.sharpen": "1" } }, 400, "invalid_param"],
+    ["an unknown operation", { query: { operation: "teleport" } }, 400, "unknown_operation"],
+    ["an operation not available yet", { query: { operation: "enhance" } }, 400, "operation_unavailable"],
+  ] as const)("refuses %s", async (_, variant, status, code) => {
+    const requestBody = "body" in variant ? (variant.body === "png" ? png : variant.body) : jpeg;
+    const headers = "headers" in variant ? variant.headers : { "content-type": "image/jpeg" };
+    const query = { operation: "upscale", ...("query" in variant ? variant.query : {}) };
+    const response = await call("POST", "/v1/edits", { token: alice, body: requestBody, headers, query });
+    expect(response.status).toBe(status);
+    expect(errorCode(response)).toBe(code);
+  });
+
+  it("names the parameter that is wrong", async () => {
+    const response = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg", params: { scale: 8 } } });
+    expect(response.status).toBe(400);
+    expect(body<{ error: { message: string } }>(response).error.message).toContain("scale");
+  });
+});
+
+describe("idempotency keys", () => {
+  const request = { operation: "upscale", contentType: "image/jpeg" };
+
+  it("returns the same job for the same key and request from the same user", async () => {
+    const key = randomUUID();
+    const first = await call("POST", "/v1/edits", { token: alice, json: request, headers: { "idempotency-key": key } });
+    const second = await call("POST", "/v1/edits", { token: alice, json: request, headers: { "idempotency-key": key } });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(body(second).jobId).toBe(body(first).jobId);
+  });
+
+  it("gives another user their own job for the same key", async () => {
+    const key = randomUUID();
+    const mine = await call("POST", "/v1/edits", { token: alice, json: request, headers: { "idempotency-key": key } });
+    const theirs = await call("POST", "/v1/edits", { token: bob, json: request, headers: { "idempotency-key": key } });
+    expect(body(theirs).jobId).not.toBe(body(mine).jobId);
+  });
+
+  it("refuses a key reused for a different request", async () => {
+    const key = randomUUID();
+    await call("POST", "/v1/edits", { token: alice, json: request, headers: { "idempotency-key": key } });
+    const reused = await call("POST", "/v1/edits", { token: alice, json: { ...request, params: { scale: 2 } }, headers: { "idempotency-key": key } });
+    expect(reused.status).toBe(422);
+    expect(errorCode(reused)).toBe("idempotency_key_reused");
+  });
+
+  it("refuses a malformed key", async () => {
+    const response = await call("POST", "/v1/edits", { token: alice, json: request, headers: { "idempotency-key": "has spaces in it" } });
+    expect(response.status).toBe(400);
+    expect(errorCode(response)).toBe("invalid_idempotency_key");
+  });
+});
+
+describe("isolation and cancellation", () => {
+  it("answers 404 to another user's job, exactly as to a missing one", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    const missing = await call("GET", `/v1/edits/${randomUUID()}`, { token: bob });
+    for (const [method, path] of [
+      ["GET", `/v1/edits/${jobId}`],
+      ["GET", `/v1/edits/${jobId}/events`],
+      ["POST", `/v1/edits/${jobId}/cancel`],
+    ] as const) {
+      const response = await call(method, path, { token: bob });
+      expect(response.status).toBe(404);
+      expect(errorCode(response)).toBe(errorCode(missing));
+    }
+    const list = body<{ edits: Array<{ jobId: string }> }>(await call("GET", "/v1/edits", { token: bob }));
+    expect(list.edits.map((edit) => edit.jobId)).not.toContain(jobId);
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "awaiting_upload" });
+  });
+
+  it("cancels a job once, and answers 409 when it has ended", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    const canceled = await call("POST", `/v1/edits/${jobId}/cancel`, { token: alice });
+    expect(canceled.status).toBe(202);
+    expect(body(canceled)).toMatchObject({ status: "canceled" });
+    const again = await call("POST", `/v1/edits/${jobId}/cancel`, { token: alice });
+    expect(again.status).toBe(409);
+    const events = body<Array<{ seq: number; type: string }>>(await call("GET", `/v1/edits/${jobId}/events`, { token: alice }));
+    expect(events.map((event) => [event.seq, event.type])).toEqual([
+      [1, "EditRequested"],
+      [2, "EditCanceled"],
+    ]);
+  });
+});
+
+describe("models", () => {
+  it("lists every edit with its parameters and whether it is learned or classical", async () => {
+    const response = await call("GET", "/v1/models");
+    expect(response.status).toBe(200);
+    const models = body<{ models: Array<{ operation: string; method: string }> }>(response).models;
+    expect(models.map((model) => model.operation)).toEqual(["upscale", "enhance", "remove_background", "comic", "aged"]);
+    expect(models.find((model) => model.operation === "comic")?.method).toBe("classical");
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * The worker against real parts: Pub/Sub, Firestore and Cloud Storage emulators and a real
+ * Triton server running the upscale model.
+ */
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { Subscription } from "@google-cloud/pubsub";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
+import { createPubsubJobQueue, createPubsubJobSubscription } from "../../adapters/pubsub/pubsubJobQueue.js";
+import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
+import { handleCommand } from "../../events/handleCommand.js";
+import type { JobState } from "../../events/jobState.js";
+import type { InferenceClient } from "../../events/ports.js";
+import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { emulatorClients } from "../support/clients.js";
+import { ensurePhotos } from "../support/photos.js";
+import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+
+const services = inject("services");
+const { firestore, pubsub, storage } = emulatorClients(services);
+const store = createFirestoreEventStore(firestore);
+const images = createGcsImageStore(storage);
+const clock = { now: () => new Date() };
+const uploadsBucket = `uploads-${randomUUID()}`;
+const resultsBucket = `results-${randomUUID()}`;
+
+let triton: TestTriton;
+let inference: InferenceClient;
+let photo: Buffer;
+const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
+
+const workerConfig = {
+  resultsBucket,
+  leaseSeconds: 60,
+  maxAttempts: 2,
+  maxInputBytes: 10_000_000,
+  maxInputPixels: 4_000_000,
+  maxOutputPixels: 64_000_000,
+  tileSize: 64,
+  tileOverlap: 8,
+  tritonMaxInFlight: 4,
+  tritonTimeoutMs: 30_000,
+};
+
+beforeAll(async () => {
+  triton = await startTestTriton();
+  inference = createTritonClient({ url: triton.grpcUrl });
+  await storage.createBucket(uploadsBucket);
+  await storage.createBucket(resultsBucket);
+  photo = await sharp(join(await ensurePhotos(), "astronaut.png")).resize(96, 80).jpeg().toBuffer();
+});
+
+afterAll(async () => {
+  for (const { worker, close } of running) {
+    await worker.stop();
+    await close();
+  }
+  inference?.close();
+  await triton?.stop();
+  await Promise.all([firestore.terminate(), pubsub.close()]);
+});
+
+/** A fresh topic and subscription (with a dead-letter policy, so Pub/Sub counts deliveries). */
+async function queue() {
+  const name = `jobs-${randomUUID()}`;
+  const [topic] = await pubsub.createTopic(name);
+  const [deadLetter] = await pubsub.createTopic(`${name}-dlq`);
+  await topic.createSubscription(`${name}-worker`, {
+    ackDeadlineSeconds: 20,
+    deadLetterPolicy: { deadLetterTopic: deadLetter.name, maxDeliveryAttempts: 5 },
+    retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 2 } },
+  });
+  return { publisher: createPubsubJobQueue(pubsub, name), subscription: `${name}-worker` };
+}
+
+function startWorker(subscriptionName: string, workerId: string, client = inference): Worker {
+  const subscription = createPubsubJobSubscription(pubsub, subscriptionName, { maxInFlight: 2, maxExtensionSeconds: 60 });
+  const worker = createWorker({ store, images, subscription, inference: client, clock, config: { ...workerConfig, workerId }, log: () => {} });
+  worker.start();
+  running.push({ worker, close: async () => {} });
+  return worker;
+}
+
+async function queuedJob(bytes: Buffer, params: Record<string, number> = { scale: 4 }): Promise<string> {
+  const jobId = randomUUID();
+  const input = { bucket: uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
+  await handleCommand({ store, clock }, jobId, { type: "RequestEdit", jobId, ownerId: "owner", operation: "upscale", params, flow: "direct", input });
+  await images.write(input, bytes, "image/jpeg");
+  await handleCommand({ store, clock }, jobId, { type: "RecordUpload", ...input, sizeBytes: bytes.length });
+  return jobId;
+}
+
+async function settled(jobId: string, ms = 60_000): Promise<JobState> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const job = await store.getProjection(jobId);
+    if (job && ["succeeded", "failed", "canceled"].includes(job.status)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} is still ${job?.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const types = async (jobId: string) => (await store.load(jobId)).map((event) => event.type);
+
+describe("job worker", () => {
+  it("upscales a photo ×4 through Triton, writes one result and records each step", async () => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    const jobId = await queuedJob(photo);
+    await publisher.publish({ jobId, operation: "upscale" });
+    const job = await settled(jobId);
+    expect(job.status).toBe("succeeded");
+    expect(job.output).toMatchObject({ bucket: resultsBucket, object: resultObjectName(jobId), width: 384, height: 320, contentType: "image/png" });
+    const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
+    const meta = await sharp(bytes).metadata();
+    expect([meta.width, meta.height, meta.format]).toEqual([384, 320, "png"]);
+    expect(await types(jobId)).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
+    const succeeded = (await store.load(jobId)).at(-1);
+    expect((succeeded?.data as { inferenceMs: number }).inferenceMs).toBeGreaterThan(0);
+  });
+
+  it("turns three copies of one message, to two workers, into exactly one result", async () => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    startWorker(subscription, `w-${randomUUID()}`);
+    const jobId = await queuedJob(photo, { scale: 2 });
+    await Promise.all([1, 2, 3].map(() => publisher.publish({ jobId, operation: "upscale" })));
+    const job = await settled(jobId);
+    expect(job.status).toBe("succeeded");
+    // Let the remaining copies come round and be settled.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const log = await types(jobId);
+    expect(log.filter((type) => type === "EditSucceeded")).toHaveLength(1);
+    expect(log.filter((type) => type === "EditStarted")).toHaveLength(1);
+    const [files] = await storage.bucket(resultsBucket).getFiles({ prefix: `results/${jobId}/` });
+    expect(files.map((file) => file.name)).toEqual([resultObjectName(jobId)]);
+  });
+
+  it("fails a job whose upload is not an image, with a readable reason, and does not retry it", async () => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    const jobId = await queuedJob(Buffer.from("this is text, not a photo"));
+    await publisher.publish({ jobId, operation: "upscale" });
+    const job = await settled(jobId);
+    expect(job).toMatchObject({ status: "failed", error: { code: "unsupported_image" } });
+    expect(job.error?.message).toMatch(/not an image/);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await types(jobId)).filter((type) => type === "EditStarted")).toHaveLength(1);
+  });
+
+  it("retries while Triton is unreachable and fails the job after the attempt limit", async () => {
+    const { publisher, subscription } = await queue();
+    const unreachable = createTritonClient({ url: "127.0.0.1:1", defaultTimeoutMs: 2_000 });
+    startWorker(subscription, `w-${randomUUID()}`, unreachable);
+    const jobId = await queuedJob(photo);
+    await publisher.publish({ jobId, operation: "upscale" });
+    const job = await settled(jobId);
+    unreachable.close();
+    expect(job).toMatchObject({ status: "failed", attempts: 2, error: { code: "inference_unavailable" } });
+    expect(await types(jobId)).toEqual([
+      "EditRequested",
+      "ImageUploaded",
+      "EditQueued",
+      "EditStarted",
+      "EditAttemptFailed",
+      "EditStarted",
+      "EditFailed",
+    ]);
+  });
+});
