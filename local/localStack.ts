@@ -56,13 +56,21 @@ export interface LocalStack {
   names: StackNames;
   apiUrl: string;
   /** Environment that points Google's client libraries at the emulators. */
-  emulatorEnv: Record<string, string>;
+  emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
   workerEnv: Record<string, string>;
   /** Starts one more worker process. */
   startWorker(name: string, env?: Record<string, string>): Promise<RunningProcess>;
   logDir: string;
   stop(): Promise<void>;
+}
+
+export interface EmulatorEnv {
+  FIRESTORE_EMULATOR_HOST: string;
+  PUBSUB_EMULATOR_HOST: string;
+  STORAGE_API_ENDPOINT: string;
+  METADATA_SERVER_DETECTION: string;
+  GCLOUD_PROJECT: string;
 }
 
 export const DEFAULT_NAMES: StackNames = {
@@ -95,7 +103,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
   };
 
   try {
-    const emulatorEnv = {
+    const emulatorEnv: EmulatorEnv = {
       FIRESTORE_EMULATOR_HOST: `127.0.0.1:${ports.firestore}`,
       PUBSUB_EMULATOR_HOST: `127.0.0.1:${ports.pubsub}`,
       STORAGE_API_ENDPOINT: `http://127.0.0.1:${ports.storage}`,
