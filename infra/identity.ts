@@ -94,7 +94,9 @@ export class Identity extends pulumi.ComponentResource {
       { project, topic: args.jobsTopic, role: "roles/pubsub.publisher", member: member(this.uploadTrigger) },
       { parent: this },
     );
-    bucketRole("upload-trigger-uploads", args.uploadsBucket, this.uploadTrigger, "roles/storage.objectViewer");
+    // objectUser, not objectViewer: an upload over the size limit or of the wrong type is deleted
+    // when its job is failed (functions/uploadFinalized.ts).
+    bucketRole("upload-trigger-uploads", args.uploadsBucket, this.uploadTrigger, "roles/storage.objectUser");
     // Storage events reach Eventarc through Pub/Sub, published by the Cloud Storage service agent.
     const storageAgent = gcp.storage.getProjectServiceAccountOutput({ project }, { parent: this }).emailAddress;
     projectRole("storage-agent-publisher", pulumi.interpolate`serviceAccount:${storageAgent}`, "roles/pubsub.publisher");

@@ -363,6 +363,22 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         ].sort(),
       );
     });
+
+    it("give the upload trigger's account what recording, queueing and deleting refused uploads need", () => {
+      const member = `serviceAccount:${email("upload-trigger")}`;
+      const grants = [...run.all(T.projectIam), ...run.all(T.bucketIam), ...run.all(T.topicIam)]
+        .filter((g) => g.inputs.member === member)
+        .map((g) => `${g.inputs.role} on ${g.inputs.bucket ?? g.inputs.topic ?? "project"}`)
+        .sort();
+      expect(grants).toEqual(
+        [
+          "roles/datastore.user on project",
+          "roles/eventarc.eventReceiver on project",
+          `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/storage.objectUser on ${run.outputs.uploadsBucket}`,
+        ].sort(),
+      );
+    });
   });
 
   it("grants no primitive role anywhere", () => {
