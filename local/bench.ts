@@ -1,0 +1,116 @@
+/**
+ * `npm run bench`: brings up the local stack on free ports, sends a 512×512 photo through the
+ * signed-upload flow several times (×4 upscale), and prints where each job's time went, read
+ * from the job's own events. `--json` also writes the figures to bench-results/pipeline.json.
+ *
+ * Options: --runs N (default 5), --json.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Firestore } from "@google-cloud/firestore";
+import sharp from "sharp";
+import { ensurePhotos } from "../test/support/photos.js";
+import { signLocalToken } from "./localIssuer.js";
+import { startLocalStack } from "./localStack.js";
+import { REPO_ROOT } from "./paths.js";
+
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;
+const asJson = args.includes("--json");
+
+interface Sample {
+  acceptMs: number;
+  endToEndMs: number;
+  uploadToQueuedMs: number;
+  queueWaitMs: number;
+  processingMs: number;
+  inferenceMs: number;
+  recordMs: number;
+}
+
+const stack = await startLocalStack({ log: (line) => console.error(`[bench] ${line}`) });
+try {
+  process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
+  const firestore = new Firestore({ projectId: stack.names.projectId });
+  const token = await signLocalToken("bench", { audience: stack.names.projectId });
+  const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
+  const samples: Sample[] = [];
+  // One warm-up job, not counted: the first call loads the model's sessions and the clients.
+  for (let run = 0; run <= runs; run += 1) {
+    const sample = await oneJob(firestore, token, photo);
+    if (run > 0) samples.push(sample);
+    console.error(`[bench] run ${run === 0 ? "warm-up" : run}: ${Math.round(sample.endToEndMs)} ms end to end`);
+  }
+  await firestore.terminate();
+  report(samples);
+} finally {
+  await stack.stop();
+}
+
+async function oneJob(firestore: Firestore, token: string, photo: Buffer): Promise<Sample> {
+  const began = performance.now();
+  const response = await fetch(`${stack.apiUrl}/v1/edits`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+  });
+  const acceptMs = performance.now() - began;
+  const created = (await response.json()) as { jobId: string; upload: { url: string; headers: Record<string, string> } };
+  const done = new Promise<void>((resolve, reject) => {
+    const stop = firestore.doc(`jobs/${created.jobId}`).onSnapshot((snapshot) => {
+      const status = snapshot.data()?.status;
+      if (status === "succeeded") {
+        stop();
+        resolve();
+      } else if (status === "failed" || status === "canceled") {
+        stop();
+        reject(new Error(`job ${created.jobId} ${status}`));
+      }
+    });
+  });
+  await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: new Uint8Array(photo) });
+  await done;
+  const endToEndMs = performance.now() - began;
+  const events = await firestore.collection(`jobs/${created.jobId}/events`).orderBy("seq").get();
+  const at = new Map(events.docs.map((doc) => [doc.get("type") as string, Date.parse(doc.get("at") as string)]));
+  const succeeded = events.docs.at(-1)?.get("data") as { processingMs: number; inferenceMs: number };
+  const time = (type: string) => at.get(type) ?? Number.NaN;
+  return {
+    acceptMs,
+    endToEndMs,
+    uploadToQueuedMs: time("EditQueued") - time("EditRequested") - acceptMs,
+    queueWaitMs: time("EditStarted") - time("EditQueued"),
+    processingMs: succeeded.processingMs,
+    inferenceMs: succeeded.inferenceMs,
+    recordMs: time("EditSucceeded") - time("EditStarted") - succeeded.processingMs,
+  };
+}
+
+function report(samples: Sample[]): void {
+  const rows = Object.keys(samples[0] ?? {}) as Array<keyof Sample>;
+  const stats = Object.fromEntries(
+    rows.map((key) => {
+      const values = samples.map((sample) => sample[key]).sort((a, b) => a - b);
+      const median = values[Math.floor(values.length / 2)] ?? Number.NaN;
+      return [key, { median: Math.round(median), min: Math.round(values[0] ?? Number.NaN), max: Math.round(values.at(-1) ?? Number.NaN) }];
+    }),
+  );
+  const labels: Record<keyof Sample, string> = {
+    acceptMs: "POST /v1/edits answered",
+    endToEndMs: "end to end (POST to succeeded seen by a listener)",
+    uploadToQueuedMs: "upload PUT + trigger to EditQueued (approx.)",
+    queueWaitMs: "EditQueued to EditStarted (Pub/Sub to worker)",
+    processingMs: "worker: read, decode, tiles, encode, write",
+    inferenceMs: "  of which inside Triton calls",
+    recordMs: "worker: recording EditSucceeded",
+  };
+  console.log(`\nUpscale ×4 of a 512×512 photo on the local stack, ${samples.length} runs (ms):`);
+  console.log("| stage | median | min | max |\n|---|---:|---:|---:|");
+  for (const key of rows) console.log(`| ${labels[key]} | ${stats[key]?.median} | ${stats[key]?.min} | ${stats[key]?.max} |`);
+  if (asJson) {
+    const dir = join(REPO_ROOT, "bench-results");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "pipeline.json"), JSON.stringify({ runs: samples.length, stats, samples }, null, 2));
+    console.log(`\nwritten: ${join(dir, "pipeline.json")}`);
+  }
+}
