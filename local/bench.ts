@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { ensurePhotos } from "../test/support/photos.js";
+import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "./localIssuer.js";
 import { startLocalStack } from "./localStack.js";
 import { REPO_ROOT } from "./paths.js";

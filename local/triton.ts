@@ -10,15 +10,14 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { httpAnswers, sleep, startProcess, type RunningProcess } from "./processes.js";
 
 const execFileAsync = promisify(execFile);
 
-const REPO_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const LOCAL = join(REPO_ROOT, ".local");
+const LOCAL = LOCAL_DIR;
 const VENV = join(LOCAL, "venv");
 const CACHE = join(LOCAL, "cache");
 const REQUIREMENTS = join(REPO_ROOT, "triton", "requirements.txt");

@@ -12,7 +12,7 @@ import { parseEvent } from "../../events/editEvents.js";
 import { foldEvents, type JobStatus } from "../../events/jobState.js";
 import { signLocalToken } from "../../local/localIssuer.js";
 import { LOCAL_DIR } from "../../local/paths.js";
-import { ensurePhotos } from "../support/photos.js";
+import { ensurePhotos } from "../../local/photos.js";
 
 const stack = inject("stack");
 process.env.FIRESTORE_EMULATOR_HOST = stack.firestoreHost;

@@ -18,7 +18,7 @@ import { createEditApi, type ApiRequest, type ApiResponse } from "../../function
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
 import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
-import { ensurePhotos } from "../support/photos.js";
+import { ensurePhotos } from "../../local/photos.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);

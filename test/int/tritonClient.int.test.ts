@@ -12,7 +12,7 @@ import { freePort } from "../../local/processes.js";
 import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/triton/checkModels.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
-import { readPhotoTile } from "../support/photos.js";
+import { readPhotoTile } from "../../local/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 

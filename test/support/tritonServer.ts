@@ -2,13 +2,11 @@
  * A Triton server of the test run's own, on free ports, with the repository's models. Stop it
  * with `stop()` (by its PID).
  */
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { LOCAL_DIR } from "../../local/paths.js";
 import { freePort, type RunningProcess } from "../../local/processes.js";
 import { ensureTriton, startTriton, type TritonInstall } from "../../local/triton.js";
-
-const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 export interface TestTriton {
   install: TritonInstall;
@@ -28,7 +26,7 @@ export async function startTestTriton(): Promise<TestTriton> {
     httpPort,
     metricsPort,
     install,
-    logFile: join(REPO_ROOT, ".local", "logs", `triton-${randomUUID()}.log`),
+    logFile: join(LOCAL_DIR, "logs", `triton-${randomUUID()}.log`),
   });
   return {
     install,

@@ -1,19 +1,18 @@
 /**
- * Real photos for the tests: the public-domain images scikit-image ships (astronaut, chelsea,
+ * Real photos for the tests and the benchmark: the public-domain images scikit-image ships (astronaut, chelsea,
  * coffee, ...), taken from Debian's python3-skimage package into `.local/photos/`.
  */
 import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
+import { LOCAL_DIR } from "./paths.js";
 
 const execFileAsync = promisify(execFile);
 
-const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const CACHE = join(REPO_ROOT, ".local", "cache");
-const PHOTOS = join(REPO_ROOT, ".local", "photos");
+const CACHE = join(LOCAL_DIR, "cache");
+const PHOTOS = join(LOCAL_DIR, "photos");
 const DATA_IN_PACKAGE = join("usr", "lib", "python3", "dist-packages", "skimage", "data");
 /** Photos every caller can count on. */
 const REQUIRED = ["astronaut.png", "chelsea.png", "coffee.png"];
