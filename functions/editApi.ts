@@ -192,6 +192,10 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       job = uploaded.state ?? job;
       // Whoever recorded the upload publishes: this call, or the upload trigger if it got there first.
       if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation });
+    } else if (requested.replayed && job.status === "queued" && job.attempts === 0) {
+      // A retry of a request that may have failed between recording the upload and publishing:
+      // publish again rather than leave the job queued with no message. Workers take a job once.
+      await deps.queue.publish({ jobId: job.jobId, operation });
     }
     log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });
     return { status: 202, body: { jobId: job.jobId, status: job.status } };

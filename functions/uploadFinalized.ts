@@ -26,7 +26,7 @@ export interface UploadDeps {
   log?: Logger;
 }
 
-export type UploadOutcome = "queued" | "unchanged" | "ignored" | "refused";
+export type UploadOutcome = "queued" | "republished" | "unchanged" | "ignored" | "refused";
 
 export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageObjectData) => Promise<UploadOutcome> {
   const log = deps.log ?? (() => {});
@@ -66,9 +66,19 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
       log({ severity: "WARNING", message: "upload ignored", jobId, reason: outcome.rejection.message });
       return "ignored";
     }
-    if (outcome.appended.length === 0) return "unchanged";
-    await deps.queue.publish({ jobId, operation: job.operation });
-    log({ message: "upload recorded; edit queued", jobId });
-    return "queued";
+    if (outcome.appended.length > 0) {
+      await deps.queue.publish({ jobId, operation: job.operation });
+      log({ message: "upload recorded; edit queued", jobId });
+      return "queued";
+    }
+    // A repeated notification. Eventarc repeats one when the handler failed, and it may have
+    // failed after recording the upload but before publishing: a job queued and never started
+    // is published again, since a worker takes each job once however often it is delivered.
+    if (outcome.state?.status === "queued" && outcome.state.attempts === 0) {
+      await deps.queue.publish({ jobId, operation: job.operation });
+      log({ message: "repeated upload notification; edit published again", jobId });
+      return "republished";
+    }
+    return "unchanged";
   };
 }

@@ -14,6 +14,8 @@ import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js"
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
+import { handleCommand } from "../../events/handleCommand.js";
+import type { JobQueue } from "../../events/ports.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
 import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
@@ -37,6 +39,7 @@ const config = {
 let subscription: Subscription;
 const published: Array<{ jobId: string; operation: string }> = [];
 let api: (request: ApiRequest) => Promise<ApiResponse>;
+let apiDeps: Parameters<typeof createEditApi>[0];
 let onUpload: ReturnType<typeof createUploadFinalizedHandler>;
 let jpeg: Buffer;
 let png: Buffer;
@@ -66,12 +69,13 @@ beforeAll(async () => {
     queue: createPubsubJobQueue(pubsub, topicName),
     clock: { now: () => new Date() },
   };
-  api = createEditApi({
+  apiDeps = {
     ...deps,
     verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
     newJobId: randomUUID,
     config,
-  });
+  };
+  api = createEditApi(apiDeps);
   onUpload = createUploadFinalizedHandler({ ...deps, config });
   const photos = await ensurePhotos();
   jpeg = await sharp(join(photos, "chelsea.png")).resize(96).jpeg().toBuffer();
@@ -103,6 +107,19 @@ async function until<T>(read: () => T | undefined, ms = 10_000): Promise<T> {
     if (Date.now() > deadline) throw new Error("timed out");
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The real Pub/Sub queue, except that its first publish fails, as when Pub/Sub is briefly unreachable. */
+function queueFailingOnce(): JobQueue {
+  const realQueue = createPubsubJobQueue(pubsub, topicName);
+  let failed = false;
+  return {
+    publish(message) {
+      if (failed) return realQueue.publish(message);
+      failed = true;
+      return Promise.reject(new Error("injected: Pub/Sub unavailable"));
+    },
+  };
 }
 
 describe("authentication", () => {
@@ -148,11 +165,31 @@ describe("signed upload flow", () => {
     expect(put.status).toBe(200);
     const outcome = await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) });
     expect(outcome).toBe("queued");
-    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) })).toBe("unchanged");
 
     const job = await call("GET", `/v1/edits/${jobId}`, { token: alice });
     expect(body(job)).toMatchObject({ jobId, status: "queued", operation: "upscale", params: { scale: 4 }, ownerId: aliceId, version: 3 });
     await until(() => published.find((message) => message.jobId === jobId));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(published.filter((message) => message.jobId === jobId)).toHaveLength(1);
+  });
+
+  it("publishes again when a notification is repeated after the publish failed, and not once a worker has started", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    const notification = { bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) };
+    await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).save(jpeg, { contentType: "image/jpeg" });
+    const store = createFirestoreEventStore(firestore);
+    const flakyHandler = createUploadFinalizedHandler({ store, images: createGcsImageStore(storage), queue: queueFailingOnce(), clock: { now: () => new Date() }, config });
+
+    // The first delivery records the upload, then fails to publish: Eventarc will repeat it.
+    await expect(flakyHandler(notification)).rejects.toThrow("injected");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "queued" });
+    expect(await flakyHandler(notification)).toBe("republished");
+    await until(() => published.find((message) => message.jobId === jobId));
+
+    // Once a worker holds the job, a repeated notification publishes nothing more.
+    await handleCommand({ store, clock: { now: () => new Date() } }, jobId, { type: "StartEdit", workerId: "w-test", leaseMs: 60_000 });
+    expect(await flakyHandler(notification)).toBe("unchanged");
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(published.filter((message) => message.jobId === jobId)).toHaveLength(1);
   });
@@ -193,6 +230,21 @@ describe("direct flow", () => {
     const [bytes] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).download();
     expect(bytes.equals(jpeg)).toBe(true);
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ params: { scale: 2 } });
+    await until(() => published.find((message) => message.jobId === jobId));
+  });
+
+  it("publishes the job when a request retried with its Idempotency-Key follows a failed publish", async () => {
+    const flakyApi = createEditApi({ ...apiDeps, queue: queueFailingOnce() });
+    const request = { token: alice, body: jpeg, headers: { "content-type": "image/jpeg", "idempotency-key": randomUUID() }, query: { operation: "upscale" } };
+    const send = () => {
+      const headers: Record<string, string | undefined> = { ...request.headers, authorization: `Bearer ${request.token}` };
+      return flakyApi({ method: "POST", path: "/v1/edits", query: request.query, headers, rawBody: request.body });
+    };
+    expect((await send()).status).toBe(500);
+    const retried = await send();
+    expect(retried.status).toBe(202);
+    const { jobId } = body<{ jobId: string }>(retried);
+    expect(body(retried)).toMatchObject({ status: "queued" });
     await until(() => published.find((message) => message.jobId === jobId));
   });
 
