@@ -9,8 +9,6 @@ import type { Keda } from "./autoscaling.js";
 import type { InfraConfig } from "./config.js";
 import { kubernetesServiceAccounts } from "./identity.js";
 
-export const workerMetricsPort = 9464;
-
 export interface WorkerArgs {
   config: InfraConfig;
   namespace: pulumi.Input<string>;
@@ -79,7 +77,6 @@ export class Worker extends pulumi.ComponentResource {
                     { name: "MAX_ATTEMPTS", value: String(config.maxDeliveryAttempts) },
                     { name: "MAX_INPUT_BYTES", value: String(config.maxUploadBytes) },
                   ],
-                  ports: [{ name: "metrics", containerPort: workerMetricsPort }],
                   // An output may reach 160 MP (640 MB as RGBA) before encoding, with
                   // WORKER_MAX_MESSAGES jobs in flight; the limit keeps one huge job from
                   // starving its neighbours on the node.
@@ -95,20 +92,6 @@ export class Worker extends pulumi.ComponentResource {
               ],
             },
           },
-        },
-      },
-      { parent: this },
-    );
-
-    new k8s.apiextensions.CustomResource(
-      "worker-metrics",
-      {
-        apiVersion: "monitoring.googleapis.com/v1",
-        kind: "PodMonitoring",
-        metadata: { name: "worker", namespace: ns },
-        spec: {
-          selector: { matchLabels: labels },
-          endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
         },
       },
       { parent: this },
