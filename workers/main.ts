@@ -40,6 +40,7 @@ const worker = createWorker({
     // Long enough for the largest image's tiles; past it Pub/Sub redelivers and the lease decides.
     maxExtensionSeconds: config.leaseSeconds,
     onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
+    onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
   }),
   inference,
   clock: { now: () => new Date() },

@@ -25,6 +25,8 @@ export interface SubscriptionOptions {
   maxExtensionSeconds: number;
   /** Called for a message that is not a job message; it is acked so it does not loop. */
   onMalformed?: (reason: string) => void;
+  /** Called with an error the Pub/Sub client reports from pulling (it retries passing ones itself). */
+  onError?: (error: Error) => void;
 }
 
 export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: string, options: SubscriptionOptions): JobSubscription {
@@ -54,7 +56,7 @@ export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: st
         const work = handle(delivery).finally(() => inHand.delete(work));
         inHand.add(work);
       });
-      subscription.on("error", (error) => options.onMalformed?.(`subscription error: ${error.message}`));
+      subscription.on("error", (error: Error) => options.onError?.(error));
     },
 
     async stop() {
