@@ -14,6 +14,14 @@ export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
+/**
+ * Queued and never started: the job's message may have been lost between recording the upload
+ * and publishing, so publishing it again is safe (a worker takes each job once) and may be needed.
+ */
+export function awaitsFirstStart(state: JobState | undefined): boolean {
+  return state?.status === "queued" && state.attempts === 0;
+}
+
 export interface JobState {
   jobId: string;
   ownerId: string;

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { handleCommand } from "../events/handleCommand.js";
-import { isTerminal, type JobState } from "../events/jobState.js";
+import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobQueue, TokenVerifier } from "../events/ports.js";
 import { ApiError, toErrorResponse } from "./apiError.js";
@@ -192,9 +192,8 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       job = uploaded.state ?? job;
       // Whoever recorded the upload publishes: this call, or the upload trigger if it got there first.
       if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation });
-    } else if (requested.replayed && job.status === "queued" && job.attempts === 0) {
-      // A retry of a request that may have failed between recording the upload and publishing:
-      // publish again rather than leave the job queued with no message. Workers take a job once.
+    } else if (requested.replayed && awaitsFirstStart(job)) {
+      // A retry of a request that may have failed between recording the upload and publishing.
       await deps.queue.publish({ jobId: job.jobId, operation });
     }
     log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });

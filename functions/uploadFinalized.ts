@@ -4,6 +4,7 @@
  * nothing; a failure throws, so that Eventarc delivers the event again.
  */
 import { handleCommand } from "../events/handleCommand.js";
+import { awaitsFirstStart } from "../events/jobState.js";
 import type { Clock, EventStore, ImageStore, JobQueue } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
@@ -66,19 +67,12 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
       log({ severity: "WARNING", message: "upload ignored", jobId, reason: outcome.rejection.message });
       return "ignored";
     }
-    if (outcome.appended.length > 0) {
-      await deps.queue.publish({ jobId, operation: job.operation });
-      log({ message: "upload recorded; edit queued", jobId });
-      return "queued";
-    }
-    // A repeated notification. Eventarc repeats one when the handler failed, and it may have
-    // failed after recording the upload but before publishing: a job queued and never started
-    // is published again, since a worker takes each job once however often it is delivered.
-    if (outcome.state?.status === "queued" && outcome.state.attempts === 0) {
-      await deps.queue.publish({ jobId, operation: job.operation });
-      log({ message: "repeated upload notification; edit published again", jobId });
-      return "republished";
-    }
-    return "unchanged";
+    // Nothing appended means a repeated notification. Eventarc repeats one when the handler
+    // failed, perhaps after recording the upload but before publishing.
+    const recorded = outcome.appended.length > 0;
+    if (!recorded && !awaitsFirstStart(outcome.state)) return "unchanged";
+    await deps.queue.publish({ jobId, operation: job.operation });
+    log({ message: recorded ? "upload recorded; edit queued" : "repeated upload notification; edit published again", jobId });
+    return recorded ? "queued" : "republished";
   };
 }

@@ -17,9 +17,8 @@ import { httpAnswers, sleep, startProcess, type RunningProcess } from "./process
 
 const execFileAsync = promisify(execFile);
 
-const LOCAL = LOCAL_DIR;
-const VENV = join(LOCAL, "venv");
-const CACHE = join(LOCAL, "cache");
+const VENV = join(LOCAL_DIR, "venv");
+const CACHE = join(LOCAL_DIR, "cache");
 const REQUIREMENTS = join(REPO_ROOT, "triton", "requirements.txt");
 const BUILD_MODELS = join(REPO_ROOT, "triton", "build_models.py");
 const MODEL_PACKAGE = "@upscalerjs/esrgan-slim@1.0.0";
@@ -50,8 +49,8 @@ interface PythonFacts {
 
 /** Idempotent; concurrent callers (test files in parallel) wait for the first one. */
 export async function ensureTriton(): Promise<TritonInstall> {
-  mkdirSync(LOCAL, { recursive: true });
-  return withLock(join(LOCAL, "triton-setup.lock"), async () => {
+  mkdirSync(LOCAL_DIR, { recursive: true });
+  return withLock(join(LOCAL_DIR, "triton-setup.lock"), async () => {
     const python = join(VENV, "bin", "python");
     await ensureVenv(python);
     const facts = await pythonFacts(python);
@@ -120,7 +119,7 @@ function prepareBackendDirectory(pytriton: string, pythonVersion: string): strin
   const shipped = join(pytriton, "tritonserver");
   const stub = join(shipped, "python_backend_stubs", pythonVersion, "triton_python_backend_stub");
   if (!existsSync(stub)) throw new Error(`nvidia-pytriton has no Python backend stub for Python ${pythonVersion}`);
-  const backends = join(LOCAL, "triton", "backends");
+  const backends = join(LOCAL_DIR, "triton", "backends");
   const target = join(backends, "python");
   const files: [string, string][] = [
     [join(shipped, "backends", "python", "libtriton_python.so"), join(target, "libtriton_python.so")],

@@ -89,11 +89,12 @@ afterAll(async () => {
   await Promise.all([firestore.terminate(), pubsub.close()]);
 });
 
-function call(method: string, path: string, options: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string>; query?: Record<string, string> } = {}) {
+/** Calls the API (or `options.via`, an API with other dependencies) as an HTTP client would. */
+function call(method: string, path: string, options: { token?: string; json?: unknown; body?: Buffer; headers?: Record<string, string>; query?: Record<string, string>; via?: typeof api } = {}) {
   const headers: Record<string, string | undefined> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const rawBody = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : options.body;
-  return api({ method, path, query: options.query ?? {}, headers, ...(rawBody ? { rawBody } : {}) });
+  return (options.via ?? api)({ method, path, query: options.query ?? {}, headers, ...(rawBody ? { rawBody } : {}) });
 }
 
 const errorCode = (response: ApiResponse) => (response.body as { error: { code: string } }).error.code;
@@ -234,12 +235,9 @@ describe("direct flow", () => {
   });
 
   it("publishes the job when a request retried with its Idempotency-Key follows a failed publish", async () => {
-    const flakyApi = createEditApi({ ...apiDeps, queue: queueFailingOnce() });
-    const request = { token: alice, body: jpeg, headers: { "content-type": "image/jpeg", "idempotency-key": randomUUID() }, query: { operation: "upscale" } };
-    const send = () => {
-      const headers: Record<string, string | undefined> = { ...request.headers, authorization: `Bearer ${request.token}` };
-      return flakyApi({ method: "POST", path: "/v1/edits", query: request.query, headers, rawBody: request.body });
-    };
+    const via = createEditApi({ ...apiDeps, queue: queueFailingOnce() });
+    const headers = { "content-type": "image/jpeg", "idempotency-key": randomUUID() };
+    const send = () => call("POST", "/v1/edits", { token: alice, body: jpeg, headers, query: { operation: "upscale" }, via });
     expect((await send()).status).toBe(500);
     const retried = await send();
     expect(retried.status).toBe(202);
