@@ -39,6 +39,15 @@ const editStarted = z.object({
   leaseExpiresAt: z.string(),
 });
 
+/** Tiles done over tiles total, recorded by the worker at most once a second while it runs. */
+const editProgressed = z
+  .object({
+    workerId: z.string().min(1),
+    tilesDone: z.number().int().nonnegative(),
+    tilesTotal: z.number().int().positive(),
+  })
+  .refine((data) => data.tilesDone <= data.tilesTotal, { message: "tilesDone must not exceed tilesTotal" });
+
 const outputRef = objectRef.extend({
   contentType: z.string(),
   width: z.number().int().positive(),
@@ -77,6 +86,7 @@ export const EVENT_SCHEMAS = {
   ImageUploaded: { version: 1, schema: imageUploaded },
   EditQueued: { version: 1, schema: editQueued },
   EditStarted: { version: 1, schema: editStarted },
+  EditProgressed: { version: 1, schema: editProgressed },
   EditAttemptFailed: { version: 1, schema: editAttemptFailed },
   EditSucceeded: { version: 1, schema: editSucceeded },
   EditFailed: { version: 1, schema: editFailed },

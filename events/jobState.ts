@@ -38,6 +38,8 @@ export interface JobState {
   updatedAt: string;
   output?: OutputRef;
   error?: Failure;
+  /** How far the running attempt has got, in tiles; absent until its first report. */
+  progress?: { tilesDone: number; tilesTotal: number };
   /** The worker that holds the job while it runs, and until when. */
   workerId?: string;
   leaseExpiresAt?: string;
@@ -80,6 +82,10 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       next.attempts = state.attempts + 1;
       next.workerId = event.data.workerId;
       next.leaseExpiresAt = event.data.leaseExpiresAt;
+      delete next.progress;
+      return next;
+    case "EditProgressed":
+      next.progress = { tilesDone: event.data.tilesDone, tilesTotal: event.data.tilesTotal };
       return next;
     case "EditAttemptFailed":
       next.status = "queued";
@@ -108,6 +114,7 @@ export function foldEvents(events: readonly RecordedEvent[]): JobState | undefin
 }
 
 function withoutLease(state: JobState): JobState {
+  delete state.progress;
   delete state.workerId;
   delete state.leaseExpiresAt;
   return state;

@@ -39,7 +39,11 @@ export interface ImageStore {
   createDownloadUrl(ref: ObjectRef, expiresAt: Date): Promise<string>;
   /** The object's bytes; throws `ImageStoreError` "not_found" or "too_large" (over `maxBytes`). */
   read(ref: ObjectRef, maxBytes: number): Promise<Buffer>;
-  write(ref: ObjectRef, bytes: Buffer, contentType: string): Promise<void>;
+  /**
+   * Writes the object whole: from a buffer, or streamed from `body`. If `body` throws, the
+   * write fails with that same error and no object is left behind.
+   */
+  write(ref: ObjectRef, body: Buffer | AsyncIterable<Uint8Array>, contentType: string): Promise<void>;
   /** Deletes the object; absent objects are not an error. */
   delete(ref: ObjectRef): Promise<void>;
 }

@@ -36,6 +36,8 @@ export interface WorkerConfig {
   tileSize: number;
   /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
   tileOverlap: number;
+  /** PROGRESS_INTERVAL_MS: the shortest time between two progress events of a job (default 1000). */
+  progressIntervalMs: number;
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
   storageApiEndpoint?: string;
 }
@@ -61,6 +63,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     tileSize,
     tileOverlap,
+    progressIntervalMs: integer(env, "PROGRESS_INTERVAL_MS", 1000, 1000, 3_600_000),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
   };
 }

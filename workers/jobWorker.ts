@@ -14,7 +14,7 @@ import { OPERATION_SPECS } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
-import { runUpscale, type EditResult } from "./edits/upscaleEdit.js";
+import { runEdit, type EditOutput } from "./edits/runEdit.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -35,6 +35,7 @@ export interface WorkerDeps {
     | "tileOverlap"
     | "tritonMaxInFlight"
     | "tritonTimeoutMs"
+    | "progressIntervalMs"
   >;
   log: Logger;
 }
@@ -73,16 +74,19 @@ export function createWorker(deps: WorkerDeps): Worker {
     const job = started.state as JobState;
     log({ message: "edit started", jobId, attempt: job.attempts, operation: job.operation, deliveryAttempt: delivery.deliveryAttempt });
     const startedAt = performance.now();
+    const progress = progressRecorder(jobId);
     try {
-      const result = await runEdit(job);
+      const result = await prepareEdit(job, progress.report);
       const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
-      await deps.images.write(output, result.bytes, result.contentType);
+      let sizeBytes = 0;
+      await deps.images.write(output, counted(result.body, (n) => (sizeBytes += n)), result.contentType);
+      await progress.settled();
       const completed = await handleCommand(deps, jobId, {
         type: "CompleteEdit",
         workerId,
-        output: { ...output, contentType: result.contentType, width: result.width, height: result.height, sizeBytes: result.bytes.length },
+        output: { ...output, contentType: result.contentType, width: result.width, height: result.height, sizeBytes },
         processingMs: Math.round(performance.now() - startedAt),
-        inferenceMs: result.inferenceMs,
+        inferenceMs: result.inferenceMs(),
       });
       if (completed.rejection) {
         // Canceled meanwhile: the output must not outlive the job. Lost the lease: the new
@@ -90,30 +94,67 @@ export function createWorker(deps: WorkerDeps): Worker {
         if (completed.state?.status === "canceled") await deps.images.delete(output);
         log({ message: "result not recorded", jobId, reason: completed.rejection.message });
       } else {
-        log({ message: "edit succeeded", jobId, width: result.width, height: result.height, tiles: result.tiles, inferenceMs: result.inferenceMs });
+        log({
+          message: "edit succeeded",
+          jobId,
+          width: result.width,
+          height: result.height,
+          tiles: result.tiles,
+          inferenceMs: result.inferenceMs(),
+          ...(result.conversions.length > 0 ? { conversions: result.conversions } : {}),
+        });
       }
       delivery.ack();
     } catch (error) {
+      await progress.settled();
       await settleFailure(delivery, jobId, error);
     }
   }
 
-  async function runEdit(job: JobState): Promise<EditResult> {
+  async function prepareEdit(job: JobState, onProgress: (tilesDone: number, tilesTotal: number) => void): Promise<EditOutput> {
     const spec = OPERATION_SPECS[job.operation];
     if (!spec.available) {
       throw new EditError("operation_unavailable", `${spec.title} is not available on this worker yet.`, false);
     }
     const input = await readInput(job);
-    return runUpscale(input, job.params, {
+    return runEdit(input, job.operation, job.params, {
       inference: deps.inference,
-      model: spec.model,
       tileSize: config.tileSize,
       overlap: config.tileOverlap,
       maxInFlight: config.tritonMaxInFlight,
       timeoutMs: config.tritonTimeoutMs,
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
+      onProgress,
     });
+  }
+
+  /**
+   * Records tile progress in the job's log at most once per `progressIntervalMs`, one append at
+   * a time, dropping reports that arrive while one is being written. A failed append is only
+   * logged: progress is a courtesy, the result is what counts.
+   */
+  function progressRecorder(jobId: string) {
+    let lastAt = -Infinity;
+    let writing: Promise<void> = Promise.resolve();
+    let busy = false;
+    return {
+      report(tilesDone: number, tilesTotal: number) {
+        const now = deps.clock.now().getTime();
+        if (busy || tilesDone >= tilesTotal || now - lastAt < config.progressIntervalMs) return;
+        lastAt = now;
+        busy = true;
+        writing = handleCommand(deps, jobId, { type: "RecordProgress", workerId, tilesDone, tilesTotal })
+          .then((outcome) => {
+            if (outcome.rejection) log({ message: "progress not recorded", jobId, reason: outcome.rejection.message });
+          })
+          .catch((error: unknown) => log({ severity: "WARNING", message: "progress not recorded", jobId, error: String(error) }))
+          .finally(() => {
+            busy = false;
+          });
+      },
+      settled: () => writing,
+    };
   }
 
   async function readInput(job: JobState): Promise<Buffer> {
@@ -165,6 +206,14 @@ export function createWorker(deps: WorkerDeps): Worker {
       log({ message: "worker stopped", workerId });
     },
   };
+}
+
+/** Passes `body` through, telling `add` the size of every chunk. */
+async function* counted(body: AsyncIterable<Buffer>, add: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    add(chunk.length);
+    yield chunk;
+  }
 }
 
 /** Every failure is either retryable (back to the queue) or permanent (the job fails). */

@@ -13,7 +13,7 @@ import { createPubsubJobSubscription } from "../adapters/pubsub/pubsubJobQueue.j
 import { createGcsImageStore } from "../adapters/storage/gcsImageStore.js";
 import { OPERATION_SPECS } from "../events/operations.js";
 import { parseWorkerConfig } from "./config.js";
-import { UPSCALE_MODEL_CONTRACT } from "./edits/upscaleEdit.js";
+import { MODEL_CONTRACTS } from "./edits/editModels.js";
 import { createWorker } from "./jobWorker.js";
 import { checkModels } from "./triton/checkModels.js";
 import { createTritonClient } from "./triton/tritonClient.js";
@@ -30,7 +30,13 @@ const pubsub = new PubSub({ projectId: config.projectId });
 const inference = createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs });
 
 await waitForTriton();
-await checkModels(inference, [{ model: OPERATION_SPECS.upscale.model, ...UPSCALE_MODEL_CONTRACT }]);
+// Every edit this worker offers must have its model ready, with the tensors the worker sends.
+await checkModels(
+  inference,
+  Object.values(OPERATION_SPECS)
+    .filter((spec) => spec.available)
+    .map((spec) => ({ model: spec.model, ...MODEL_CONTRACTS[spec.operation] })),
+);
 
 const worker = createWorker({
   store: createFirestoreEventStore(firestore),

@@ -2,6 +2,8 @@
  * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type
  * and a maximum size (`x-goog-content-length-range`), and expire at the given instant.
  */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Storage } from "@google-cloud/storage";
 import { ImageStoreError } from "../../events/errors.js";
 import type { ImageStore } from "../../events/ports.js";
@@ -39,10 +41,33 @@ export function createGcsImageStore(storage: Storage): ImageStore {
       }
     },
 
-    async write(ref, bytes, contentType) {
+    async write(ref, body, contentType) {
+      const options = { contentType, resumable: false, metadata: { cacheControl: "private, max-age=0" } };
+      if (Buffer.isBuffer(body)) {
+        try {
+          await file(ref).save(body, options);
+        } catch (error) {
+          throw translate(error, ref.object);
+        }
+        return;
+      }
+      // The body's own failure (an edit that broke off) is passed on as it is; the aborted
+      // upload never completes, so no partial object appears.
+      let bodyError: unknown;
+      const source = Readable.from(
+        (async function* () {
+          try {
+            yield* body;
+          } catch (error) {
+            bodyError = error;
+            throw error;
+          }
+        })(),
+      );
       try {
-        await file(ref).save(bytes, { contentType, resumable: false, metadata: { cacheControl: "private, max-age=0" } });
+        await pipeline(source, file(ref).createWriteStream(options));
       } catch (error) {
+        if (bodyError !== undefined) throw bodyError;
         throw translate(error, ref.object);
       }
     },
