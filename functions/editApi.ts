@@ -56,6 +56,8 @@ export interface JobView {
   updatedAt: string;
   output?: { url: string; width: number; height: number; contentType: string; sizeBytes: number };
   error?: { code: string; message: string };
+  /** While running: tiles done over tiles total, updated at most once a second. */
+  progress?: { tilesDone: number; tilesTotal: number };
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -101,6 +103,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       };
     }
     if (job.error && job.status !== "succeeded") result.error = job.error;
+    if (job.progress) result.progress = job.progress;
     return result;
   }
 
@@ -280,7 +283,16 @@ function parseParams(operation: Operation, raw: unknown): EditParams {
 function listModels() {
   return OPERATIONS.map((operation) => {
     const spec = OPERATION_SPECS[operation];
-    return { operation, title: spec.title, method: spec.method, available: spec.available, params: spec.params };
+    return {
+      operation,
+      title: spec.title,
+      description: spec.description,
+      method: spec.method,
+      model: spec.model,
+      ...(spec.license === undefined ? {} : { license: spec.license }),
+      available: spec.available,
+      params: spec.params,
+    };
   });
 }
 

@@ -347,5 +347,16 @@ describe("models", () => {
     const models = body<{ models: Array<{ operation: string; method: string }> }>(response).models;
     expect(models.map((model) => model.operation)).toEqual(["upscale", "enhance", "remove_background", "comic", "aged"]);
     expect(models.find((model) => model.operation === "comic")?.method).toBe("classical");
+    expect(models.find((model) => model.operation === "aged")?.method).toBe("classical");
+    expect(models.find((model) => model.operation === "upscale")).toMatchObject({
+      method: "learned",
+      params: { scale: { kind: "integer", default: 4, allowed: [2, 4] } },
+    });
+    for (const operation of ["enhance", "comic", "aged"]) {
+      expect(models.find((model) => model.operation === operation)).toMatchObject({
+        params: { strength: { kind: "number", min: 0, max: 1, description: expect.any(String) } },
+      });
+    }
+    expect(models.find((model) => model.operation === "remove_background")).toMatchObject({ license: expect.stringMatching(/AGPL-3.0/) });
   });
 });
