@@ -48,8 +48,10 @@ try {
   });
   const mask = await sharp(Buffer.from(result.outputs[0]!.data as Uint8Array), { raw: { width: 1024, height: 1024, channels: 1 } })
     .resize(info.width, info.height, { fit: "fill" })
+    .extractChannel(0)
     .raw()
     .toBuffer();
+  if (mask.length !== info.width * info.height) throw new Error(`the scaled mask has ${mask.length} bytes`);
   const file = join(SAMPLES, "remove_background.png");
   await sharp(Buffer.from(pixels), { raw: { width: info.width, height: info.height, channels: 3 } })
     .joinChannel(mask, { raw: { width: info.width, height: info.height, channels: 1 } })
