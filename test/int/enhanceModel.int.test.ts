@@ -64,7 +64,7 @@ describe("enhance on Triton", () => {
     },
   );
 
-  it("brings a photo with added noise closer to the clean photo", async () => {
+  it("brings a photo with added noise closer to the clean photo, more so at strength 1", async () => {
     const clean = await photo("astronaut.png", { left: 160, top: 70, width: 128, height: 128 });
     // Deterministic noise, +-12 levels, from a fixed linear congruential sequence.
     let seed = 12345;
@@ -75,9 +75,10 @@ describe("enhance on Triton", () => {
     const noisyImage = { ...clean, pixels: noisy };
     const before = meanDistance(noisy, clean.pixels);
     const level1 = meanDistance(imageOut(await context.client.infer(editRequest("enhance", noisyImage, 0.5))), clean.pixels);
-    const level2 = meanDistance(imageOut(await context.client.infer(editRequest("enhance", noisyImage, 1))), clean.pixels);
+    const level3 = meanDistance(imageOut(await context.client.infer(editRequest("enhance", noisyImage, 1))), clean.pixels);
+    // Measured when written: 6.0 before, 4.8 at strength 0.5 (noise level 1), 3.1 at 1 (level 3).
     expect(before).toBeGreaterThan(5);
-    expect(level1).toBeLessThan(before * 0.8);
-    expect(level2).toBeLessThan(before * 0.8);
+    expect(level1).toBeLessThan(before * 0.9);
+    expect(level3).toBeLessThan(level1 * 0.8);
   });
 });

