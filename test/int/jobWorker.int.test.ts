@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Subscription } from "@google-cloud/pubsub";
 import sharp, { type Sharp } from "sharp";
+import type { Operation } from "../../events/operations.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue, createPubsubJobSubscription } from "../../adapters/pubsub/pubsubJobQueue.js";
@@ -85,10 +86,10 @@ function startWorker(subscriptionName: string, workerId: string, client = infere
   return worker;
 }
 
-async function queuedJob(bytes: Buffer, params: Record<string, number> = { scale: 4 }): Promise<string> {
+async function queuedJob(bytes: Buffer, params: Record<string, number> = { scale: 4 }, operation: Operation = "upscale"): Promise<string> {
   const jobId = randomUUID();
   const input = { bucket: uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
-  await handleCommand({ store, clock }, jobId, { type: "RequestEdit", jobId, ownerId: "owner", operation: "upscale", params, flow: "direct", input });
+  await handleCommand({ store, clock }, jobId, { type: "RequestEdit", jobId, ownerId: "owner", operation, params, flow: "direct", input });
   await images.write(input, bytes, "image/jpeg");
   await handleCommand({ store, clock }, jobId, { type: "RecordUpload", ...input, sizeBytes: bytes.length });
   return jobId;
@@ -209,6 +210,34 @@ describe("job worker", () => {
     expect(job.status, job.error?.message).toBe("succeeded");
     const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
     await check(sharp(bytes));
+  });
+
+  it.each([
+    ["enhance", { strength: 0.5 }, 3],
+    ["comic", { strength: 0.7 }, 3],
+    ["aged", { strength: 0.7 }, 3],
+    ["remove_background", {}, 4],
+  ] as const)("runs %s through its Triton model into a PNG of the photo's size", async (operation, params, channels) => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    const portrait = await sharp(join(await ensurePhotos(), "astronaut.png")).resize(160, 160).jpeg().toBuffer();
+    const jobId = await queuedJob(portrait, { ...params }, operation);
+    await publisher.publish({ jobId, operation });
+    const job = await settled(jobId, 120_000);
+    expect(job.status, job.error?.message).toBe("succeeded");
+    const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
+    const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([160, 160, channels]);
+    const original = await sharp(portrait).raw().toBuffer();
+    if (operation === "remove_background") {
+      // The wall behind the astronaut (top right) goes transparent; her face (centre top) stays.
+      expect(data[(10 * 160 + 150) * 4 + 3]).toBeLessThan(30);
+      expect(data[(45 * 160 + 72) * 4 + 3]).toBeGreaterThan(220);
+    } else {
+      let changed = 0;
+      for (let i = 0; i < original.length; i += 1) if (Math.abs((data[i] as number) - (original[i] as number)) > 2) changed += 1;
+      expect(changed).toBeGreaterThan(original.length / 20);
+    }
   });
 
   it("turns three copies of one message, to two workers, into exactly one result", async () => {
