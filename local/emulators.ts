@@ -44,11 +44,15 @@ function pubsubJar(): string {
   return join(PUBSUB_LIB, jar);
 }
 
-export async function startFirestoreEmulator(port: number, logDir: string): Promise<RunningProcess> {
+/** `rulesFile`: security rules that apps' (non-admin) reads are checked against, as in production. */
+export async function startFirestoreEmulator(port: number, logDir: string, rulesFile?: string): Promise<RunningProcess> {
   return startProcess({
     name: "firestore-emulator",
     command: "java",
-    args: ["-cp", FIRESTORE_JAR, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "--host", "127.0.0.1", "--port", String(port)],
+    args: [
+      "-cp", FIRESTORE_JAR, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "--host", "127.0.0.1", "--port", String(port),
+      ...(rulesFile === undefined ? [] : ["--rules", rulesFile]),
+    ],
     logFile: join(logDir, "firestore.log"),
     ready: () => httpAnswers(`http://127.0.0.1:${port}/`, 200),
     timeoutMs: 90_000,
