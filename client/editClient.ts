@@ -183,7 +183,8 @@ export function createEditClient(options: EditClientOptions): EditClient {
       const put = await sendWithProgress({
         url: created.upload.url,
         method: created.upload.method,
-        headers: { "content-type": input.contentType, ...created.upload.headers },
+        // Exactly the signed headers (they include Content-Type): a second spelling would be joined to it.
+        headers: created.upload.headers,
         body: input.image,
         ...(input.onUploadProgress ? { onProgress: input.onUploadProgress } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
