@@ -381,10 +381,9 @@ async function loadHistory(): Promise<void> {
     const details = document.createElement("details");
     const summary = document.createElement("summary");
     const when = new Date(job.createdAt).toLocaleString();
-    summary.append(
-      Object.assign(document.createElement("span"), { className: "status", textContent: job.status.replace("_", " "), dataset: { status: job.status } }),
-      Object.assign(document.createElement("span"), { textContent: ` ${job.operation} · ${when}` }),
-    );
+    const badge = Object.assign(document.createElement("span"), { className: "status", textContent: job.status.replace("_", " ") });
+    badge.dataset.status = job.status;
+    summary.append(badge, Object.assign(document.createElement("span"), { textContent: ` ${job.operation} · ${when}` }));
     details.append(summary);
     details.addEventListener("toggle", () => {
       if (!details.open || details.dataset.loaded) return;
@@ -417,5 +416,8 @@ async function showEvents(job: Job, into: HTMLElement): Promise<void> {
     showProblem(error);
   }
 }
+
+// Whatever slips through still reaches the person, in words.
+window.addEventListener("unhandledrejection", (event) => showProblem(event.reason));
 
 void start();
