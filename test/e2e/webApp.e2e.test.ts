@@ -102,6 +102,28 @@ describe("the web app in Chromium", () => {
     await context.close();
   });
 
+  it("cancels a running edit, and shows it canceled live", async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const page = await context.newPage();
+    await signIn(page, `cancel-${Date.now()}`);
+    // The largest photo at ×4 keeps the worker busy for a few seconds: time to cancel.
+    await page.setInputFiles("#file", join(await ensurePhotos(), "astronaut.png"));
+    await page.click("#start");
+    await page.waitForSelector('#status[data-status="running"]', { timeout: 120_000 });
+    await page.click("#cancel");
+    await page.waitForSelector('#status[data-status="canceled"], #status[data-status="succeeded"]', { timeout: 120_000 });
+    const status = await page.getAttribute("#status", "data-status");
+    if (status === "canceled") {
+      await expect(page.textContent("#status-words")).resolves.toBe("Canceled.");
+      expect(await page.isHidden("#compare")).toBe(true);
+    } else {
+      // The worker finished first: the person is told why the cancel did not happen.
+      await expect(page.textContent("#problem")).resolves.toContain("This cannot be done now: the edit has already succeeded");
+    }
+    expect(await page.isHidden("#cancel")).toBe(true);
+    await context.close();
+  });
+
   it("explains a file that is not a photo in words, and looks right at desktop size", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
