@@ -111,3 +111,19 @@ export async function clearFirestore(host: string, projectId: string): Promise<v
   const response = await fetch(`http://${host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: "DELETE" });
   if (!response.ok) throw new Error(`clearing Firestore failed: ${response.status}`);
 }
+
+/**
+ * Pays the Firestore emulator's first-use costs (loading the rules, the first rules check, the
+ * first read) at start-up, so that the first listener an app or a test opens is answered as fast
+ * as later ones. Reads one missing document as a signed-in user and as the admin.
+ */
+export async function warmFirestore(host: string, projectId: string): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const claims = { iss: `https://securetoken.google.com/${projectId}`, aud: projectId, sub: "warm-up", user_id: "warm-up", iat: now, auth_time: now, exp: now + 600 };
+  const userToken = [encode({ alg: "none", typ: "JWT" }), encode(claims), ""].join(".");
+  const url = `http://${host}/v1/projects/${projectId}/databases/(default)/documents/jobs/warm-up`;
+  for (const token of [userToken, "owner", userToken, "owner"]) {
+    await fetch(url, { headers: { authorization: `Bearer ${token}` } }).then((response) => response.arrayBuffer());
+  }
+}

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import { startEventarcBridge, type EventarcBridge } from "./eventarcBridge.js";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "./emulators.js";
+import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
 import { localAuthSettings, signLocalToken } from "./localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
@@ -122,6 +122,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       startPubsubEmulator(ports.pubsub, logDir),
       startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
     ]);
+    await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
     // The clients in this process talk to the emulators too.
     Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });
