@@ -49,6 +49,12 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** Extra environment for the functions. */
   functionsEnv?: Record<string, string>;
+  /**
+   * Load infra/firestore.rules into the Firestore emulator, so that apps' listeners are checked
+   * as in production (`npm start` does). Off for the e2e tier, whose listeners use the admin
+   * client and whose first-snapshot timing the rules slow down.
+   */
+  firestoreRules?: boolean;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   log?: (line: string) => void;
@@ -117,12 +123,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     };
     log("starting the Firestore and Pub/Sub emulators and Triton");
     await startTogether(started, [
-      // With the rules production deploys, so that the apps' listeners are checked as they will be.
-      startFirestoreEmulator(ports.firestore, logDir, join(REPO_ROOT, "infra", "firestore.rules")),
+      startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
       startPubsubEmulator(ports.pubsub, logDir),
       startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
     ]);
-    await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
+    if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
     // The clients in this process talk to the emulators too.
     Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });

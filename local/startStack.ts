@@ -32,7 +32,8 @@ for (const [key, [variable, fallback]] of Object.entries(DEFAULTS) as Array<[key
 }
 
 const began = performance.now();
-const stack = await startLocalStack({ ports, log: (line) => console.log(`[stack] ${line}`) });
+// With the production Firestore rules, so that the web app's listener is checked as it will be.
+const stack = await startLocalStack({ ports, firestoreRules: true, log: (line) => console.log(`[stack] ${line}`) });
 const seconds = ((performance.now() - began) / 1000).toFixed(1);
 
 console.log(`
