@@ -53,14 +53,17 @@ function watch(jobId: string) {
   const seen: JobStatus[] = [];
   let resolveEnd: (data: Record<string, unknown>) => void;
   const ended = new Promise<Record<string, unknown>>((resolve) => (resolveEnd = resolve));
+  let resolveFirst: () => void;
+  const first = new Promise<void>((resolve) => (resolveFirst = resolve));
   const stop = firestore.doc(`jobs/${jobId}`).onSnapshot((snapshot) => {
+    resolveFirst();
     const data = snapshot.data();
     if (!data) return;
     const status = data.status as JobStatus;
     if (seen.at(-1) !== status) seen.push(status);
     if (["succeeded", "failed", "canceled"].includes(status)) resolveEnd(data);
   });
-  return { seen, ended, stop };
+  return { seen, ended, stop, first };
 }
 
 const LIFECYCLE: JobStatus[] = ["awaiting_upload", "queued", "running", "succeeded"];
@@ -98,6 +101,8 @@ describe("the pipeline, end to end", () => {
     expect(created.body.status).toBe("awaiting_upload");
     const { jobId, upload } = created.body;
     const watcher = watch(jobId);
+    // The listener's first snapshot must land before the upload, or a warm stack runs the job first.
+    await watcher.first;
 
     const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: new Uint8Array(bytes) });
     expect(put.status).toBe(200);
