@@ -9,6 +9,7 @@ import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.
 import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobQueue, TokenVerifier } from "../events/ports.js";
 import { ApiError, toErrorResponse } from "./apiError.js";
+import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
 import { sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
@@ -205,6 +206,10 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
 
   async function route(request: ApiRequest): Promise<ApiResponse> {
     const { method, path } = request;
+    if (path === "/v1/openapi.json") {
+      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
+      return { status: 200, body: OPENAPI_DOCUMENT };
+    }
     if (path === "/v1/models") {
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: { models: listModels() } };

@@ -8,11 +8,12 @@ import { join } from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import { startEventarcBridge, type EventarcBridge } from "./eventarcBridge.js";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "./emulators.js";
-import { localAuthSettings } from "./localIssuer.js";
+import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
+import { localAuthSettings, signLocalToken } from "./localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
 import { ensureTriton, startTriton } from "./triton.js";
+import { ensureWebBuild, startWebServer } from "./webServer.js";
 
 export interface StackPorts {
   api: number;
@@ -23,6 +24,8 @@ export interface StackPorts {
   tritonGrpc: number;
   tritonHttp: number;
   tritonMetrics: number;
+  /** The web app. */
+  web: number;
 }
 
 export interface StackNames {
@@ -46,6 +49,12 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** Extra environment for the functions. */
   functionsEnv?: Record<string, string>;
+  /**
+   * Load infra/firestore.rules into the Firestore emulator, so that apps' listeners are checked
+   * as in production (`npm start` does). Off for the e2e tier, whose listeners use the admin
+   * client and whose first-snapshot timing the rules slow down.
+   */
+  firestoreRules?: boolean;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   log?: (line: string) => void;
@@ -55,6 +64,8 @@ export interface LocalStack {
   ports: StackPorts;
   names: StackNames;
   apiUrl: string;
+  /** The web app, served from its Vite build. */
+  webUrl: string;
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -87,7 +98,7 @@ export const DEFAULT_NAMES: StackNames = {
 
 /** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
 export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
-  await Promise.all([ensureEmulators(log), ensureTriton()]);
+  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log)]);
   localAuthSettings(DEFAULT_NAMES.projectId);
 }
 
@@ -112,10 +123,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     };
     log("starting the Firestore and Pub/Sub emulators and Triton");
     await startTogether(started, [
-      startFirestoreEmulator(ports.firestore, logDir),
+      startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
       startPubsubEmulator(ports.pubsub, logDir),
       startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
     ]);
+    if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
     // The clients in this process talk to the emulators too.
     Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });
@@ -203,6 +215,13 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       started.push(worker);
       return worker;
     };
+    const web = await startWebServer({
+      port: ports.web,
+      config: { apiUrl: `http://127.0.0.1:${ports.api}`, projectId: names.projectId, firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST },
+      signToken: (userId) => signLocalToken(userId, { audience: names.projectId }),
+    });
+    started.push(web);
+
     if (!options.withoutWorker) {
       log("starting a worker");
       await startWorker("worker-1");
@@ -212,6 +231,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ports,
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
+      webUrl: web.url,
       emulatorEnv,
       workerEnv,
       startWorker,
@@ -267,5 +287,6 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     tritonGrpc: await pick(given.tritonGrpc),
     tritonHttp: await pick(given.tritonHttp),
     tritonMetrics: await pick(given.tritonMetrics),
+    web: await pick(given.web),
   };
 }

@@ -4,7 +4,7 @@
  *
  * Settings (environment): API_PORT (default 8080), UPLOAD_FUNCTION_PORT (8082),
  * FIRESTORE_PORT (8085), PUBSUB_PORT (8086), STORAGE_PORT (4443), TRITON_GRPC_PORT (8001),
- * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
+ * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002), WEB_PORT (8090).
  */
 import { startLocalStack, type StackPorts } from "./localStack.js";
 
@@ -17,6 +17,7 @@ const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
   tritonGrpc: ["TRITON_GRPC_PORT", 8001],
   tritonHttp: ["TRITON_HTTP_PORT", 8000],
   tritonMetrics: ["TRITON_METRICS_PORT", 8002],
+  web: ["WEB_PORT", 8090],
 };
 
 const ports = {} as StackPorts;
@@ -31,12 +32,14 @@ for (const [key, [variable, fallback]] of Object.entries(DEFAULTS) as Array<[key
 }
 
 const began = performance.now();
-const stack = await startLocalStack({ ports, log: (line) => console.log(`[stack] ${line}`) });
+// With the production Firestore rules, so that the web app's listener is checked as it will be.
+const stack = await startLocalStack({ ports, firestoreRules: true, log: (line) => console.log(`[stack] ${line}`) });
 const seconds = ((performance.now() - began) / 1000).toFixed(1);
 
 console.log(`
 The local stack is up (${seconds} s).
-  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models)
+  Web app             ${stack.webUrl}   (sign in with any name)
+  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models; described at ${stack.apiUrl}/v1/openapi.json)
   Firestore emulator  127.0.0.1:${stack.ports.firestore}
   Pub/Sub emulator    127.0.0.1:${stack.ports.pubsub}
   Storage emulator    http://127.0.0.1:${stack.ports.storage}
@@ -44,6 +47,7 @@ The local stack is up (${seconds} s).
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>
+Command line:         EDIT_TOKEN=$(npm run -s token -- alice) npm run edit -- upscale photo.jpg --param scale=2
 Press Ctrl-C to stop everything.`);
 
 let stopping = false;

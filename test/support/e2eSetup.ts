@@ -8,6 +8,7 @@ import { startLocalStack } from "../../local/localStack.js";
 
 export interface E2eStack {
   apiUrl: string;
+  webUrl: string;
   projectId: string;
   firestoreHost: string;
   logDir: string;
@@ -25,6 +26,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   console.log(`[e2e setup] local stack up in ${((performance.now() - began) / 1000).toFixed(1)} s`);
   project.provide("stack", {
     apiUrl: stack.apiUrl,
+    webUrl: stack.webUrl,
     projectId: stack.names.projectId,
     firestoreHost: stack.emulatorEnv.FIRESTORE_EMULATOR_HOST,
     logDir: stack.logDir,
