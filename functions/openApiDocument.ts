@@ -265,10 +265,14 @@ export const OPENAPI_DOCUMENT = {
       },
       Model: {
         type: "object",
-        required: ["operation", "title", "method", "available", "params"],
+        required: ["operation", "title", "description", "method", "model", "available", "params"],
+        additionalProperties: false,
         properties: {
           operation: { type: "string", enum: [...OPERATIONS] },
           title: { type: "string" },
+          description: { type: "string", description: "One sentence for the person choosing an edit." },
+          model: { type: "string", description: "The Triton model that runs the edit." },
+          license: { type: "string", description: "The licence of the model's weights, where it is not the project's (AGPL-3.0 for ISNet)." },
           method: { type: "string", enum: ["learned", "classical"], description: "`learned`: a trained network; `classical`: a hand-written filter." },
           available: { type: "boolean" },
           params: {

@@ -164,7 +164,7 @@ describe("the API answers as its OpenAPI document says", () => {
   it.each<[string, number, Parameters<typeof call>[2]]>([
     ["a body that is not JSON", 400, { body: Buffer.from("{nope"), headers: { "content-type": "application/json" } }],
     ["an unknown operation", 400, { json: { operation: "sharpen", contentType: "image/png" } }],
-    ["an operation not available yet", 400, { json: { operation: "comic", contentType: "image/png" } }],
+    ["a strength out of range", 400, { json: { operation: "comic", params: { strength: 2 }, contentType: "image/png" } }],
     ["a parameter out of range", 400, { json: { operation: "upscale", params: { scale: 3 }, contentType: "image/png" } }],
     ["a bad Idempotency-Key", 400, { json: { operation: "upscale", contentType: "image/png" }, headers: { "idempotency-key": "has space" } }],
     ["an empty direct body", 400, { query: { operation: "upscale" }, body: Buffer.alloc(0), headers: { "content-type": "image/jpeg" } }],
