@@ -66,7 +66,9 @@ describe("the typed client on the local stack", () => {
     const mine = await client.listEdits();
     expect(mine.map((job) => job.jobId)).toContain(created.jobId);
     const events = await client.events(created.jobId);
-    expect(events.map((event) => event.type)).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
+    // Tile progress may be recorded between the steps, at most once a second.
+    const steps = events.map((event) => event.type).filter((type) => type !== "EditProgressed");
+    expect(steps).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
   });
 
   it("sends a small photo in the request itself, with progress", async () => {
