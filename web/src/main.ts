@@ -305,6 +305,12 @@ async function showJob(job: Job): Promise<void> {
   $("cancel").hidden = true;
   $("again").hidden = false;
   $("tiles-line").hidden = job.status !== "succeeded" || $("tiles-line").hidden;
+  if (job.status === "succeeded") {
+    // The projection drops progress when the job ends; every tile is done by then.
+    $<HTMLProgressElement>("tile-progress").value = 1;
+    const total = /of (\d+)$/.exec($("tile-text").textContent ?? "")?.[1];
+    if (total) $("tile-text").textContent = `${total} of ${total}`;
+  }
   updateStart();
   void loadHistory();
   if (job.status !== "succeeded") return;
