@@ -50,9 +50,20 @@ export interface JobMessage {
   operation: Operation;
 }
 
+/**
+ * W3C Trace Context headers (`traceparent`, `tracestate`) carried across a hop, so that the
+ * worker's part of a job joins the trace of the request that queued it. The core never reads
+ * them; only the adapters and the observability decorators do.
+ */
+export type TraceHeaders = Record<string, string>;
+
 export interface JobQueue {
-  /** Publishes the job for a worker; resolves with the message id once the queue has it. */
-  publish(message: JobMessage): Promise<string>;
+  /**
+   * Publishes the job for a worker; resolves with the message id once the queue has it. `trace`
+   * travels beside the message (Pub/Sub: as message attributes) and comes back as
+   * `JobDelivery.trace`.
+   */
+  publish(message: JobMessage, trace?: TraceHeaders): Promise<string>;
 }
 
 /** One delivery of a job message, to be settled exactly once. */
@@ -61,6 +72,8 @@ export interface JobDelivery {
   /** 1 on the first delivery, counting up on redeliveries. */
   deliveryAttempt: number;
   publishedAt: Date;
+  /** The trace headers the publisher sent with the message, if any. */
+  trace?: TraceHeaders;
   ack(): void;
   /** Hands the message back for redelivery (after the subscription's backoff). */
   nack(): void;

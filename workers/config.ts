@@ -4,6 +4,7 @@
  * the worker reads `process.env`.
  */
 import { ConfigError, integer, optional, required } from "../adapters/config/envValues.js";
+import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface WorkerConfig {
   /** GCP_PROJECT: the Google Cloud project. */
@@ -38,6 +39,11 @@ export interface WorkerConfig {
   tileOverlap: number;
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
   storageApiEndpoint?: string;
+  /**
+   * Traces and metrics (TRACES_EXPORTER, METRICS_EXPORTER, METRICS_PORT, OTLP_ENDPOINT, ...; see
+   * observability/telemetryConfig.ts). Metrics default to Prometheus on :9464/metrics.
+   */
+  telemetry: TelemetryConfig;
 }
 
 export function parseWorkerConfig(env: Record<string, string | undefined>, defaultWorkerId: string): WorkerConfig {
@@ -61,6 +67,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     tileSize,
     tileOverlap,
+    telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-worker", metricsExporter: "prometheus" }),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
   };
 }

@@ -15,6 +15,7 @@ import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
 import { runUpscale, type EditResult } from "./edits/upscaleEdit.js";
+import type { StageTimer } from "./stageTimer.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -37,6 +38,8 @@ export interface WorkerDeps {
     | "tritonTimeoutMs"
   >;
   log: Logger;
+  /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
+  timeStage?: StageTimer;
 }
 
 export interface Worker {
