@@ -30,8 +30,15 @@ export interface EventStore {
 
 /** Where images live: uploads and results. */
 export interface ImageStore {
-  /** A URL a client can PUT exactly this object to, with these headers, until `expiresAt`. */
-  createUploadUrl(ref: ObjectRef, options: { contentType: string; maxBytes: number; expiresAt: Date }): Promise<{
+  /**
+   * A URL a client can PUT exactly this object to, with these headers, until `expiresAt`.
+   * `metadata` is custom metadata the object must carry (the URL is signed for it, and it is among
+   * the headers the client sends), such as the trace headers of the request that asked for it.
+   */
+  createUploadUrl(
+    ref: ObjectRef,
+    options: { contentType: string; maxBytes: number; expiresAt: Date; metadata?: Record<string, string> },
+  ): Promise<{
     url: string;
     headers: Record<string, string>;
   }>;
@@ -39,7 +46,8 @@ export interface ImageStore {
   createDownloadUrl(ref: ObjectRef, expiresAt: Date): Promise<string>;
   /** The object's bytes; throws `ImageStoreError` "not_found" or "too_large" (over `maxBytes`). */
   read(ref: ObjectRef, maxBytes: number): Promise<Buffer>;
-  write(ref: ObjectRef, bytes: Buffer, contentType: string): Promise<void>;
+  /** Writes the object, with `metadata` as its custom metadata. */
+  write(ref: ObjectRef, bytes: Buffer, contentType: string, metadata?: Record<string, string>): Promise<void>;
   /** Deletes the object; absent objects are not an error. */
   delete(ref: ObjectRef): Promise<void>;
 }

@@ -86,7 +86,7 @@ functions.http("api", async (req, res) => {
 const onUpload = instrumentEventHandler(
   "uploadFinalized",
   createUploadFinalizedHandler({ store, images, queue, clock, config, log }),
-  (data) => (data.bucket === config.uploadsBucket ? jobIdOfUpload(data.name) : undefined),
+  (data) => ({ jobId: data.bucket === config.uploadsBucket ? jobIdOfUpload(data.name) : undefined, trace: data.metadata }),
   instruments,
 );
 

@@ -23,6 +23,10 @@ export interface StackPorts {
   tritonGrpc: number;
   tritonHttp: number;
   tritonMetrics: number;
+  /** The first worker's Prometheus /metrics. */
+  workerMetrics: number;
+  /** The HTTP API function's Prometheus /metrics. */
+  apiMetrics: number;
 }
 
 export interface StackNames {
@@ -46,6 +50,11 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** Extra environment for the functions. */
   functionsEnv?: Record<string, string>;
+  /**
+   * Environment for the functions and the worker both: where traces go (TRACES_EXPORTER,
+   * OTLP_ENDPOINT).
+   */
+  telemetryEnv?: Record<string, string>;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   log?: (line: string) => void;
@@ -55,6 +64,8 @@ export interface LocalStack {
   ports: StackPorts;
   names: StackNames;
   apiUrl: string;
+  /** The worker-1's and the API's Prometheus endpoints. */
+  metricsUrls: { worker: string; api: string };
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -148,6 +159,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.functionsEnv,
     };
     log("starting the functions under the Functions Framework");
@@ -163,7 +176,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           name: `function-${target}`,
           command: process.execPath,
           args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), target, String(port)],
-          env: functionsEnv,
+          // The API serves its metrics on a port of its own; the upload trigger keeps none.
+          env: target === "api" ? { METRICS_EXPORTER: "prometheus", METRICS_PORT: String(ports.apiMetrics), ...functionsEnv } : functionsEnv,
           cwd: REPO_ROOT,
           logFile: join(logDir, `function-${target}.log`),
           // Its own line, not just an open port: a stranger on the port must not pass for it.
@@ -187,14 +201,18 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       JOBS_SUBSCRIPTION: names.jobsSubscription,
       RESULTS_BUCKET: names.resultsBucket,
       TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.workerEnv,
     };
     const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
+      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
       const worker = await startProcess({
         name,
         command: process.execPath,
         args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
-        env: { ...process.env, ...workerEnv, WORKER_ID: name, ...env },
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
         cwd: REPO_ROOT,
         logFile: join(logDir, `${name}.log`),
         ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
@@ -212,6 +230,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ports,
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
+      metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
       emulatorEnv,
       workerEnv,
       startWorker,
@@ -267,5 +286,7 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     tritonGrpc: await pick(given.tritonGrpc),
     tritonHttp: await pick(given.tritonHttp),
     tritonMetrics: await pick(given.tritonMetrics),
+    workerMetrics: await pick(given.workerMetrics),
+    apiMetrics: await pick(given.apiMetrics),
   };
 }

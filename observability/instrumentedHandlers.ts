@@ -60,16 +60,20 @@ export function instrumentHttpHandler<Req extends HttpRequest, Res extends HttpR
   };
 }
 
-/** Runs an event handler in a consumer span named `name`, in the context of `jobId` if known. */
+/**
+ * Runs an event handler in a consumer span named `name`, continuing the trace headers the event
+ * carries (for an upload: its object metadata), in the context of its job if known.
+ */
 export function instrumentEventHandler<E, R>(
   name: string,
   handler: (event: E) => Promise<R>,
-  jobIdOf: (event: E) => string | undefined,
+  about: (event: E) => { jobId?: string | undefined; trace?: Record<string, string> | undefined },
   { tracer }: Pick<Instruments, "tracer">,
 ): (event: E) => Promise<R> {
   return async (event) => {
-    const jobId = jobIdOf(event);
-    const parent = jobId === undefined ? context.active() : contextWithJob(jobId);
+    const { jobId, trace: headers } = about(event);
+    const carried = extractTraceHeaders(headers);
+    const parent = jobId === undefined ? carried : contextWithJob(jobId, carried);
     const span = tracer.startSpan(name, { kind: SpanKind.CONSUMER, attributes: jobId === undefined ? {} : { "job.id": jobId } }, parent);
     try {
       const result = await context.with(trace.setSpan(parent, span), () => handler(event));

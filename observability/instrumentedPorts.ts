@@ -87,8 +87,12 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
 export function instrumentImageStore(images: ImageStore, { tracer, metrics }: Instruments): ImageStore {
   const attributes = (ref: { bucket: string; object: string }) => ({ "gcs.bucket": ref.bucket, "gcs.object": ref.object });
   return {
+    // The upload carries the trace headers as object metadata, so that the upload trigger,
+    // started by Cloud Storage rather than by a request, continues the job's trace.
     createUploadUrl: (ref, options) =>
-      inSpan(tracer, "storage.signUploadUrl", { attributes: attributes(ref) }, () => images.createUploadUrl(ref, options)),
+      inSpan(tracer, "storage.signUploadUrl", { attributes: attributes(ref) }, () =>
+        images.createUploadUrl(ref, { ...options, metadata: { ...options.metadata, ...injectTraceHeaders() } }),
+      ),
     createDownloadUrl: (ref, expiresAt) =>
       inSpan(tracer, "storage.signDownloadUrl", { attributes: attributes(ref) }, () => images.createDownloadUrl(ref, expiresAt)),
     read: (ref, maxBytes) =>
@@ -97,9 +101,9 @@ export function instrumentImageStore(images: ImageStore, { tracer, metrics }: In
         span.setAttribute("gcs.bytes", bytes.length);
         return bytes;
       }),
-    write: (ref, bytes, contentType) =>
+    write: (ref, bytes, contentType, metadata) =>
       inSpan(tracer, "storage.write", { kind: SpanKind.CLIENT, attributes: { ...attributes(ref), "gcs.bytes": bytes.length } }, () =>
-        timed(metrics, "upload", () => images.write(ref, bytes, contentType)),
+        timed(metrics, "upload", () => images.write(ref, bytes, contentType, { ...metadata, ...injectTraceHeaders() })),
       ),
     delete: (ref) => inSpan(tracer, "storage.delete", { kind: SpanKind.CLIENT, attributes: attributes(ref) }, () => images.delete(ref)),
   };
