@@ -9,7 +9,7 @@ import { signLocalToken } from "../../local/localIssuer.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { sleep } from "../../local/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
-import { readJsonLog } from "../support/stackLogs.js";
+import { readJsonLog, type LogLine } from "../support/stackLogs.js";
 
 const stack = inject("stack");
 let token: string;
@@ -51,7 +51,7 @@ describe("metrics", () => {
     const moved = (name: string, labels: Record<string, string> = {}) => sampleSum(after, name, labels) - sampleSum(before, name, labels);
 
     const log = await readJsonLog(join(stack.logDir, "worker-1.log"));
-    const { tiles } = log.find((line) => line.message === "edit succeeded" && line.jobId === jobId) as { tiles: number };
+    const { tiles } = log.find((line) => line.message === "edit succeeded" && line.jobId === jobId) as LogLine & { tiles: number };
     expect(tiles).toBeGreaterThan(0);
 
     expect(moved("image_edit_jobs_total", { operation: "upscale", outcome: "succeeded" })).toBe(1);
