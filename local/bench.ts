@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: brings up the local stack on free ports, sends a 512×512 photo through the
  * signed-upload flow several times (×4 upscale), and prints where each job's time went, read
- * from the job's own events. `--json` also writes the figures to bench-results/pipeline.json.
+ * from the job's own events; then the accept latency and the pipeline against Triton alone
+ * (local/benchPipeline.ts). `--json` also writes the figures to bench-results/.
  *
  * Options: --runs N (default 5), --json.
  */
@@ -9,6 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
+import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "./localIssuer.js";
 import { startLocalStack } from "./localStack.js";
@@ -41,8 +43,11 @@ try {
     if (run > 0) samples.push(sample);
     console.error(`[bench] run ${run === 0 ? "warm-up" : run}: ${Math.round(sample.endToEndMs)} ms end to end`);
   }
+  // Items 1 (accept latency) and 3 (pipeline against Triton alone): local/benchPipeline.ts.
+  const acceptAndThroughput = await benchAcceptAndThroughput({ stack, token, photo, firestore });
   await firestore.terminate();
   report(samples);
+  reportAcceptAndThroughput(acceptAndThroughput, asJson);
 } finally {
   await stack.stop();
 }
