@@ -125,7 +125,13 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await startTogether(started, [
       startFirestoreEmulator(ports.firestore, logDir),
       startPubsubEmulator(ports.pubsub, logDir),
-      startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
+      startTriton({
+        grpcPort: ports.tritonGrpc,
+        httpPort: ports.tritonHttp,
+        metricsPort: ports.tritonMetrics,
+        logFile: join(logDir, "triton.log"),
+        extraArgs: tritonTraceArgs(options.telemetryEnv),
+      }),
     ]);
 
     // The clients in this process talk to the emulators too.
@@ -241,6 +247,25 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * When the stack's processes send spans over OTLP, Triton's own OpenTelemetry tracing sends its
+ * spans to the same place: each inference request continues the `traceparent` the worker puts in
+ * the gRPC metadata, so Triton's spans join the job's trace.
+ */
+function tritonTraceArgs(telemetryEnv: Record<string, string> | undefined): string[] {
+  const endpoint = telemetryEnv?.TRACES_EXPORTER === "otlp" ? telemetryEnv.OTLP_ENDPOINT : undefined;
+  if (!endpoint) return [];
+  return [
+    "--trace-config=mode=opentelemetry",
+    `--trace-config=opentelemetry,url=${endpoint}/v1/traces`,
+    "--trace-config=opentelemetry,resource=service.name=triton",
+    `--trace-config=opentelemetry,bsp_schedule_delay=${telemetryEnv?.TRACES_EXPORT_DELAY_MS ?? "2000"}`,
+    "--trace-config=rate=1",
+    "--trace-config=count=-1",
+    "--trace-config=level=TIMESTAMPS",
+  ];
 }
 
 /** Topics and subscriptions as infra/messaging.ts declares them, with local retry timings. */

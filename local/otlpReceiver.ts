@@ -2,10 +2,13 @@
  * A small OTLP/HTTP receiver on 127.0.0.1 that keeps the spans it is sent in memory, for the
  * tests that check a job's trace: the stack's processes export to it as they would to an
  * OpenTelemetry Collector. It takes the JSON encoding (what `@opentelemetry/exporter-trace-otlp-http`
- * sends), answers other signals with 200 and drops them, and serves the spans at GET /spans.
+ * sends) and the protobuf one (what Triton's OpenTelemetry tracing sends), answers other signals
+ * with 200 and drops them, and serves the spans at GET /spans.
  */
 import { createServer, type Server } from "node:http";
 import { gunzipSync } from "node:zlib";
+// The OTLP protobuf messages, as the OpenTelemetry exporters themselves encode them.
+import otlpProto from "@opentelemetry/otlp-transformer/build/src/generated/root.js";
 
 export interface ReceivedSpan {
   service: string;
@@ -63,11 +66,13 @@ export async function startOtlpReceiver(port = 0): Promise<OtlpReceiver> {
         let body = Buffer.concat(chunks);
         if (request.headers["content-encoding"] === "gzip") body = gunzipSync(body);
         if (request.url === "/v1/traces") {
-          if (!String(request.headers["content-type"]).startsWith("application/json")) {
-            response.writeHead(415).end("send OTLP/HTTP JSON");
+          const type = String(request.headers["content-type"]);
+          if (type.startsWith("application/json")) received.push(...flatten(JSON.parse(body.toString("utf8")) as OtlpTraces));
+          else if (type.startsWith("application/x-protobuf")) received.push(...flatten(fromProtobuf(body)));
+          else {
+            response.writeHead(415).end("send OTLP/HTTP JSON or protobuf");
             return;
           }
-          received.push(...flatten(JSON.parse(body.toString("utf8")) as OtlpTraces));
         }
         response.writeHead(200, { "content-type": "application/json" }).end("{}");
       } catch (error) {
@@ -107,6 +112,41 @@ function flatten(traces: OtlpTraces): ReceivedSpan[] {
     }
   }
   return spans;
+}
+
+/** A protobuf export request in the JSON encoding's shape (ids as hex, 64-bit ints as strings). */
+function fromProtobuf(body: Buffer): OtlpTraces {
+  const request = (otlpProto as unknown as ProtoRoot).opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
+  const hex = (bytes: unknown) => Buffer.from(bytes as Uint8Array).toString("hex");
+  const decoded = request.toObject(request.decode(body), { longs: String, bytes: Array, defaults: false }) as {
+    resourceSpans?: Array<{
+      resource?: { attributes?: OtlpAttribute[] };
+      scopeSpans?: Array<{ spans?: Array<{ traceId: number[]; spanId: number[]; parentSpanId?: number[]; name: string; kind?: number; attributes?: OtlpAttribute[] }> }>;
+    }>;
+  };
+  return {
+    resourceSpans: (decoded.resourceSpans ?? []).map((resourceSpans) => ({
+      ...(resourceSpans.resource ? { resource: resourceSpans.resource } : {}),
+      scopeSpans: (resourceSpans.scopeSpans ?? []).map((scope) => ({
+        spans: (scope.spans ?? []).map((span) => ({
+          ...span,
+          traceId: hex(span.traceId),
+          spanId: hex(span.spanId),
+          ...(span.parentSpanId && span.parentSpanId.length > 0 ? { parentSpanId: hex(span.parentSpanId) } : { parentSpanId: undefined }),
+          kind: span.kind ?? 0,
+        })),
+      })),
+    })),
+  };
+}
+
+interface ProtoType {
+  decode(bytes: Uint8Array): unknown;
+  toObject(message: unknown, options: Record<string, unknown>): unknown;
+}
+
+interface ProtoRoot {
+  opentelemetry: { proto: { collector: { trace: { v1: { ExportTraceServiceRequest: ProtoType } } } } };
 }
 
 function attributes(list: OtlpAttribute[] | undefined): Record<string, unknown> {

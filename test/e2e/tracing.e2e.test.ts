@@ -3,7 +3,8 @@
  * processes export their spans over OTLP to the receiver the e2e setup started. The spans must
  * form one connected tree, rooted at the HTTP request, that covers the event appends, the storage
  * write and read, the upload trigger, the Pub/Sub publish, the worker's processing and every
- * Triton call; and the processes' log lines about the job must name that trace.
+ * Triton call, with Triton's own spans under each call; and the processes' log lines about the
+ * job must name that trace.
  */
 import { join } from "node:path";
 import sharp from "sharp";
@@ -81,7 +82,8 @@ describe("tracing", () => {
       const inTrace = all.filter((span) => span.traceId === traceId);
       const done = inTrace.some((span) => span.kind === CONSUMER && span.attributes["messaging.settlement"] === "ack");
       const tritonCalls = inTrace.filter((span) => span.name === "triton ModelInfer upscale").length;
-      return done && tritonCalls >= succeeded.tiles ? inTrace : undefined;
+      const tritonOwn = inTrace.filter((span) => span.service === "triton" && !span.name.startsWith("triton ")).length;
+      return done && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
     });
 
     // One connected tree: one root (the HTTP request), and every other span's parent is in it.
@@ -132,6 +134,11 @@ describe("tracing", () => {
     const tritonCalls = inWorker("triton ModelInfer upscale");
     expect(tritonCalls).toHaveLength(succeeded.tiles);
     for (const call of tritonCalls) expect(call).toMatchObject({ kind: CLIENT, attributes: { "rpc.method": "ModelInfer", "triton.model": "upscale" } });
+    // Triton's own tracing continues the traceparent each call sent in its gRPC metadata.
+    const tritonOwn = spans.filter((span) => span.service === "triton");
+    for (const call of tritonCalls) {
+      expect(tritonOwn.filter((span) => span.parentSpanId === call.spanId).map((span) => span.kind), `Triton's span for ${call.spanId}`).toEqual([SERVER]);
+    }
 
     // Every log line about the job names its trace, in Cloud Logging's fields, and a span of it.
     const apiLog = await readJsonLog(join(stack.logDir, "function-api.log"));
