@@ -1,8 +1,12 @@
-import { context, trace } from "@opentelemetry/api";
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
+import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../adapters/config/envValues.js";
 import { createJsonLogger } from "../../adapters/logging/jsonLogger.js";
 import { routeOf } from "../../observability/instrumentedHandlers.js";
+import { createStageTimer } from "../../observability/instrumentedPorts.js";
+import { createPipelineMetrics } from "../../observability/pipelineMetrics.js";
 import { activeLogContext, contextWithJob, extractTraceHeaders, injectTraceHeaders, startTelemetry } from "../../observability/telemetry.js";
 import { parseTelemetryConfig } from "../../observability/telemetryConfig.js";
 
@@ -91,5 +95,34 @@ describe("trace headers", () => {
     expect(headers.traceparent).toBe(`00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`);
     const continued = trace.getSpanContext(extractTraceHeaders({ Traceparent: headers.traceparent }));
     expect(continued).toMatchObject({ traceId: span.spanContext().traceId, spanId: span.spanContext().spanId, isRemote: true });
+  });
+});
+
+describe("the stage timer handed to the edits", () => {
+  it("makes a span and an image_edit_stage_seconds sample per stage, failed stages included", async () => {
+    const spans = new InMemorySpanExporter();
+    const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer("unit");
+    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
+    const meter = new MeterProvider({ readers: [reader] }).getMeter("unit");
+    const timeStage = createStageTimer({ tracer, metrics: createPipelineMetrics(meter) });
+
+    expect(await timeStage("decode", async () => 42)).toBe(42);
+    await expect(timeStage("encode", () => Promise.reject(new Error("disk full")))).rejects.toThrow("disk full");
+    await reader.forceFlush();
+
+    expect(spans.getFinishedSpans().map((span) => [span.name, span.status.code])).toEqual([
+      ["edit.decode", SpanStatusCode.UNSET],
+      ["edit.encode", SpanStatusCode.ERROR],
+    ]);
+    const stage = exporter
+      .getMetrics()
+      .at(-1)
+      ?.scopeMetrics.flatMap((scope) => scope.metrics)
+      .find((metric) => metric.descriptor.name === "image_edit_stage_seconds");
+    expect(stage?.dataPoints.map((point) => [point.attributes.stage, (point.value as { count: number }).count]).sort()).toEqual([
+      ["decode", 1],
+      ["encode", 1],
+    ]);
   });
 });
