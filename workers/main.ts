@@ -40,7 +40,10 @@ const storage = new Storage({
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
 const pubsub = new PubSub({ projectId: config.projectId });
-const inference = instrumentInferenceClient(createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs }), instruments);
+const inference = instrumentInferenceClient(
+  createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs }),
+  instruments,
+);
 const stopWatchingTriton = watchTritonReadiness(inference, instruments.metrics);
 
 await waitForTriton();
