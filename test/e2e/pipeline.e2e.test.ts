@@ -53,14 +53,18 @@ function watch(jobId: string) {
   const seen: JobStatus[] = [];
   let resolveEnd: (data: Record<string, unknown>) => void;
   const ended = new Promise<Record<string, unknown>>((resolve) => (resolveEnd = resolve));
+  let resolveListening: () => void;
+  /** Resolves with the listener's first snapshot: from then on it sees every change, as an app does. */
+  const listening = new Promise<void>((resolve) => (resolveListening = resolve));
   const stop = firestore.doc(`jobs/${jobId}`).onSnapshot((snapshot) => {
+    resolveListening();
     const data = snapshot.data();
     if (!data) return;
     const status = data.status as JobStatus;
     if (seen.at(-1) !== status) seen.push(status);
     if (["succeeded", "failed", "canceled"].includes(status)) resolveEnd(data);
   });
-  return { seen, ended, stop };
+  return { seen, ended, listening, stop };
 }
 
 const LIFECYCLE: JobStatus[] = ["awaiting_upload", "queued", "running", "succeeded"];
@@ -98,6 +102,9 @@ describe("the pipeline, end to end", () => {
     expect(created.body.status).toBe("awaiting_upload");
     const { jobId, upload } = created.body;
     const watcher = watch(jobId);
+    // On a loaded machine the listener's first snapshot can come after the upload has already
+    // queued the job; the app's listener is attached before it uploads.
+    await watcher.listening;
 
     const put = await fetch(upload.url, { method: upload.method, headers: upload.headers, body: new Uint8Array(bytes) });
     expect(put.status).toBe(200);
