@@ -98,6 +98,7 @@ export async function measurePipelineVsTriton({ stack, token, photo, firestore }
   const concurrency = jobsInFlight * requestsPerJob;
 
   // The pipeline: every job submitted at once (direct upload), so the worker stays saturated.
+  const tilesBefore = await tilesSoFar(stack);
   const began = performance.now();
   const jobIds = await Promise.all(
     Array.from({ length: jobs }, async () => {
@@ -112,7 +113,7 @@ export async function measurePipelineVsTriton({ stack, token, photo, firestore }
   );
   await Promise.all(jobIds.map((jobId) => untilSucceeded(firestore, jobId)));
   const pipelineSeconds = (performance.now() - began) / 1000;
-  const tilesPerJob = await tilesOf(stack, jobIds[0] as string);
+  const tilesPerJob = ((await tilesSoFar(stack)) - tilesBefore) / jobs;
 
   // Triton alone: the same number of tiles of the same photo, the same model and scale, with as
   // many requests in flight as the worker keeps at saturation.
@@ -200,16 +201,12 @@ function untilSucceeded(firestore: Firestore, jobId: string): Promise<void> {
   });
 }
 
-/** The tiles the worker ran for a job, as its "edit succeeded" log line says. */
-async function tilesOf(stack: LocalStack, jobId: string): Promise<number> {
-  const { readFile } = await import("node:fs/promises");
-  const text = await readFile(join(stack.logDir, "worker-1.log"), "utf8");
-  for (const line of text.split("\n")) {
-    if (!line.includes(jobId) || !line.includes('"edit succeeded"')) continue;
-    const tiles = (JSON.parse(line) as { tiles?: number }).tiles;
-    if (typeof tiles === "number") return tiles;
-  }
-  throw new Error(`the worker's log has no "edit succeeded" line with tiles for ${jobId}`);
+/** Tiles the worker has sent through Triton so far, from its /metrics. */
+async function tilesSoFar(stack: LocalStack): Promise<number> {
+  const text = await (await fetch(stack.metricsUrls.worker)).text();
+  let total = 0;
+  for (const line of text.split("\n")) if (line.startsWith("image_edit_tiles_total{")) total += Number(line.split(" ").at(-1));
+  return total;
 }
 
 function round(value: number, digits = 0): number {

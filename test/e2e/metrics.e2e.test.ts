@@ -9,7 +9,7 @@ import { signLocalToken } from "../../local/localIssuer.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { sleep } from "../../local/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
-import { readJsonLog, type LogLine } from "../support/stackLogs.js";
+import { waitForLogLine, type LogLine } from "../support/stackLogs.js";
 
 const stack = inject("stack");
 let token: string;
@@ -50,8 +50,8 @@ describe("metrics", () => {
     }
     const moved = (name: string, labels: Record<string, string> = {}) => sampleSum(after, name, labels) - sampleSum(before, name, labels);
 
-    const log = await readJsonLog(join(stack.logDir, "worker-1.log"));
-    const { tiles } = log.find((line) => line.message === "edit succeeded" && line.jobId === jobId) as LogLine & { tiles: number };
+    const succeeded = await waitForLogLine(join(stack.logDir, "worker-1.log"), (line) => line.message === "edit succeeded" && line.jobId === jobId);
+    const { tiles } = succeeded as LogLine & { tiles: number };
     expect(tiles).toBeGreaterThan(0);
 
     expect(moved("image_edit_jobs_total", { operation: "upscale", outcome: "succeeded" })).toBe(1);

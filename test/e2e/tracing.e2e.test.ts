@@ -13,7 +13,7 @@ import { signLocalToken } from "../../local/localIssuer.js";
 import type { ReceivedSpan } from "../../local/otlpReceiver.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { sleep } from "../../local/processes.js";
-import { readJsonLog, type LogLine } from "../support/stackLogs.js";
+import { readJsonLog, waitForLogLine, type LogLine } from "../support/stackLogs.js";
 
 const stack = inject("stack");
 const SERVER = 2;
@@ -68,8 +68,9 @@ describe("tracing", () => {
     const { jobId } = (await created.json()) as { jobId: string };
     expect(await waitForEnd(jobId)).toBe("succeeded");
 
-    const workerLog = await readJsonLog(join(stack.logDir, "worker-1.log"));
-    const succeeded = workerLog.find((line) => line.message === "edit succeeded" && line.jobId === jobId) as LogLine & { tiles: number };
+    const succeeded = (await waitForLogLine(join(stack.logDir, "worker-1.log"), (line) => line.message === "edit succeeded" && line.jobId === jobId)) as LogLine & {
+      tiles: number;
+    };
     expect(succeeded.tiles).toBeGreaterThan(1);
 
     // The request's server span names the job; its trace is the job's.
@@ -142,6 +143,7 @@ describe("tracing", () => {
 
     // Every log line about the job names its trace, in Cloud Logging's fields, and a span of it.
     const apiLog = await readJsonLog(join(stack.logDir, "function-api.log"));
+    const workerLog = await readJsonLog(join(stack.logDir, "worker-1.log"));
     const jobLines = [...apiLog, ...workerLog].filter((line) => line.jobId === jobId);
     expect(jobLines.map((line) => line.message)).toEqual(expect.arrayContaining(["edit requested", "edit started", "edit succeeded"]));
     for (const line of jobLines) {

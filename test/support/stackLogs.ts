@@ -16,3 +16,17 @@ export async function readJsonLog(file: string): Promise<LogLine[]> {
   }
   return lines;
 }
+
+/**
+ * The first line of `file` that `matches`, waiting for it: a process writes its log line after
+ * the change it reports is already visible to others.
+ */
+export async function waitForLogLine(file: string, matches: (line: LogLine) => boolean, timeoutMs = 15_000): Promise<LogLine> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const found = (await readJsonLog(file)).find(matches);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`no such line in ${file} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
