@@ -5,6 +5,7 @@
  */
 import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
 import { ConfigError, integer, optional, required, type Env } from "../adapters/config/envValues.js";
+import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface FunctionsConfig {
   /** GCP_PROJECT: the Google Cloud project. */
@@ -37,6 +38,12 @@ export interface FunctionsConfig {
   storageApiEndpoint?: string;
   /** STORAGE_SIGNER_KEY_FILE: a service-account key JSON used to sign URLs (local stack only). */
   storageSignerKeyFile?: string;
+  /**
+   * Traces and metrics (TRACES_EXPORTER, METRICS_EXPORTER, METRICS_PORT, OTLP_ENDPOINT, ...; see
+   * observability/telemetryConfig.ts). Metrics default to none: nothing can scrape a Cloud
+   * Function, so production pushes them with METRICS_EXPORTER=otlp.
+   */
+  telemetry: TelemetryConfig;
 }
 
 
@@ -62,6 +69,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),
     maxDirectUploadBytes: integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024),
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
     ...(storageSignerKeyFile === undefined ? {} : { storageSignerKeyFile }),

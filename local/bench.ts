@@ -2,6 +2,8 @@
  * `npm run bench`: the benchmark, in sections, each printed as a table:
  * - `pipeline`: the local stack on free ports, a 512×512 photo through the signed-upload flow
  *   several times (×4 upscale), and where each job's time went, read from the job's own events;
+ *   with, beside it, the accept latency at a steady rate and the pipeline against Triton alone
+ *   at saturation (local/benchPipeline.ts);
  * - `models`: every edit's Triton model driven directly at concurrency 1, 4 and 16, dynamic
  *   batching on and off side by side (local/benchModels.ts);
  * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts).
@@ -16,6 +18,7 @@ import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
 import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
+import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "./localIssuer.js";
 import { startLocalStack } from "./localStack.js";
@@ -75,8 +78,11 @@ async function pipelineSection(): Promise<void> {
       if (run > 0) samples.push(sample);
       log(`run ${run === 0 ? "warm-up" : run}: ${Math.round(sample.endToEndMs)} ms end to end`);
     }
+    // Items 1 (accept latency) and 3 (pipeline against Triton alone): local/benchPipeline.ts.
+    const acceptAndThroughput = await benchAcceptAndThroughput({ stack, token, photo, firestore });
     await firestore.terminate();
     report(samples);
+    reportAcceptAndThroughput(acceptAndThroughput, asJson);
   } finally {
     await stack.stop();
   }

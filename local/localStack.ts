@@ -26,6 +26,10 @@ export interface StackPorts {
   tritonMetrics: number;
   /** The web app. */
   web: number;
+  /** The first worker's Prometheus /metrics. */
+  workerMetrics: number;
+  /** The HTTP API function's Prometheus /metrics. */
+  apiMetrics: number;
 }
 
 export interface StackNames {
@@ -55,6 +59,11 @@ export interface StackOptions {
    * client and whose first-snapshot timing the rules slow down.
    */
   firestoreRules?: boolean;
+  /**
+   * Environment for the functions and the worker both: where traces go (TRACES_EXPORTER,
+   * OTLP_ENDPOINT).
+   */
+  telemetryEnv?: Record<string, string>;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   log?: (line: string) => void;
@@ -66,6 +75,8 @@ export interface LocalStack {
   apiUrl: string;
   /** The web app, served from its Vite build. */
   webUrl: string;
+  /** The worker-1's and the API's Prometheus endpoints. */
+  metricsUrls: { worker: string; api: string };
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -125,7 +136,13 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await startTogether(started, [
       startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
       startPubsubEmulator(ports.pubsub, logDir),
-      startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
+      startTriton({
+        grpcPort: ports.tritonGrpc,
+        httpPort: ports.tritonHttp,
+        metricsPort: ports.tritonMetrics,
+        logFile: join(logDir, "triton.log"),
+        extraArgs: tritonTraceArgs(options.telemetryEnv),
+      }),
     ]);
     if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
@@ -160,6 +177,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.functionsEnv,
     };
     log("starting the functions under the Functions Framework");
@@ -175,7 +194,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           name: `function-${target}`,
           command: process.execPath,
           args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), target, String(port)],
-          env: functionsEnv,
+          // The API serves its metrics on a port of its own; the upload trigger keeps none.
+          env: target === "api" ? { METRICS_EXPORTER: "prometheus", METRICS_PORT: String(ports.apiMetrics), ...functionsEnv } : functionsEnv,
           cwd: REPO_ROOT,
           logFile: join(logDir, `function-${target}.log`),
           // Its own line, not just an open port: a stranger on the port must not pass for it.
@@ -199,14 +219,18 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       JOBS_SUBSCRIPTION: names.jobsSubscription,
       RESULTS_BUCKET: names.resultsBucket,
       TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.workerEnv,
     };
     const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
+      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
       const worker = await startProcess({
         name,
         command: process.execPath,
         args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
-        env: { ...process.env, ...workerEnv, WORKER_ID: name, ...env },
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
         cwd: REPO_ROOT,
         logFile: join(logDir, `${name}.log`),
         ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
@@ -232,6 +256,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
       webUrl: web.url,
+      metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
       emulatorEnv,
       workerEnv,
       startWorker,
@@ -242,6 +267,25 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * When the stack's processes send spans over OTLP, Triton's own OpenTelemetry tracing sends its
+ * spans to the same place: each inference request continues the `traceparent` the worker puts in
+ * the gRPC metadata, so Triton's spans join the job's trace.
+ */
+function tritonTraceArgs(telemetryEnv: Record<string, string> | undefined): string[] {
+  const endpoint = telemetryEnv?.TRACES_EXPORTER === "otlp" ? telemetryEnv.OTLP_ENDPOINT : undefined;
+  if (!endpoint) return [];
+  return [
+    "--trace-config=mode=opentelemetry",
+    `--trace-config=opentelemetry,url=${endpoint}/v1/traces`,
+    "--trace-config=opentelemetry,resource=service.name=triton",
+    `--trace-config=opentelemetry,bsp_schedule_delay=${telemetryEnv?.TRACES_EXPORT_DELAY_MS ?? "2000"}`,
+    "--trace-config=rate=1",
+    "--trace-config=count=-1",
+    "--trace-config=level=TIMESTAMPS",
+  ];
 }
 
 /** Topics and subscriptions as infra/messaging.ts declares them, with local retry timings. */
@@ -288,5 +332,7 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     tritonHttp: await pick(given.tritonHttp),
     tritonMetrics: await pick(given.tritonMetrics),
     web: await pick(given.web),
+    workerMetrics: await pick(given.workerMetrics),
+    apiMetrics: await pick(given.apiMetrics),
   };
 }

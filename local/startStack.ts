@@ -4,7 +4,8 @@
  *
  * Settings (environment): API_PORT (default 8080), UPLOAD_FUNCTION_PORT (8082),
  * FIRESTORE_PORT (8085), PUBSUB_PORT (8086), STORAGE_PORT (4443), TRITON_GRPC_PORT (8001),
- * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002), WEB_PORT (8090).
+ * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002), WEB_PORT (8090), WORKER_METRICS_PORT (9464),
+ * API_METRICS_PORT (9465).
  */
 import { startLocalStack, type StackPorts } from "./localStack.js";
 
@@ -18,6 +19,8 @@ const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
   tritonHttp: ["TRITON_HTTP_PORT", 8000],
   tritonMetrics: ["TRITON_METRICS_PORT", 8002],
   web: ["WEB_PORT", 8090],
+  workerMetrics: ["WORKER_METRICS_PORT", 9464],
+  apiMetrics: ["API_METRICS_PORT", 9465],
 };
 
 const ports = {} as StackPorts;
@@ -45,6 +48,7 @@ The local stack is up (${seconds} s).
   Storage emulator    http://127.0.0.1:${stack.ports.storage}
   Triton              gRPC 127.0.0.1:${stack.ports.tritonGrpc}, HTTP http://127.0.0.1:${stack.ports.tritonHttp}, metrics http://127.0.0.1:${stack.ports.tritonMetrics}/metrics
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
+  Metrics             worker ${stack.metricsUrls.worker}, API ${stack.metricsUrls.api}
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>
 Command line:         EDIT_TOKEN=$(npm run -s token -- alice) npm run edit -- upscale photo.jpg --param scale=2

@@ -15,6 +15,7 @@ import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
 import { runEdit, type EditOutput } from "./edits/runEdit.js";
+import type { StageTimer } from "./stageTimer.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -38,6 +39,8 @@ export interface WorkerDeps {
     | "progressIntervalMs"
   >;
   log: Logger;
+  /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
+  timeStage?: StageTimer;
 }
 
 export interface Worker {
@@ -126,6 +129,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
       onProgress,
+      ...(deps.timeStage === undefined ? {} : { timeStage: deps.timeStage }),
     });
   }
 

@@ -11,16 +11,12 @@ import type { ImageStore } from "../../events/ports.js";
 export function createGcsImageStore(storage: Storage): ImageStore {
   const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);
   return {
-    async createUploadUrl(ref, { contentType, maxBytes, expiresAt }) {
-      const headers = { "Content-Type": contentType, "x-goog-content-length-range": `0,${maxBytes}` };
-      const [url] = await file(ref).getSignedUrl({
-        version: "v4",
-        action: "write",
-        expires: expiresAt,
-        contentType,
-        extensionHeaders: { "x-goog-content-length-range": headers["x-goog-content-length-range"] },
-      });
-      return { url, headers };
+    async createUploadUrl(ref, { contentType, maxBytes, expiresAt, metadata = {} }) {
+      // Custom metadata travels as x-goog-meta-* headers, signed like the length range.
+      const extensionHeaders: Record<string, string> = { "x-goog-content-length-range": `0,${maxBytes}` };
+      for (const [name, value] of Object.entries(metadata)) extensionHeaders[`x-goog-meta-${name}`] = value;
+      const [url] = await file(ref).getSignedUrl({ version: "v4", action: "write", expires: expiresAt, contentType, extensionHeaders });
+      return { url, headers: { "Content-Type": contentType, ...extensionHeaders } };
     },
 
     async createDownloadUrl(ref, expiresAt) {
@@ -41,8 +37,12 @@ export function createGcsImageStore(storage: Storage): ImageStore {
       }
     },
 
-    async write(ref, body, contentType) {
-      const options = { contentType, resumable: false, metadata: { cacheControl: "private, max-age=0" } };
+    async write(ref, body, contentType, metadata) {
+      const options = {
+        contentType,
+        resumable: false,
+        metadata: { cacheControl: "private, max-age=0", ...(metadata === undefined ? {} : { metadata }) },
+      };
       if (Buffer.isBuffer(body)) {
         try {
           await file(ref).save(body, options);

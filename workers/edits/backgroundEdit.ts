@@ -9,6 +9,7 @@ import { EditError } from "../../events/errors.js";
 import type { InferenceClient } from "../../events/inferencePort.js";
 import type { DecodedImage } from "./decodeImage.js";
 import { busyTimer, toEditError, type BandStream } from "./tiledEdit.js";
+import { untimedStages, type StageTimer } from "../stageTimer.js";
 
 export const MASK_SIDE = 1024;
 const BAND_ROWS = 256;
@@ -19,6 +20,7 @@ export interface MaskOptions {
   timeoutMs: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
   signal?: AbortSignal;
+  timeStage?: StageTimer;
 }
 
 export function runMasked(image: DecodedImage, options: MaskOptions): BandStream {
@@ -34,13 +36,13 @@ export function runMasked(image: DecodedImage, options: MaskOptions): BandStream
     const stop = timer.start();
     let maskSmall: Uint8Array;
     try {
-      const result = await options.inference.infer({
+      const result = await (options.timeStage ?? untimedStages)("inference", () => options.inference.infer({
         model: options.model,
         inputs: [{ name: "IMAGE", datatype: "UINT8", shape: [1, MASK_SIDE, MASK_SIDE, 3], data: new Uint8Array(small) }],
         outputs: ["MASK"],
         timeoutMs: options.timeoutMs,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-      });
+      }));
       const out = result.outputs.find((tensor) => tensor.name === "MASK");
       if (!out || !(out.data instanceof Uint8Array) || out.data.length !== MASK_SIDE * MASK_SIDE) {
         throw new EditError("inference_failed", "The model returned a mask of the wrong shape.", false);

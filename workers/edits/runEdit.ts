@@ -11,6 +11,7 @@ import { decodeImage } from "./decodeImage.js";
 import { editModel } from "./editModels.js";
 import { encodePng } from "./pngStream.js";
 import { runTiled, type BandStream } from "./tiledEdit.js";
+import { untimedStages, type StageTimer } from "../stageTimer.js";
 
 export interface EditOptions {
   inference: InferenceClient;
@@ -24,6 +25,8 @@ export interface EditOptions {
   pngLevel?: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
   signal?: AbortSignal;
+  /** Times decode, inference (from the first tile sent to the last one back) and encode. */
+  timeStage?: StageTimer;
 }
 
 export interface EditOutput {
@@ -39,7 +42,8 @@ export interface EditOutput {
 }
 
 export async function runEdit(input: Buffer, operation: Operation, params: EditParams, options: EditOptions): Promise<EditOutput> {
-  const image = await decodeImage(input, options);
+  const timeStage = options.timeStage ?? untimedStages;
+  const image = await timeStage("decode", () => decodeImage(input, options));
   const spec = OPERATION_SPECS[operation];
   const scale = spec.outputScale(params);
   const outPixels = image.width * scale * image.height * scale;
@@ -52,6 +56,7 @@ export async function runEdit(input: Buffer, operation: Operation, params: EditP
   }
   const model = editModel(operation, params);
   const optional = {
+    timeStage,
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
@@ -72,7 +77,7 @@ export async function runEdit(input: Buffer, operation: Operation, params: EditP
     height: stream.height,
     tiles: stream.tiles,
     conversions: image.conversions,
-    body: encodePng({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, options.pngLevel),
+    body: encodePng({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, options.pngLevel, timeStage),
     inferenceMs: stream.inferenceMs,
   };
 }

@@ -10,6 +10,7 @@ import { EditError } from "../../events/errors.js";
 import { InferenceError, type InferenceClient, type Tensor } from "../../events/inferencePort.js";
 import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha, type Tile } from "../tiling.js";
 import type { DecodedImage } from "./decodeImage.js";
+import { untimedStages, type StageTimer } from "../stageTimer.js";
 
 export interface TiledModel {
   model: string;
@@ -28,6 +29,7 @@ export interface TilingOptions {
   /** Called after every finished tile; the caller throttles what it records. */
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
   signal?: AbortSignal;
+  timeStage?: StageTimer;
 }
 
 export interface BandStream {
@@ -112,7 +114,8 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         if (remaining[band] === 0) done[band]?.resolve();
       }
     };
-    const lanes = Promise.all(Array.from({ length: Math.min(options.maxInFlight, total) }, lane)).catch((error: unknown) => {
+    const timeStage = options.timeStage ?? untimedStages;
+    const lanes = timeStage("inference", () => Promise.all(Array.from({ length: Math.min(options.maxInFlight, total) }, lane))).catch((error: unknown) => {
       failure = error;
       for (const band of done) band.reject(error);
     });
