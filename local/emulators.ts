@@ -96,7 +96,7 @@ export async function startStorageEmulator(options: {
       "-event.pubsub-topic", options.notifyTopic,
       "-event.bucket", options.notifyBucket,
       "-event.list", "finalize",
-      "-cors-headers", "x-goog-content-length-range",
+      "-cors-headers", "x-goog-content-length-range,x-goog-meta-traceparent,x-goog-meta-tracestate",
       "-log-level", "warn",
     ],
     env: { ...process.env, PUBSUB_EMULATOR_HOST: options.pubsubHost },

@@ -78,7 +78,8 @@ describe("tracing", () => {
       const inTrace = all.filter((span) => span.traceId === traceId);
       const done = inTrace.some((span) => span.kind === CONSUMER && span.attributes["messaging.settlement"] === "ack");
       const tritonCalls = inTrace.filter((span) => span.name === "triton ModelInfer upscale").length;
-      const tritonOwn = inTrace.filter((span) => span.service === "triton" && !span.name.startsWith("triton ")).length;
+      // Triton exports its server span of a call on its own schedule; wait for one per call.
+      const tritonOwn = inTrace.filter((span) => span.service === "triton" && span.kind === SERVER).length;
       return done && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
     });
 
@@ -125,7 +126,9 @@ describe("tracing", () => {
     const inWorker = (name: string) => named("worker", name).filter((span) => isUnder(span, processing));
     expect(inWorker("storage.read")).toHaveLength(1);
     expect(inWorker("storage.write")).toHaveLength(1);
-    expect(inWorker("events.append").map((span) => span.attributes["job.events"])).toEqual([["EditStarted"], ["EditSucceeded"]]);
+    // Tile progress (at most once a second) may be appended between the two.
+    const appended = inWorker("events.append").map((span) => span.attributes["job.events"] as string[]);
+    expect(appended.filter((events) => !events.includes("EditProgressed"))).toEqual([["EditStarted"], ["EditSucceeded"]]);
     // Every tile's Triton call, as a gRPC client span under the worker's processing.
     const tritonCalls = inWorker("triton ModelInfer upscale");
     expect(tritonCalls).toHaveLength(succeeded.tiles);
