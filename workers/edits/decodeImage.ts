@@ -25,7 +25,9 @@ export interface DecodeLimits {
 export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<DecodedImage> {
   let metadata: Metadata;
   try {
-    metadata = await sharp(bytes).metadata();
+    // Only the header is read here; libvips' own pixel limit would refuse a decompression bomb
+    // as unreadable, where the check below can say how large it is.
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
     throw new EditError("unsupported_image", "The file is not an image we can read (JPEG, PNG or WebP).", false);
   }
