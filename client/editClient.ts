@@ -55,7 +55,7 @@ export interface EditResult {
 }
 
 export interface EditClient {
-  /** The edits and their parameters (GET /v1/models); needs no sign-in. */
+  /** The edits and their parameters (GET /v1/models). */
   models(): Promise<ModelInfo[]>;
   createEdit(input: CreateEditInput): Promise<CreatedEdit>;
   getEdit(jobId: string): Promise<Job>;
@@ -140,7 +140,7 @@ export function createEditClient(options: EditClientOptions): EditClient {
 
   return {
     async models() {
-      const body = await call<{ models: ModelInfo[] }>("GET", "/v1/models", { auth: false });
+      const body = await call<{ models: ModelInfo[] }>("GET", "/v1/models");
       return body.models;
     },
 

@@ -210,11 +210,12 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: OPENAPI_DOCUMENT };
     }
+    // Every other route wants a valid token, the model list included.
+    const userId = await authenticate(request);
     if (path === "/v1/models") {
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: { models: listModels() } };
     }
-    const userId = await authenticate(request);
     if (path === "/v1/edits") {
       if (method === "GET") {
         const jobs = await deps.store.listByOwner(userId, 50);

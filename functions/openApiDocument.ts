@@ -52,12 +52,12 @@ export const OPENAPI_DOCUMENT = {
       get: {
         operationId: "listModels",
         summary: "The edits, their parameters, how each is made, and whether it is available yet.",
-        security: [],
         responses: {
           "200": {
             description: "The model catalogue.",
             content: json({ type: "object", required: ["models"], additionalProperties: false, properties: { models: { type: "array", items: ref("Model") } } }),
           },
+          ...authAnswers,
         },
       },
     },

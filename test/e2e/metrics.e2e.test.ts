@@ -74,7 +74,7 @@ describe("metrics", () => {
     const missing = "00000000-0000-4000-8000-000000000000";
     expect((await fetch(`${stack.apiUrl}/v1/edits/${missing}`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
     expect((await fetch(`${stack.apiUrl}/v1/edits`)).status).toBe(401);
-    expect((await fetch(`${stack.apiUrl}/v1/models`)).status).toBe(200);
+    expect((await fetch(`${stack.apiUrl}/v1/models`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     const after = await scrape(stack.metricsUrls.api);
     const moved = (name: string, labels: Record<string, string>) => sampleSum(after, name, labels) - sampleSum(before, name, labels);
 

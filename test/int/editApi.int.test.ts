@@ -346,7 +346,8 @@ describe("isolation and cancellation", () => {
 
 describe("models", () => {
   it("lists every edit with its parameters and whether it is learned or classical", async () => {
-    const response = await call("GET", "/v1/models");
+    expect((await call("GET", "/v1/models")).status).toBe(401);
+    const response = await call("GET", "/v1/models", { token: alice });
     expect(response.status).toBe(200);
     const models = body<{ models: Array<{ operation: string; method: string }> }>(response).models;
     expect(models.map((model) => model.operation)).toEqual(["upscale", "enhance", "remove_background", "comic", "aged"]);

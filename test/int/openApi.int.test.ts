@@ -142,13 +142,14 @@ async function succeededJob(): Promise<string> {
 }
 
 describe("the API answers as its OpenAPI document says", () => {
-  it("serves the document and the model list without a token, and 405 to other methods", async () => {
+  it("serves the document without a token, the model list only with one, and 405 to other methods", async () => {
     const document = await call("GET", "/v1/openapi.json");
     expect(document.status).toBe(200);
     expect(document.body).toEqual(OPENAPI_DOCUMENT);
-    expect((await call("GET", "/v1/models")).status).toBe(200);
+    expect((await call("GET", "/v1/models")).status).toBe(401);
+    expect((await call("GET", "/v1/models", { token: alice })).status).toBe(200);
     expect((await call("POST", "/v1/openapi.json")).status).toBe(405);
-    expect((await call("DELETE", "/v1/models")).status).toBe(405);
+    expect((await call("DELETE", "/v1/models", { token: alice })).status).toBe(405);
   });
 
   it("creates edits by both flows, and replays a key without a second upload", async () => {
