@@ -39,6 +39,9 @@ const editStarted = z.object({
   leaseExpiresAt: z.string(),
 });
 
+/** The holder's heartbeat: it is alive and keeps the job until the new instant. */
+const leaseRenewed = z.object({ workerId: z.string().min(1), leaseExpiresAt: z.string() });
+
 const outputRef = objectRef.extend({
   contentType: z.string(),
   width: z.number().int().positive(),
@@ -77,6 +80,7 @@ export const EVENT_SCHEMAS = {
   ImageUploaded: { version: 1, schema: imageUploaded },
   EditQueued: { version: 1, schema: editQueued },
   EditStarted: { version: 1, schema: editStarted },
+  LeaseRenewed: { version: 1, schema: leaseRenewed },
   EditAttemptFailed: { version: 1, schema: editAttemptFailed },
   EditSucceeded: { version: 1, schema: editSucceeded },
   EditFailed: { version: 1, schema: editFailed },

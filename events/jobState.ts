@@ -22,6 +22,11 @@ export function awaitsFirstStart(state: JobState | undefined): boolean {
   return state?.status === "queued" && state.attempts === 0;
 }
 
+/** True while the job runs under a lease that has not lapsed at `now`: its worker is alive. */
+export function hasLiveLease(state: JobState | undefined, now: Date): boolean {
+  return state?.status === "running" && state.leaseExpiresAt !== undefined && Date.parse(state.leaseExpiresAt) > now.getTime();
+}
+
 export interface JobState {
   jobId: string;
   ownerId: string;
@@ -79,6 +84,9 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       next.status = "running";
       next.attempts = state.attempts + 1;
       next.workerId = event.data.workerId;
+      next.leaseExpiresAt = event.data.leaseExpiresAt;
+      return next;
+    case "LeaseRenewed":
       next.leaseExpiresAt = event.data.leaseExpiresAt;
       return next;
     case "EditAttemptFailed":
