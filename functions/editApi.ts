@@ -13,6 +13,7 @@ import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
 import { sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
 import { uploadObjectName } from "./uploadObject.js";
+import type { Quota } from "./quota.js";
 
 export interface ApiRequest {
   method: string;
@@ -36,6 +37,8 @@ export interface ApiDeps {
   verifier: TokenVerifier;
   clock: Clock;
   newJobId: () => string;
+  /** Per-user limits; absent, no limits apply. */
+  quota?: Quota;
   config: Pick<
     FunctionsConfig,
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
@@ -207,6 +210,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       return { status: 200, body: { models: listModels() } };
     }
     const userId = await authenticate(request);
+    await deps.quota?.admit(userId, { createsJob: path === "/v1/edits" && method === "POST" });
     if (path === "/v1/edits") {
       if (method === "GET") {
         const jobs = await deps.store.listByOwner(userId, 50);
@@ -243,7 +247,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     } catch (error) {
       const response = toErrorResponse(error);
       if (response.status >= 500) log({ severity: "ERROR", message: "request failed", error: String(error), path: request.path });
-      return { status: response.status, body: response.body };
+      return { status: response.status, body: response.body, ...(response.headers ? { headers: response.headers } : {}) };
     }
   };
 }
