@@ -9,12 +9,13 @@
 import { EditError } from "../events/errors.js";
 import { handleCommand } from "../events/handleCommand.js";
 import { InferenceError, type InferenceClient } from "../events/inferencePort.js";
-import type { JobState } from "../events/jobState.js";
+import { hasLiveLease, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
 import { runUpscale, type EditResult } from "./edits/upscaleEdit.js";
+import { createReadinessGate, watchRunningJob } from "./liveness.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -27,6 +28,9 @@ export interface WorkerDeps {
     | "workerId"
     | "resultsBucket"
     | "leaseSeconds"
+    | "heartbeatSeconds"
+    | "cancelCheckMs"
+    | "tritonReadyPollMs"
     | "maxAttempts"
     | "maxInputBytes"
     | "maxInputPixels"
@@ -55,13 +59,47 @@ export function createWorker(deps: WorkerDeps): Worker {
   const { config, log } = deps;
   const workerId = config.workerId;
 
+  const leaseMs = config.leaseSeconds * 1000;
+  // --- faults: Triton readiness gate, waiting on a live holder, heartbeat and cancel watch ---
+  const gate = createReadinessGate(deps.inference, config.tritonReadyPollMs, log);
+
   async function process(delivery: JobDelivery): Promise<void> {
+    try {
+      await processDelivery(delivery);
+    } catch (error) {
+      // The log could not be read or written: a passing fault; the message comes again.
+      log({ severity: "ERROR", message: "delivery failed; handed back", jobId: delivery.message.jobId, error: String(error) });
+      delivery.nack();
+    }
+  }
+
+  /**
+   * Takes the job, or, while another live worker holds it, waits for that worker (holding this
+   * copy, not handing it back: each hand-back spends one of the message's deliveries) until the
+   * job ends or the holder's lease lapses and the job can be taken over.
+   */
+  async function startOrWait(jobId: string) {
+    const giveUpAt = deps.clock.now().getTime() + leaseMs;
+    for (;;) {
+      const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs });
+      if (started.rejection?.code !== "lease_held" || deps.clock.now().getTime() > giveUpAt) return started;
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const state = await deps.store.getProjection(jobId);
+        if (!state || isTerminal(state.status) || !hasLiveLease(state, deps.clock.now()) || deps.clock.now().getTime() > giveUpAt) break;
+      }
+    }
+  }
+  // --- end faults ---
+
+  async function processDelivery(delivery: JobDelivery): Promise<void> {
     const { jobId } = delivery.message;
-    const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs: config.leaseSeconds * 1000 });
+    await gate.whenReady();
+    const started = await startOrWait(jobId);
     if (started.rejection) {
       const code = started.rejection.code;
       if (code === "lease_held") {
-        // Another live worker has it; this copy comes back after the backoff, by when it has ended.
+        // Held past a whole lease by a worker that still beats: a long job; this copy comes back later.
         log({ message: "job held by another worker; handed back", jobId, reason: started.rejection.message });
         delivery.nack();
       } else {
@@ -73,9 +111,11 @@ export function createWorker(deps: WorkerDeps): Worker {
     const job = started.state as JobState;
     log({ message: "edit started", jobId, attempt: job.attempts, operation: job.operation, deliveryAttempt: delivery.deliveryAttempt });
     const startedAt = performance.now();
+    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+    const watch = watchRunningJob(deps, { jobId, workerId }, { checkMs: config.cancelCheckMs, heartbeatMs: config.heartbeatSeconds * 1000, leaseMs });
     try {
-      const result = await runEdit(job);
-      const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+      const result = await runEdit(job, watch.signal);
+      watch.signal.throwIfAborted();
       await deps.images.write(output, result.bytes, result.contentType);
       const completed = await handleCommand(deps, jobId, {
         type: "CompleteEdit",
@@ -94,16 +134,27 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       delivery.ack();
     } catch (error) {
-      await settleFailure(delivery, jobId, error);
+      const stoppedBy = watch.reason();
+      if (stoppedBy) {
+        // Canceled: no output may outlive the job. Lost: the job ended or moved on without us.
+        if (stoppedBy === "canceled") await deps.images.delete(output);
+        log({ message: "edit stopped", jobId, reason: stoppedBy });
+        delivery.ack();
+      } else {
+        await settleFailure(delivery, jobId, error);
+      }
+    } finally {
+      watch.stop();
     }
   }
 
-  async function runEdit(job: JobState): Promise<EditResult> {
+  async function runEdit(job: JobState, signal: AbortSignal): Promise<EditResult> {
     const spec = OPERATION_SPECS[job.operation];
     if (!spec.available) {
       throw new EditError("operation_unavailable", `${spec.title} is not available on this worker yet.`, false);
     }
     const input = await readInput(job);
+    signal.throwIfAborted();
     return runUpscale(input, job.params, {
       inference: deps.inference,
       model: spec.model,
@@ -113,7 +164,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       timeoutMs: config.tritonTimeoutMs,
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
-    });
+    }, signal);
   }
 
   async function readInput(job: JobState): Promise<Buffer> {
@@ -157,10 +208,12 @@ export function createWorker(deps: WorkerDeps): Worker {
   return {
     process,
     start() {
+      gate.start();
       deps.subscription.start(process);
       log({ message: "worker pulling jobs", workerId });
     },
     async stop() {
+      gate.stop();
       await deps.subscription.stop();
       log({ message: "worker stopped", workerId });
     },
