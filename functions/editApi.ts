@@ -11,7 +11,7 @@ import type { Clock, EventStore, ImageStore, JobQueue, TokenVerifier } from "../
 import { ApiError, toErrorResponse } from "./apiError.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
-import { sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
 import { uploadObjectName } from "./uploadObject.js";
 import type { Quota } from "./quota.js";
 
@@ -180,6 +180,9 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     const actual = sniffImageType(bytes);
     if (actual !== declared) {
       throw new ApiError("unsupported_media_type", `the body is ${actual ?? "not an image we accept"}, but Content-Type says ${declared}`);
+    }
+    if (actual === "image/png" && isAnimatedPng(bytes)) {
+      throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
     const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
     let job = requested.job;
