@@ -12,9 +12,10 @@ import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { signLocalToken } from "../../local/localIssuer.js";
 import { ensurePhotos } from "../../local/photos.js";
-import { callApi, checkOnce, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
+import { callApi, checkOnce, privateInputsBucket, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
 const stack = inject("faultStack");
+let inputsBucket: string;
 const clients = stackClients(stack);
 const deps = { store: clients.store, clock: { now: () => new Date() } };
 let userId: string;
@@ -24,6 +25,7 @@ let large: Buffer;
 const submitted: string[] = [];
 
 beforeAll(async () => {
+  inputsBucket = await privateInputsBucket(clients);
   const photos = await ensurePhotos();
   tiny = await sharp(join(photos, "chelsea.png")).resize(40, 32).jpeg().toBuffer();
   // 512×512 ×4 in 64-pixel tiles: over a hundred tiles, several seconds of work on this CPU.
@@ -67,7 +69,7 @@ describe("cancellation", () => {
   it("never runs a job canceled while it waits in the queue", async () => {
     // Queued, its message not yet out: then canceled, then the message arrives.
     const jobId = randomUUID();
-    const input = { bucket: stack.names.uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
+    const input = { bucket: inputsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
     await handleCommand(deps, jobId, { type: "RequestEdit", jobId, ownerId: userId, operation: "upscale", params: { scale: 2 }, flow: "direct", input });
     await createGcsImageStore(clients.storage).write(input, tiny, "image/jpeg");
     await handleCommand(deps, jobId, { type: "RecordUpload", ...input, sizeBytes: tiny.length });

@@ -42,21 +42,26 @@ afterAll(async () => {
 describe("worker crashes", () => {
   it("ends every job exactly once while workers are SIGKILLed mid-job and replaced", async () => {
     const jobIds: string[] = [];
-    for (let index = 0; index < JOBS; index += 1) {
-      const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4", {
-        body: image,
-        headers: { "content-type": "image/jpeg" },
-      });
-      expect(created.status).toBe(202);
-      jobIds.push(created.body.jobId);
-    }
+    let submitting = true;
+    const submission = (async () => {
+      for (let index = 0; index < JOBS; index += 1) {
+        const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4", {
+          body: image,
+          headers: { "content-type": "image/jpeg" },
+        });
+        expect(created.status).toBe(202);
+        jobIds.push(created.body.jobId);
+      }
+      submitting = false;
+    })();
 
+    // Meanwhile, at random moments, the worker of a running job dies; a new one is started.
     const killed: Array<{ worker: string; jobId: string }> = [];
     const replacements: Array<Promise<void>> = [];
     const giveUp = Date.now() + 240_000;
-    while (killed.length < KILLS && Date.now() < giveUp) {
-      await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 2_000));
-      // A running job held by one of our live workers: its worker dies mid-edit.
+    const allEnded = async () => !submitting && [...(await waitForEnd(clients.firestore, jobIds, 1)).values()].every((job) => job && ["succeeded", "failed", "canceled"].includes(job.status));
+    while (killed.length < KILLS && Date.now() < giveUp && !(await allEnded())) {
+      await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 1_500));
       const running = await clients.firestore.collection("jobs").where("status", "==", "running").get();
       const targets = running.docs
         .map((doc) => ({ jobId: doc.id, worker: doc.get("workerId") as string }))
@@ -67,6 +72,7 @@ describe("worker crashes", () => {
       killed.push(target);
       replacements.push(addWorker());
     }
+    await submission;
     await Promise.all(replacements);
 
     const ended = await waitForEnd(clients.firestore, jobIds, 300_000);

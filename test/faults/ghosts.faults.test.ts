@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { ensurePhotos } from "../../local/photos.js";
-import { checkOnce, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
+import { checkOnce, privateInputsBucket, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
 const stack = inject("faultStack");
+let inputsBucket: string;
 const clients = stackClients(stack);
 const deps = { store: clients.store, clock: { now: () => new Date() } };
 const images = createGcsImageStore(clients.storage);
@@ -21,6 +22,7 @@ let photo: Buffer;
 const submitted: string[] = [];
 
 beforeAll(async () => {
+  inputsBucket = await privateInputsBucket(clients);
   photo = await sharp(join(await ensurePhotos(), "coffee.png")).resize(48, 32).jpeg().toBuffer();
 });
 
@@ -38,7 +40,7 @@ afterAll(async () => {
 /** A job recorded up to EditQueued, its photo in the uploads bucket, and no message published. */
 async function queuedJob(): Promise<string> {
   const jobId = randomUUID();
-  const input = { bucket: stack.names.uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
+  const input = { bucket: inputsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
   await handleCommand(deps, jobId, { type: "RequestEdit", jobId, ownerId: "ghost-owner", operation: "upscale", params: { scale: 2 }, flow: "direct", input });
   await images.write(input, photo, "image/jpeg");
   await handleCommand(deps, jobId, { type: "RecordUpload", ...input, sizeBytes: photo.length });

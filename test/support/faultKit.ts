@@ -56,6 +56,16 @@ export async function callApi<T = Record<string, unknown>>(
   return { status: response.status, headers: response.headers, body: parsed as T };
 }
 
+/**
+ * A bucket of the test's own for inputs of jobs it records itself: unlike the uploads bucket, it
+ * sends no finalize notifications, so no upload trigger publishes those jobs behind the test's back.
+ */
+export async function privateInputsBucket(clients: ReturnType<typeof stackClients>): Promise<string> {
+  const name = `fault-inputs-${Math.random().toString(36).slice(2, 10)}`;
+  await clients.storage.createBucket(name);
+  return name;
+}
+
 /** Starts one more worker process on the stack (its own log in the stack's log folder). */
 export async function startWorkerProcess(stack: FaultStack, name: string, env: Record<string, string> = {}): Promise<RunningProcess> {
   const logFile = join(stack.logDir, `${name}.log`);
@@ -81,7 +91,8 @@ export async function waitForEnd(firestore: Firestore, jobIds: readonly string[]
   const deadline = Date.now() + ms;
   const states = new Map<string, JobState | undefined>();
   let open = [...jobIds];
-  while (open.length > 0 && Date.now() < deadline) {
+  // At least one read, however short `ms`.
+  for (let first = true; open.length > 0 && (first || Date.now() < deadline); first = false) {
     for (let start = 0; start < open.length; start += 100) {
       const refs = open.slice(start, start + 100).map((jobId) => firestore.doc(`jobs/${jobId}`));
       const snapshots = await firestore.getAll(...refs);
