@@ -37,7 +37,13 @@ export type EditCommand =
    * The dead-letter handler's order: Pub/Sub gave up on the job's message after
    * `deliveryAttempts` deliveries. Only a job no live worker holds fails.
    */
-  | { type: "FailDeadLettered"; deliveryAttempts: number };
+  | { type: "FailDeadLettered"; deliveryAttempts: number }
+  /**
+   * The sweeper's order for a job queued for `staleMs` with nothing happening: its message may
+   * be lost, so it is queued (and published) again. Workers take each job once, so a message
+   * that was not lost after all costs nothing but a needless delivery.
+   */
+  | { type: "RequeueStale"; staleMs: number };
 
 export type RejectionCode =
   | "not_found"
@@ -47,7 +53,8 @@ export type RejectionCode =
   | "upload_mismatch"
   | "lease_held"
   | "not_lease_holder"
-  | "not_running";
+  | "not_running"
+  | "not_stale";
 
 export interface Rejection {
   code: RejectionCode;
@@ -114,6 +121,10 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
       return reclaimJob(command, state, now);
     case "FailDeadLettered":
       return failDeadLettered(command, state, now);
+    case "RequeueStale":
+      if (state.status !== "queued") return reject("not_stale", `the job is ${state.status}, not queued`);
+      if (now.getTime() - Date.parse(state.updatedAt) < command.staleMs) return reject("not_stale", `the job was queued at ${state.updatedAt}`);
+      return accept({ type: "EditQueued", data: { attempt: state.attempts + 1 } });
     default:
       return assertNever(command);
   }

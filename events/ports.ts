@@ -30,6 +30,8 @@ export interface EventStore {
   countInFlight(ownerId: string): Promise<number>;
   /** Running jobs whose lease lapsed before `now`: their workers stopped beating. Oldest first. */
   listLapsedLeases(now: Date, limit: number): Promise<JobState[]>;
+  /** Jobs queued with no change since before `before`: their message may be lost. Oldest first. */
+  listStaleQueued(before: Date, limit: number): Promise<JobState[]>;
 }
 
 /** Where images live: uploads and results. */

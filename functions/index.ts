@@ -100,5 +100,5 @@ functions.http("sweepJobs", async (req, res) => {
     return;
   }
   const result = await sweep();
-  res.status(200).json({ requeued: result.requeued.length, failed: result.failed.length });
+  res.status(200).json({ requeued: result.requeued.length, failed: result.failed.length, republished: result.republished.length });
 });

@@ -3,6 +3,8 @@
  * since, lost its worker. It goes back to the queue (and its message is published again, since
  * the dead worker's message may be gone), or fails once its attempts are used up. A job whose
  * worker still beats is never touched: the lease decides, as it does for a second delivery.
+ * A job left `queued` for QUEUED_REPUBLISH_SECONDS with nothing happening (its message lost, say
+ * with the worker that held it) is queued and published again.
  */
 import { handleCommand } from "../events/handleCommand.js";
 import type { Clock, EventStore, JobQueue } from "../events/ports.js";
@@ -12,6 +14,8 @@ import type { FunctionsConfig } from "./config.js";
 export interface SweepResult {
   requeued: string[];
   failed: string[];
+  /** Queued jobs whose message may have been lost, published again. */
+  republished: string[];
 }
 
 /** Jobs looked at per run; the next run takes the rest. */
@@ -21,12 +25,12 @@ export function createJobSweeper(deps: {
   store: EventStore;
   queue: JobQueue;
   clock: Clock;
-  config: Pick<FunctionsConfig, "maxAttempts">;
+  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds">;
   log?: Logger;
 }): () => Promise<SweepResult> {
   const log = deps.log ?? (() => {});
   return async () => {
-    const result: SweepResult = { requeued: [], failed: [] };
+    const result: SweepResult = { requeued: [], failed: [], republished: [] };
     const lapsed = await deps.store.listLapsedLeases(deps.clock.now(), BATCH);
     for (const job of lapsed) {
       const outcome = await handleCommand(deps, job.jobId, { type: "ReclaimJob", maxAttempts: deps.config.maxAttempts });
@@ -40,6 +44,15 @@ export function createJobSweeper(deps: {
         result.requeued.push(job.jobId);
         log({ severity: "WARNING", message: "ghost job requeued: its worker stopped beating", jobId: job.jobId, workerId: job.workerId });
       }
+    }
+    const staleMs = deps.config.queuedRepublishSeconds * 1000;
+    const stale = await deps.store.listStaleQueued(new Date(deps.clock.now().getTime() - staleMs), BATCH);
+    for (const job of stale) {
+      const outcome = await handleCommand(deps, job.jobId, { type: "RequeueStale", staleMs });
+      if (outcome.rejection) continue;
+      await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
+      result.republished.push(job.jobId);
+      log({ severity: "WARNING", message: "stale queued job published again: its message may have been lost", jobId: job.jobId, queuedSince: job.updatedAt });
     }
     return result;
   };

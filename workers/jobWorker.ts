@@ -116,6 +116,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       const result = await runEdit(job, watch.signal);
       watch.signal.throwIfAborted();
+      // From here the outcome is settled by the log: CompleteEdit wins, or the cancel did.
+      watch.stop();
       await deps.images.write(output, result.bytes, result.contentType);
       const completed = await handleCommand(deps, jobId, {
         type: "CompleteEdit",

@@ -85,6 +85,17 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
         .get();
       return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
     },
+
+    async listStaleQueued(before, limit) {
+      const snapshot = await db
+        .collection(JOBS)
+        .where("status", "==", "queued")
+        .where("updatedAt", "<", before.toISOString())
+        .orderBy("updatedAt")
+        .limit(limit)
+        .get();
+      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+    },
   };
 }
 

@@ -39,6 +39,13 @@ export function createMemoryEventStore(): EventStore {
     async countInFlight(ownerId) {
       return [...projections.values()].filter((state) => state.ownerId === ownerId && !isTerminal(state.status)).length;
     },
+    async listStaleQueued(before, limit) {
+      return [...projections.values()]
+        .filter((state) => state.status === "queued" && state.updatedAt < before.toISOString())
+        .sort((a, b) => a.updatedAt.localeCompare(b.updatedAt))
+        .slice(0, limit)
+        .map(copy);
+    },
     async listLapsedLeases(now, limit) {
       return [...projections.values()]
         .filter((state) => state.status === "running" && state.leaseExpiresAt !== undefined && state.leaseExpiresAt < now.toISOString())

@@ -84,6 +84,8 @@ const cmd = {
   reclaim: { type: "ReclaimJob", maxAttempts: 3 },
   reclaimLast: { type: "ReclaimJob", maxAttempts: 1 },
   deadLettered: { type: "FailDeadLettered", deliveryAttempts: 5 },
+  requeueStale: { type: "RequeueStale", staleMs: 0 },
+  requeueFresh: { type: "RequeueStale", staleMs: 60_000 },
 } satisfies Record<string, EditCommand>;
 
 type Then = { events: EventType[] } | { rejected: RejectionCode };
@@ -146,6 +148,13 @@ const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> 
   ["succeeded", "deadLettered", { rejected: "already_ended" }],
   ["canceled", "deadLettered", { rejected: "already_ended" }],
   ["failed", "deadLettered", { rejected: "already_ended" }],
+  // The sweeper again: a job queued long with nothing happening is queued (and published) anew.
+  ["queued", "requeueStale", { events: ["EditQueued"] }],
+  ["retriedQueued", "requeueStale", { events: ["EditQueued"] }],
+  ["queued", "requeueFresh", { rejected: "not_stale" }],
+  ["running", "requeueStale", { rejected: "not_stale" }],
+  ["awaiting", "requeueStale", { rejected: "not_stale" }],
+  ["succeeded", "requeueStale", { rejected: "not_stale" }],
 ];
 
 describe("decide", () => {

@@ -420,6 +420,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           { collection: "jobs", fields: ["ownerId ASCENDING", "createdAt DESCENDING"] },
           { collection: "jobs", fields: ["ownerId ASCENDING", "status ASCENDING"] },
           { collection: "jobs", fields: ["status ASCENDING", "leaseExpiresAt ASCENDING"] },
+          { collection: "jobs", fields: ["status ASCENDING", "updatedAt ASCENDING"] },
         ]),
       );
     });
