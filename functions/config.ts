@@ -37,6 +37,8 @@ export interface FunctionsConfig {
   quotaJobsInFlight: number;
   /** MAX_ATTEMPTS: attempts before the sweeper fails a job whose worker died (default 5, as the worker's). */
   maxAttempts: number;
+  /** MAX_INPUT_PIXELS: the most pixels a direct upload's header may declare, as the workers' limit (default 40 megapixels). */
+  maxInputPixels: number;
   /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
   queuedRepublishSeconds: number;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any (default). */
@@ -73,6 +75,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
+    maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
     corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),

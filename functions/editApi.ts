@@ -39,6 +39,8 @@ export interface ApiDeps {
   newJobId: () => string;
   /** Per-user limits; absent, no limits apply. */
   quota?: Quota;
+  /** Refuses a direct upload whose header declares too many pixels; absent, the worker decides. */
+  checkDimensions?: (bytes: Buffer) => Promise<void>;
   config: Pick<
     FunctionsConfig,
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
@@ -184,6 +186,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     if (actual === "image/png" && isAnimatedPng(bytes)) {
       throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
+    await deps.checkDimensions?.(bytes);
     const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
     let job = requested.job;
     if (job.status === "awaiting_upload") {

@@ -21,6 +21,7 @@ import { createFirestoreRequestCounter } from "../adapters/firestore/firestoreRe
 import { createDeadLetterHandler, type PubsubMessageData } from "./deadLetterHandler.js";
 import { createJobSweeper } from "./jobSweeper.js";
 import { createQuota } from "./quota.js";
+import { createDimensionCheck } from "./imageDimensions.js";
 import { parseConfig } from "./config.js";
 import { createEditApi, type ApiRequest } from "./editApi.js";
 import { createUploadFinalizedHandler, type StorageObjectData } from "./uploadFinalized.js";
@@ -51,6 +52,7 @@ const api = createEditApi({
   verifier: createJwtTokenVerifier(config.auth),
   newJobId: randomUUID,
   quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
+  checkDimensions: createDimensionCheck(config.maxInputPixels),
   config,
   log,
 });

@@ -77,6 +77,8 @@ export class Functions extends pulumi.ComponentResource {
       RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
       MAX_DIRECT_UPLOAD_BYTES: String(config.maxDirectUploadBytes),
       MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
+      // Express (under the Functions Framework) puts stack traces in error pages otherwise.
+      NODE_ENV: "production",
       // The sweeper fails a ghost job after as many attempts as the workers allow.
       MAX_ATTEMPTS: String(config.maxDeliveryAttempts),
       QUOTA_REQUESTS_PER_MINUTE: String(config.quotaRequestsPerMinute),

@@ -158,6 +158,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      // As deployed: no stack traces in the error pages the Functions Framework writes itself.
+      NODE_ENV: "production",
       ...options.functionsEnv,
     };
     log("starting the functions under the Functions Framework");
