@@ -136,6 +136,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       delivery.ack();
     } catch (error) {
+      watch.stop();
       const stoppedBy = watch.reason();
       if (stoppedBy) {
         // Canceled: no output may outlive the job. Lost: the job ended or moved on without us.
@@ -182,6 +183,8 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function settleFailure(delivery: JobDelivery, jobId: string, error: unknown): Promise<void> {
     const failure = classify(error);
+    // Hold the next jobs (this one's redelivery among them) until Triton answers again.
+    if (failure.code === "inference_unavailable") gate.reportUnavailable();
     try {
       if (failure.retryable) {
         const outcome = await handleCommand(deps, jobId, {

@@ -73,6 +73,11 @@ export interface ReadinessGate {
   /** Resolves at once while Triton is ready; otherwise once it is ready again. */
   whenReady(): Promise<void>;
   isOpen(): boolean;
+  /**
+   * An inference call just found Triton unavailable: close at once, before the failed job's
+   * message comes back, until a probe finds Triton ready again.
+   */
+  reportUnavailable(): void;
   start(): void;
   stop(): void;
 }
@@ -103,6 +108,11 @@ export function createReadinessGate(inference: Pick<InferenceClient, "isReady">,
       if (!open) await new Promise<void>((resolve) => waiters.push(resolve));
     },
     isOpen: () => open,
+    reportUnavailable() {
+      if (!open || !timer) return;
+      open = false;
+      log({ severity: "WARNING", message: "Triton is not ready; holding new jobs until it is" });
+    },
     start() {
       if (timer) return;
       firstProbe = probe();

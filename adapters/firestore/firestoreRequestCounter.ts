@@ -1,9 +1,11 @@
 /**
- * Request counts per user and minute in Firestore, `quotaWindows/{digest of key and window}`,
- * incremented in a transaction so that concurrent instances count exactly. Each document carries
- * `expiresAt`, for a Firestore TTL policy to remove old windows.
+ * Request counts per user and minute in Firestore. Each request creates its own document under
+ * `quotaWindows/{digest of key and window}/hits`, and the window is counted with an aggregation
+ * query: no document is written twice, so a busy user never contends on one counter document
+ * (Firestore sustains about one write per second per document). Every hit carries `expiresAt`,
+ * for a Firestore TTL policy to remove old windows.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Firestore } from "@google-cloud/firestore";
 import type { RequestCounter } from "../../functions/quota.js";
 
@@ -14,16 +16,10 @@ export function createFirestoreRequestCounter(db: Firestore): RequestCounter {
     async hit(key, windowStart) {
       // The id is a digest, so a user id never appears in a document name.
       const id = createHash("sha256").update(`${key}\n${windowStart.toISOString()}`).digest("hex");
-      const ref = db.collection(COLLECTION).doc(id);
-      return db.runTransaction(
-        async (tx) => {
-          const snapshot = await tx.get(ref);
-          const count = ((snapshot.get("count") as number | undefined) ?? 0) + 1;
-          tx.set(ref, { count, windowStart: windowStart.toISOString(), expiresAt: new Date(windowStart.getTime() + 10 * 60_000) });
-          return count;
-        },
-        { maxAttempts: 20 },
-      );
+      const hits = db.collection(COLLECTION).doc(id).collection("hits");
+      await hits.doc(randomUUID()).create({ expiresAt: new Date(windowStart.getTime() + 10 * 60_000) });
+      const snapshot = await hits.count().get();
+      return snapshot.data().count;
     },
   };
 }

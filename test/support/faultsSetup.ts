@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     },
     functionsEnv: {
       MAX_ATTEMPTS: "10",
-      QUEUED_REPUBLISH_SECONDS: "45",
+      QUEUED_REPUBLISH_SECONDS: "90",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
       MAX_DIRECT_UPLOAD_BYTES: String(limits.maxDirectUploadBytes),
       MAX_UPLOAD_BYTES: "1048576",
