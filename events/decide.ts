@@ -20,6 +20,8 @@ export type EditCommand =
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }
+  /** Tiles done so far by the worker holding the job. */
+  | { type: "RecordProgress"; workerId: string; tilesDone: number; tilesTotal: number }
   | { type: "CompleteEdit"; workerId: string; output: OutputRef; processingMs: number; inferenceMs: number }
   /** A failure worth another attempt; after `maxAttempts` it becomes final. */
   | { type: "FailAttempt"; workerId: string; code: string; message: string; maxAttempts: number }
@@ -78,6 +80,13 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
       return recordUpload(command, state);
     case "StartEdit":
       return startEdit(command, state, now);
+    case "RecordProgress":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (!holdsLease(state, command.workerId)) return reject("not_lease_holder", "another worker holds this job");
+      return accept({
+        type: "EditProgressed",
+        data: { workerId: command.workerId, tilesDone: command.tilesDone, tilesTotal: command.tilesTotal },
+      });
     case "CompleteEdit":
       if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
       if (!holdsLease(state, command.workerId)) return reject("not_lease_holder", "another worker holds this job");

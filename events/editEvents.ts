@@ -41,6 +41,14 @@ const editStarted = z.object({
 
 /** The holder's heartbeat: it is alive and keeps the job until the new instant. */
 const leaseRenewed = z.object({ workerId: z.string().min(1), leaseExpiresAt: z.string() });
+/** Tiles done over tiles total, recorded by the worker at most once a second while it runs. */
+const editProgressed = z
+  .object({
+    workerId: z.string().min(1),
+    tilesDone: z.number().int().nonnegative(),
+    tilesTotal: z.number().int().positive(),
+  })
+  .refine((data) => data.tilesDone <= data.tilesTotal, { message: "tilesDone must not exceed tilesTotal" });
 
 const outputRef = objectRef.extend({
   contentType: z.string(),
@@ -81,6 +89,7 @@ export const EVENT_SCHEMAS = {
   EditQueued: { version: 1, schema: editQueued },
   EditStarted: { version: 1, schema: editStarted },
   LeaseRenewed: { version: 1, schema: leaseRenewed },
+  EditProgressed: { version: 1, schema: editProgressed },
   EditAttemptFailed: { version: 1, schema: editAttemptFailed },
   EditSucceeded: { version: 1, schema: editSucceeded },
   EditFailed: { version: 1, schema: editFailed },

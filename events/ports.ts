@@ -36,8 +36,15 @@ export interface EventStore {
 
 /** Where images live: uploads and results. */
 export interface ImageStore {
-  /** A URL a client can PUT exactly this object to, with these headers, until `expiresAt`. */
-  createUploadUrl(ref: ObjectRef, options: { contentType: string; maxBytes: number; expiresAt: Date }): Promise<{
+  /**
+   * A URL a client can PUT exactly this object to, with these headers, until `expiresAt`.
+   * `metadata` is custom metadata the object must carry (the URL is signed for it, and it is among
+   * the headers the client sends), such as the trace headers of the request that asked for it.
+   */
+  createUploadUrl(
+    ref: ObjectRef,
+    options: { contentType: string; maxBytes: number; expiresAt: Date; metadata?: Record<string, string> },
+  ): Promise<{
     url: string;
     headers: Record<string, string>;
   }>;
@@ -45,7 +52,11 @@ export interface ImageStore {
   createDownloadUrl(ref: ObjectRef, expiresAt: Date): Promise<string>;
   /** The object's bytes; throws `ImageStoreError` "not_found" or "too_large" (over `maxBytes`). */
   read(ref: ObjectRef, maxBytes: number): Promise<Buffer>;
-  write(ref: ObjectRef, bytes: Buffer, contentType: string): Promise<void>;
+  /**
+   * Writes the object whole, with `metadata` as its custom metadata: from a buffer, or streamed
+   * from `body`. If `body` throws, the write fails with that same error and no object is left.
+   */
+  write(ref: ObjectRef, body: Buffer | AsyncIterable<Uint8Array>, contentType: string, metadata?: Record<string, string>): Promise<void>;
   /** Deletes the object; absent objects are not an error. */
   delete(ref: ObjectRef): Promise<void>;
 }
@@ -56,9 +67,20 @@ export interface JobMessage {
   operation: Operation;
 }
 
+/**
+ * W3C Trace Context headers (`traceparent`, `tracestate`) carried across a hop, so that the
+ * worker's part of a job joins the trace of the request that queued it. The core never reads
+ * them; only the adapters and the observability decorators do.
+ */
+export type TraceHeaders = Record<string, string>;
+
 export interface JobQueue {
-  /** Publishes the job for a worker; resolves with the message id once the queue has it. */
-  publish(message: JobMessage): Promise<string>;
+  /**
+   * Publishes the job for a worker; resolves with the message id once the queue has it. `trace`
+   * travels beside the message (Pub/Sub: as message attributes) and comes back as
+   * `JobDelivery.trace`.
+   */
+  publish(message: JobMessage, trace?: TraceHeaders): Promise<string>;
 }
 
 /** One delivery of a job message, to be settled exactly once. */
@@ -67,6 +89,8 @@ export interface JobDelivery {
   /** 1 on the first delivery, counting up on redeliveries. */
   deliveryAttempt: number;
   publishedAt: Date;
+  /** The trace headers the publisher sent with the message, if any. */
+  trace?: TraceHeaders;
   ack(): void;
   /** Hands the message back for redelivery (after the subscription's backoff). */
   nack(): void;

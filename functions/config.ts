@@ -5,6 +5,7 @@
  */
 import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
 import { ConfigError, integer, optional, required, type Env } from "../adapters/config/envValues.js";
+import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface FunctionsConfig {
   /** GCP_PROJECT: the Google Cloud project. */
@@ -47,6 +48,12 @@ export interface FunctionsConfig {
   storageApiEndpoint?: string;
   /** STORAGE_SIGNER_KEY_FILE: a service-account key JSON used to sign URLs (local stack only). */
   storageSignerKeyFile?: string;
+  /**
+   * Traces and metrics (TRACES_EXPORTER, METRICS_EXPORTER, METRICS_PORT, OTLP_ENDPOINT, ...; see
+   * observability/telemetryConfig.ts). Metrics default to none: nothing can scrape a Cloud
+   * Function, so production pushes them with METRICS_EXPORTER=otlp.
+   */
+  telemetry: TelemetryConfig;
 }
 
 
@@ -77,6 +84,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
+    telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
     ...(storageSignerKeyFile === undefined ? {} : { storageSignerKeyFile }),

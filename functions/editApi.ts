@@ -9,6 +9,7 @@ import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.
 import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobQueue, TokenVerifier } from "../events/ports.js";
 import { ApiError, toErrorResponse } from "./apiError.js";
+import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
 import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
@@ -61,6 +62,8 @@ export interface JobView {
   updatedAt: string;
   output?: { url: string; width: number; height: number; contentType: string; sizeBytes: number };
   error?: { code: string; message: string };
+  /** While running: tiles done over tiles total, updated at most once a second. */
+  progress?: { tilesDone: number; tilesTotal: number };
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -106,6 +109,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       };
     }
     if (job.error && job.status !== "succeeded") result.error = job.error;
+    if (job.progress) result.progress = job.progress;
     return result;
   }
 
@@ -211,6 +215,10 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
 
   async function route(request: ApiRequest): Promise<ApiResponse> {
     const { method, path } = request;
+    if (path === "/v1/openapi.json") {
+      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
+      return { status: 200, body: OPENAPI_DOCUMENT };
+    }
     if (path === "/v1/models") {
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: { models: listModels() } };
@@ -290,7 +298,16 @@ function parseParams(operation: Operation, raw: unknown): EditParams {
 function listModels() {
   return OPERATIONS.map((operation) => {
     const spec = OPERATION_SPECS[operation];
-    return { operation, title: spec.title, method: spec.method, available: spec.available, params: spec.params };
+    return {
+      operation,
+      title: spec.title,
+      description: spec.description,
+      method: spec.method,
+      model: spec.model,
+      ...(spec.license === undefined ? {} : { license: spec.license }),
+      available: spec.available,
+      params: spec.params,
+    };
   });
 }
 

@@ -22,12 +22,20 @@ import { createDeadLetterHandler, type PubsubMessageData } from "./deadLetterHan
 import { createJobSweeper } from "./jobSweeper.js";
 import { createQuota } from "./quota.js";
 import { createDimensionCheck } from "./imageDimensions.js";
+import { instrumentEventHandler, instrumentHttpHandler } from "../observability/instrumentedHandlers.js";
+import { instrumentEventStore, instrumentImageStore, instrumentJobQueue } from "../observability/instrumentedPorts.js";
+import { createPipelineMetrics } from "../observability/pipelineMetrics.js";
+import { activeLogContext, startTelemetry } from "../observability/telemetry.js";
 import { parseConfig } from "./config.js";
 import { createEditApi, type ApiRequest } from "./editApi.js";
 import { createUploadFinalizedHandler, type StorageObjectData } from "./uploadFinalized.js";
+import { jobIdOfUpload } from "./uploadObject.js";
 
 const config = parseConfig(process.env);
-const log = createJsonLogger("functions");
+// Before the clients, so that every hop they make is in a trace.
+const telemetry = startTelemetry(config.telemetry);
+const instruments = { tracer: telemetry.tracer, metrics: createPipelineMetrics(telemetry.meter) };
+const log = createJsonLogger("functions", undefined, { projectId: config.projectId, context: activeLogContext });
 
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
@@ -39,23 +47,26 @@ const storage = new Storage({
 });
 const pubsub = new PubSub({ projectId: config.projectId });
 
-const store = createFirestoreEventStore(firestore);
-const images = createGcsImageStore(storage);
-const queue = createPubsubJobQueue(pubsub, config.jobsTopic);
+const store = instrumentEventStore(createFirestoreEventStore(firestore), instruments);
+const images = instrumentImageStore(createGcsImageStore(storage), instruments);
+const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
-const api = createEditApi({
-  store,
-  images,
-  queue,
-  clock,
-  verifier: createJwtTokenVerifier(config.auth),
-  newJobId: randomUUID,
-  quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
-  checkDimensions: createDimensionCheck(config.maxInputPixels),
-  config,
-  log,
-});
+const api = instrumentHttpHandler(
+  createEditApi({
+    store,
+    images,
+    queue,
+    clock,
+    verifier: createJwtTokenVerifier(config.auth),
+    newJobId: randomUUID,
+    quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
+    checkDimensions: createDimensionCheck(config.maxInputPixels),
+    config,
+    log,
+  }),
+  instruments,
+);
 
 functions.http("api", async (req, res) => {
   const origin = req.get("origin");
@@ -81,7 +92,12 @@ functions.http("api", async (req, res) => {
   else res.json(response.body);
 });
 
-const onUpload = createUploadFinalizedHandler({ store, images, queue, clock, config, log });
+const onUpload = instrumentEventHandler(
+  "uploadFinalized",
+  createUploadFinalizedHandler({ store, images, queue, clock, config, log }),
+  (data) => ({ jobId: data.bucket === config.uploadsBucket ? jobIdOfUpload(data.name) : undefined, trace: data.metadata }),
+  instruments,
+);
 
 functions.cloudEvent<StorageObjectData>("uploadFinalized", async (event: functions.CloudEvent<StorageObjectData>) => {
   if (!event.data) throw new Error(`event ${event.id} has no data`);

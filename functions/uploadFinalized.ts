@@ -16,6 +16,8 @@ export interface StorageObjectData {
   name: string;
   contentType?: string;
   size?: string | number;
+  /** The object's custom metadata; uploads carry the trace headers of the request that asked for them. */
+  metadata?: Record<string, string>;
 }
 
 export interface UploadDeps {

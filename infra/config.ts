@@ -134,6 +134,12 @@ export interface InfraConfig {
    * non-empty buckets. Off for dev so that `pulumi destroy` really tears down.
    */
   readonly protectData: boolean;
+  /**
+   * `alertNotificationChannels`: Cloud Monitoring notification channel ids
+   * (`projects/<p>/notificationChannels/<id>`) the alert policies notify. Empty: incidents still
+   * open in the console, but nobody is paged (fine for dev).
+   */
+  readonly alertNotificationChannels: readonly string[];
 }
 
 export function loadInfraConfig(): InfraConfig {
@@ -221,6 +227,7 @@ export function loadInfraConfig(): InfraConfig {
     firestoreLocation: config.get("firestoreLocation") ?? region,
     firebaseProjectId: config.get("firebaseProjectId") ?? project,
     protectData: config.getBoolean("protectData") ?? true,
+    alertNotificationChannels: config.getObject<string[]>("alertNotificationChannels") ?? [],
   };
 }
 

@@ -5,6 +5,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
+import { Alerts } from "./alerts.js";
 import { Keda } from "./autoscaling.js";
 import { Cluster } from "./cluster.js";
 import { loadInfraConfig } from "./config.js";
@@ -101,6 +102,8 @@ new Worker(
   },
   inCluster,
 );
+
+new Alerts("alerts", { config, jobsSubscription: messaging.jobsSubscription.name }, afterApis);
 
 export const apiUrl = functions.apiUrl;
 export const uploadFinalizedFunction = functions.uploadFinalized.name;

@@ -41,7 +41,8 @@ export class Storage extends pulumi.ComponentResource {
               {
                 origins,
                 methods: ["PUT", "POST", "OPTIONS"],
-                responseHeaders: ["Content-Type", "Content-Length", "x-goog-resumable", "x-goog-content-length-range"],
+                // Browsers send every header the signed URL covers: the length range and the trace context.
+                responseHeaders: ["Content-Type", "Content-Length", "x-goog-resumable", "x-goog-content-length-range", "x-goog-meta-traceparent", "x-goog-meta-tracestate"],
                 maxAgeSeconds: 3600,
               },
             ]

@@ -9,6 +9,9 @@ import type { Keda } from "./autoscaling.js";
 import type { InfraConfig } from "./config.js";
 import { kubernetesServiceAccounts } from "./identity.js";
 
+/** The worker's Prometheus /metrics port (the OpenTelemetry Prometheus exporter's default). */
+export const workerMetricsPort = 9464;
+
 export interface WorkerArgs {
   config: InfraConfig;
   namespace: pulumi.Input<string>;
@@ -76,7 +79,9 @@ export class Worker extends pulumi.ComponentResource {
                     { name: "TRITON_TIMEOUT_MS", value: String(config.tritonTimeoutMs) },
                     { name: "MAX_ATTEMPTS", value: String(config.maxDeliveryAttempts) },
                     { name: "MAX_INPUT_BYTES", value: String(config.maxUploadBytes) },
+                    { name: "METRICS_PORT", value: String(workerMetricsPort) },
                   ],
+                  ports: [{ name: "metrics", containerPort: workerMetricsPort }],
                   // An output may reach 160 MP (640 MB as RGBA) before encoding, with
                   // WORKER_MAX_MESSAGES jobs in flight; the limit keeps one huge job from
                   // starving its neighbours on the node.
@@ -92,6 +97,22 @@ export class Worker extends pulumi.ComponentResource {
               ],
             },
           },
+        },
+      },
+      { parent: this },
+    );
+
+    // Managed Prometheus scrapes the worker's /metrics; the alert policies (infra/alerts.ts)
+    // query what it collects.
+    new k8s.apiextensions.CustomResource(
+      "worker-metrics",
+      {
+        apiVersion: "monitoring.googleapis.com/v1",
+        kind: "PodMonitoring",
+        metadata: { name: "worker", namespace: ns },
+        spec: {
+          selector: { matchLabels: labels },
+          endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
         },
       },
       { parent: this },

@@ -1,14 +1,24 @@
 /**
- * `npm run bench`: brings up the local stack on free ports, sends a 512×512 photo through the
- * signed-upload flow several times (×4 upscale), and prints where each job's time went, read
- * from the job's own events. `--json` also writes the figures to bench-results/pipeline.json.
+ * `npm run bench`: the benchmark, in sections, each printed as a table:
+ * - `pipeline`: the local stack on free ports, a 512×512 photo through the signed-upload flow
+ *   several times (×4 upscale), and where each job's time went, read from the job's own events;
+ *   with, beside it, the accept latency at a steady rate and the pipeline against Triton alone
+ *   at saturation (local/benchPipeline.ts);
+ * - `models`: every edit's Triton model driven directly at concurrency 1, 4 and 16, dynamic
+ *   batching on and off side by side (local/benchModels.ts);
+ * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts).
+ * `--json` also writes the figures to bench-results/.
  *
- * Options: --runs N (default 5), --json.
+ * Options: --only pipeline,models,memory (default all), --runs N (default 5),
+ * --seconds S per model measurement (default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
+import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
+import { benchModels, modelTable } from "./benchModels.js";
+import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "./localIssuer.js";
 import { startLocalStack } from "./localStack.js";
@@ -17,6 +27,10 @@ import { REPO_ROOT } from "./paths.js";
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;
 const asJson = args.includes("--json");
+const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
+const only = args.includes("--only") ? new Set((args[args.indexOf("--only") + 1] ?? "").split(",")) : undefined;
+const wanted = (section: string) => only === undefined || only.has(section);
+const log = (line: string) => console.error(`[bench] ${line}`);
 
 interface Sample {
   acceptMs: number;
@@ -28,28 +42,55 @@ interface Sample {
   recordMs: number;
 }
 
-const stack = await startLocalStack({ log: (line) => console.error(`[bench] ${line}`) });
-try {
-  process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
-  const firestore = new Firestore({ projectId: stack.names.projectId });
-  const token = await signLocalToken("bench", { audience: stack.names.projectId });
-  const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
-  const samples: Sample[] = [];
-  // One warm-up job, not counted: the first call loads the model's sessions and the clients.
-  for (let run = 0; run <= runs; run += 1) {
-    const sample = await oneJob(firestore, token, photo);
-    if (run > 0) samples.push(sample);
-    console.error(`[bench] run ${run === 0 ? "warm-up" : run}: ${Math.round(sample.endToEndMs)} ms end to end`);
-  }
-  await firestore.terminate();
-  report(samples);
-} finally {
-  await stack.stop();
+if (wanted("pipeline")) await pipelineSection();
+if (wanted("models")) {
+  const figures = await benchModels({ seconds, log });
+  console.log(`\nEach edit's Triton model driven directly, dynamic batching on and off side by side (${seconds} s per cell):`);
+  console.log(modelTable(figures));
+  writeResults("models.json", figures);
+}
+if (wanted("memory")) {
+  const figures = await benchMemory(MEMORY_CASES, log);
+  console.log("\nWorker peak memory on the largest images:");
+  console.log(memoryTable(figures));
+  writeResults("memory.json", figures);
 }
 
-async function oneJob(firestore: Firestore, token: string, photo: Buffer): Promise<Sample> {
+function writeResults(file: string, figures: unknown): void {
+  if (!asJson) return;
+  const dir = join(REPO_ROOT, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, file), JSON.stringify(figures, null, 2));
+  console.log(`\nwritten: ${join(dir, file)}`);
+}
+
+async function pipelineSection(): Promise<void> {
+  const stack = await startLocalStack({ log });
+  try {
+    process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
+    const firestore = new Firestore({ projectId: stack.names.projectId });
+    const token = await signLocalToken("bench", { audience: stack.names.projectId });
+    const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
+    const samples: Sample[] = [];
+    // One warm-up job, not counted: the first call loads the model's sessions and the clients.
+    for (let run = 0; run <= runs; run += 1) {
+      const sample = await oneJob(stack.apiUrl, firestore, token, photo);
+      if (run > 0) samples.push(sample);
+      log(`run ${run === 0 ? "warm-up" : run}: ${Math.round(sample.endToEndMs)} ms end to end`);
+    }
+    // Items 1 (accept latency) and 3 (pipeline against Triton alone): local/benchPipeline.ts.
+    const acceptAndThroughput = await benchAcceptAndThroughput({ stack, token, photo, firestore });
+    await firestore.terminate();
+    report(samples);
+    reportAcceptAndThroughput(acceptAndThroughput, asJson);
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function oneJob(apiUrl: string, firestore: Firestore, token: string, photo: Buffer): Promise<Sample> {
   const began = performance.now();
-  const response = await fetch(`${stack.apiUrl}/v1/edits`, {
+  const response = await fetch(`${apiUrl}/v1/edits`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
@@ -107,10 +148,5 @@ function report(samples: Sample[]): void {
   console.log(`\nUpscale ×4 of a 512×512 photo on the local stack, ${samples.length} runs (ms):`);
   console.log("| stage | median | min | max |\n|---|---:|---:|---:|");
   for (const key of rows) console.log(`| ${labels[key]} | ${stats[key]?.median} | ${stats[key]?.min} | ${stats[key]?.max} |`);
-  if (asJson) {
-    const dir = join(REPO_ROOT, "bench-results");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "pipeline.json"), JSON.stringify({ runs: samples.length, stats, samples }, null, 2));
-    console.log(`\nwritten: ${join(dir, "pipeline.json")}`);
-  }
+  writeResults("pipeline.json", { runs: samples.length, stats, samples });
 }

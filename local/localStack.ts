@@ -9,11 +9,12 @@ import { join } from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "./emulators.js";
-import { localAuthSettings } from "./localIssuer.js";
+import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
+import { localAuthSettings, signLocalToken } from "./localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
 import { ensureTriton, startTriton } from "./triton.js";
+import { ensureWebBuild, startWebServer } from "./webServer.js";
 
 export interface StackPorts {
   api: number;
@@ -26,6 +27,12 @@ export interface StackPorts {
   tritonGrpc: number;
   tritonHttp: number;
   tritonMetrics: number;
+  /** The web app. */
+  web: number;
+  /** The first worker's Prometheus /metrics. */
+  workerMetrics: number;
+  /** The HTTP API function's Prometheus /metrics. */
+  apiMetrics: number;
 }
 
 export interface StackNames {
@@ -55,6 +62,17 @@ export interface StackOptions {
   sweepIntervalMs?: number;
   /** Deliveries of a job message before it is dead-lettered (default 5, Pub/Sub's least). */
   maxDeliveryAttempts?: number;
+  /**
+   * Load infra/firestore.rules into the Firestore emulator, so that apps' listeners are checked
+   * as in production (`npm start` does). Off for the e2e tier, whose listeners use the admin
+   * client and whose first-snapshot timing the rules slow down.
+   */
+  firestoreRules?: boolean;
+  /**
+   * Environment for the functions and the worker both: where traces go (TRACES_EXPORTER,
+   * OTLP_ENDPOINT).
+   */
+  telemetryEnv?: Record<string, string>;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   log?: (line: string) => void;
@@ -64,6 +82,10 @@ export interface LocalStack {
   ports: StackPorts;
   names: StackNames;
   apiUrl: string;
+  /** The web app, served from its Vite build. */
+  webUrl: string;
+  /** The worker-1's and the API's Prometheus endpoints. */
+  metricsUrls: { worker: string; api: string };
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -97,7 +119,7 @@ export const DEFAULT_NAMES: StackNames = {
 
 /** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
 export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
-  await Promise.all([ensureEmulators(log), ensureTriton()]);
+  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log)]);
   localAuthSettings(DEFAULT_NAMES.projectId);
 }
 
@@ -122,10 +144,17 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     };
     log("starting the Firestore and Pub/Sub emulators and Triton");
     await startTogether(started, [
-      startFirestoreEmulator(ports.firestore, logDir),
+      startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
       startPubsubEmulator(ports.pubsub, logDir),
-      startTriton({ grpcPort: ports.tritonGrpc, httpPort: ports.tritonHttp, metricsPort: ports.tritonMetrics, logFile: join(logDir, "triton.log") }),
+      startTriton({
+        grpcPort: ports.tritonGrpc,
+        httpPort: ports.tritonHttp,
+        metricsPort: ports.tritonMetrics,
+        logFile: join(logDir, "triton.log"),
+        extraArgs: tritonTraceArgs(options.telemetryEnv),
+      }),
     ]);
+    if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
     // The clients in this process talk to the emulators too.
     Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });
@@ -160,6 +189,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       JOBS_TOPIC: names.jobsTopic,
       // As deployed: no stack traces in the error pages the Functions Framework writes itself.
       NODE_ENV: "production",
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.functionsEnv,
     };
     log("starting the functions under the Functions Framework");
@@ -175,7 +206,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           name: `function-${target}`,
           command: process.execPath,
           args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), target, String(port)],
-          env: functionsEnv,
+          // The API serves its metrics on a port of its own; the upload trigger keeps none.
+          env: target === "api" ? { METRICS_EXPORTER: "prometheus", METRICS_PORT: String(ports.apiMetrics), ...functionsEnv } : functionsEnv,
           cwd: REPO_ROOT,
           logFile: join(logDir, `function-${target}.log`),
           // Its own line, not just an open port: a stranger on the port must not pass for it.
@@ -234,14 +266,18 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       JOBS_SUBSCRIPTION: names.jobsSubscription,
       RESULTS_BUCKET: names.resultsBucket,
       TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
       ...options.workerEnv,
     };
     const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
+      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
       const worker = await startProcess({
         name,
         command: process.execPath,
         args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
-        env: { ...process.env, ...workerEnv, WORKER_ID: name, ...env },
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
         cwd: REPO_ROOT,
         logFile: join(logDir, `${name}.log`),
         ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
@@ -250,6 +286,13 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       started.push(worker);
       return worker;
     };
+    const web = await startWebServer({
+      port: ports.web,
+      config: { apiUrl: `http://127.0.0.1:${ports.api}`, projectId: names.projectId, firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST },
+      signToken: (userId) => signLocalToken(userId, { audience: names.projectId }),
+    });
+    started.push(web);
+
     if (!options.withoutWorker) {
       log("starting a worker");
       await startWorker("worker-1");
@@ -259,6 +302,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ports,
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
+      webUrl: web.url,
+      metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
       emulatorEnv,
       workerEnv,
       startWorker,
@@ -269,6 +314,25 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * When the stack's processes send spans over OTLP, Triton's own OpenTelemetry tracing sends its
+ * spans to the same place: each inference request continues the `traceparent` the worker puts in
+ * the gRPC metadata, so Triton's spans join the job's trace.
+ */
+function tritonTraceArgs(telemetryEnv: Record<string, string> | undefined): string[] {
+  const endpoint = telemetryEnv?.TRACES_EXPORTER === "otlp" ? telemetryEnv.OTLP_ENDPOINT : undefined;
+  if (!endpoint) return [];
+  return [
+    "--trace-config=mode=opentelemetry",
+    `--trace-config=opentelemetry,url=${endpoint}/v1/traces`,
+    "--trace-config=opentelemetry,resource=service.name=triton",
+    `--trace-config=opentelemetry,bsp_schedule_delay=${telemetryEnv?.TRACES_EXPORT_DELAY_MS ?? "2000"}`,
+    "--trace-config=rate=1",
+    "--trace-config=count=-1",
+    "--trace-config=level=TIMESTAMPS",
+  ];
 }
 
 /** Topics and subscriptions as infra/messaging.ts declares them, with local retry timings. */
@@ -335,5 +399,8 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     tritonGrpc: await pick(given.tritonGrpc),
     tritonHttp: await pick(given.tritonHttp),
     tritonMetrics: await pick(given.tritonMetrics),
+    web: await pick(given.web),
+    workerMetrics: await pick(given.workerMetrics),
+    apiMetrics: await pick(given.apiMetrics),
   };
 }

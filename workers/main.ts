@@ -12,14 +12,27 @@ import { createJsonLogger } from "../adapters/logging/jsonLogger.js";
 import { createPubsubJobSubscription } from "../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../adapters/storage/gcsImageStore.js";
 import { OPERATION_SPECS } from "../events/operations.js";
+import {
+  createStageTimer,
+  instrumentEventStore,
+  instrumentImageStore,
+  instrumentInferenceClient,
+  instrumentJobSubscription,
+  watchTritonReadiness,
+} from "../observability/instrumentedPorts.js";
+import { createPipelineMetrics } from "../observability/pipelineMetrics.js";
+import { activeLogContext, startTelemetry } from "../observability/telemetry.js";
 import { parseWorkerConfig } from "./config.js";
-import { UPSCALE_MODEL_CONTRACT } from "./edits/upscaleEdit.js";
+import { MODEL_CONTRACTS } from "./edits/editModels.js";
 import { createWorker } from "./jobWorker.js";
 import { checkModels } from "./triton/checkModels.js";
 import { createTritonClient } from "./triton/tritonClient.js";
 
 const config = parseWorkerConfig(process.env, `${hostname()}-${process.pid}`);
-const log = createJsonLogger("worker");
+// Before the clients, so that every hop they make is in a trace; /metrics is served from here on.
+const telemetry = startTelemetry(config.telemetry);
+const instruments = { tracer: telemetry.tracer, metrics: createPipelineMetrics(telemetry.meter) };
+const log = createJsonLogger("worker", undefined, { projectId: config.projectId, context: activeLogContext });
 
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
@@ -27,23 +40,38 @@ const storage = new Storage({
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
 const pubsub = new PubSub({ projectId: config.projectId });
-const inference = createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs });
+const inference = instrumentInferenceClient(
+  createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs }),
+  instruments,
+);
+const stopWatchingTriton = watchTritonReadiness(inference, instruments.metrics);
 
 await waitForTriton();
-await checkModels(inference, [{ model: OPERATION_SPECS.upscale.model, ...UPSCALE_MODEL_CONTRACT }]);
+// Every edit this worker offers must have its model ready, with the tensors the worker sends.
+await checkModels(
+  inference,
+  Object.values(OPERATION_SPECS)
+    .filter((spec) => spec.available)
+    .map((spec) => ({ model: spec.model, ...MODEL_CONTRACTS[spec.operation] })),
+);
 
 const worker = createWorker({
-  store: createFirestoreEventStore(firestore),
-  images: createGcsImageStore(storage),
-  subscription: createPubsubJobSubscription(pubsub, config.jobsSubscription, {
-    maxInFlight: config.maxMessages,
-    // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
-    // its heartbeat, not the message, tell a live worker from a dead one.
-    maxExtensionSeconds: config.maxEditSeconds,
-    onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
-    onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
-  }),
+  store: instrumentEventStore(createFirestoreEventStore(firestore), instruments),
+  images: instrumentImageStore(createGcsImageStore(storage), instruments),
+  subscription: instrumentJobSubscription(
+    createPubsubJobSubscription(pubsub, config.jobsSubscription, {
+      maxInFlight: config.maxMessages,
+      // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
+      // its heartbeat, not the message, tell a live worker from a dead one.
+      maxExtensionSeconds: config.maxEditSeconds,
+      onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
+      onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
+    }),
+    config.jobsSubscription,
+    instruments,
+  ),
   inference,
+  timeStage: createStageTimer(instruments),
   clock: { now: () => new Date() },
   config,
   log,
@@ -59,6 +87,10 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     void worker
       .stop()
       .then(() => Promise.all([firestore.terminate(), pubsub.close()]))
+      .then(() => {
+        stopWatchingTriton();
+        return telemetry.shutdown();
+      })
       .finally(() => {
         inference.close();
         process.exit(0);

@@ -1,18 +1,19 @@
 /**
  * The job queue on Pub/Sub. Messages carry only the job's id and operation; the job's state
  * lives in the event store, so a redelivered or stale message can always be checked against it.
+ * The job's trace headers (`traceparent`, `tracestate`) ride along as message attributes.
  */
 import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import { isOperation } from "../../events/operations.js";
-import type { JobDelivery, JobMessage, JobQueue, JobSubscription } from "../../events/ports.js";
+import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/ports.js";
 
 export function createPubsubJobQueue(pubsub: PubSub, topicName: string): JobQueue {
   const topic = pubsub.topic(topicName, { batching: { maxMessages: 100, maxMilliseconds: 5 } });
   return {
-    publish(message) {
+    publish(message, trace = {}) {
       return topic.publishMessage({
         json: message,
-        attributes: { jobId: message.jobId, operation: message.operation },
+        attributes: { ...pickTraceHeaders(trace), jobId: message.jobId, operation: message.operation },
       });
     },
   };
@@ -46,10 +47,12 @@ export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: st
           message.ack();
           return;
         }
+        const trace = pickTraceHeaders(message.attributes ?? {});
         const delivery: JobDelivery = {
           message: job,
           deliveryAttempt: message.deliveryAttempt || 1,
           publishedAt: message.publishTime,
+          ...(Object.keys(trace).length > 0 ? { trace } : {}),
           ack: () => message.ack(),
           nack: () => message.nack(),
         };
@@ -67,6 +70,16 @@ export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: st
       await subscription.close();
     },
   };
+}
+
+/** The W3C Trace Context headers, and nothing else, as message attributes carry them. */
+function pickTraceHeaders(headers: Record<string, string>): TraceHeaders {
+  const picked: TraceHeaders = {};
+  for (const name of ["traceparent", "tracestate"]) {
+    const value = headers[name];
+    if (value) picked[name] = value;
+  }
+  return picked;
 }
 
 function parseJobMessage(data: Buffer): JobMessage | string {

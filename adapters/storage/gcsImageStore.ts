@@ -2,6 +2,8 @@
  * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type
  * and a maximum size (`x-goog-content-length-range`), and expire at the given instant.
  */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import type { Storage } from "@google-cloud/storage";
 import { ImageStoreError } from "../../events/errors.js";
 import type { ImageStore } from "../../events/ports.js";
@@ -9,16 +11,12 @@ import type { ImageStore } from "../../events/ports.js";
 export function createGcsImageStore(storage: Storage): ImageStore {
   const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);
   return {
-    async createUploadUrl(ref, { contentType, maxBytes, expiresAt }) {
-      const headers = { "Content-Type": contentType, "x-goog-content-length-range": `0,${maxBytes}` };
-      const [url] = await file(ref).getSignedUrl({
-        version: "v4",
-        action: "write",
-        expires: expiresAt,
-        contentType,
-        extensionHeaders: { "x-goog-content-length-range": headers["x-goog-content-length-range"] },
-      });
-      return { url, headers };
+    async createUploadUrl(ref, { contentType, maxBytes, expiresAt, metadata = {} }) {
+      // Custom metadata travels as x-goog-meta-* headers, signed like the length range.
+      const extensionHeaders: Record<string, string> = { "x-goog-content-length-range": `0,${maxBytes}` };
+      for (const [name, value] of Object.entries(metadata)) extensionHeaders[`x-goog-meta-${name}`] = value;
+      const [url] = await file(ref).getSignedUrl({ version: "v4", action: "write", expires: expiresAt, contentType, extensionHeaders });
+      return { url, headers: { "Content-Type": contentType, ...extensionHeaders } };
     },
 
     async createDownloadUrl(ref, expiresAt) {
@@ -39,10 +37,37 @@ export function createGcsImageStore(storage: Storage): ImageStore {
       }
     },
 
-    async write(ref, bytes, contentType) {
+    async write(ref, body, contentType, metadata) {
+      const options = {
+        contentType,
+        resumable: false,
+        metadata: { cacheControl: "private, max-age=0", ...(metadata === undefined ? {} : { metadata }) },
+      };
+      if (Buffer.isBuffer(body)) {
+        try {
+          await file(ref).save(body, options);
+        } catch (error) {
+          throw translate(error, ref.object);
+        }
+        return;
+      }
+      // The body's own failure (an edit that broke off) is passed on as it is; the aborted
+      // upload never completes, so no partial object appears.
+      let bodyError: unknown;
+      const source = Readable.from(
+        (async function* () {
+          try {
+            yield* body;
+          } catch (error) {
+            bodyError = error;
+            throw error;
+          }
+        })(),
+      );
       try {
-        await file(ref).save(bytes, { contentType, resumable: false, metadata: { cacheControl: "private, max-age=0" } });
+        await pipeline(source, file(ref).createWriteStream(options));
       } catch (error) {
+        if (bodyError !== undefined) throw bodyError;
         throw translate(error, ref.object);
       }
     },

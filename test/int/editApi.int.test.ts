@@ -254,7 +254,9 @@ describe("direct flow", () => {
     ["a scale out of range", { query: { "params.scale": "3" } }, 400, "invalid_param"],
     ["an unknown parameter", { query: { "params.sharpen": "1" } }, 400, "invalid_param"],
     ["an unknown operation", { query: { operation: "teleport" } }, 400, "unknown_operation"],
-    ["an operation not available yet", { query: { operation: "enhance" } }, 400, "operation_unavailable"],
+    ["a strength out of range", { query: { operation: "enhance", "params.strength": "1.5" } }, 400, "invalid_param"],
+    ["a strength that is not a number", { query: { operation: "comic", "params.strength": "strong" } }, 400, "invalid_param"],
+    ["a scale given to an edit without one", { query: { operation: "aged", "params.scale": "2" } }, 400, "invalid_param"],
   ] as const)("refuses %s", async (_, variant, status, code) => {
     const requestBody = "body" in variant ? (variant.body === "png" ? png : variant.body) : jpeg;
     const headers = "headers" in variant ? variant.headers : { "content-type": "image/jpeg" };
@@ -268,6 +270,8 @@ describe("direct flow", () => {
     const response = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg", params: { scale: 8 } } });
     expect(response.status).toBe(400);
     expect(body<{ error: { message: string } }>(response).error.message).toContain("scale");
+    const strength = await call("POST", "/v1/edits", { token: alice, body: jpeg, headers: { "content-type": "image/jpeg" }, query: { operation: "enhance", "params.strength": "-1" } });
+    expect(body<{ error: { message: string } }>(strength).error.message).toBe("params.strength: strength must be between 0 and 1");
   });
 });
 
@@ -347,5 +351,16 @@ describe("models", () => {
     const models = body<{ models: Array<{ operation: string; method: string }> }>(response).models;
     expect(models.map((model) => model.operation)).toEqual(["upscale", "enhance", "remove_background", "comic", "aged"]);
     expect(models.find((model) => model.operation === "comic")?.method).toBe("classical");
+    expect(models.find((model) => model.operation === "aged")?.method).toBe("classical");
+    expect(models.find((model) => model.operation === "upscale")).toMatchObject({
+      method: "learned",
+      params: { scale: { kind: "integer", default: 4, allowed: [2, 4] } },
+    });
+    for (const operation of ["enhance", "comic", "aged"]) {
+      expect(models.find((model) => model.operation === operation)).toMatchObject({
+        params: { strength: { kind: "number", min: 0, max: 1, description: expect.any(String) } },
+      });
+    }
+    expect(models.find((model) => model.operation === "remove_background")).toMatchObject({ license: expect.stringMatching(/AGPL-3.0/) });
   });
 });

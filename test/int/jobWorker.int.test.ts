@@ -5,7 +5,8 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Subscription } from "@google-cloud/pubsub";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
+import type { Operation } from "../../events/operations.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue, createPubsubJobSubscription } from "../../adapters/pubsub/pubsubJobQueue.js";
@@ -46,6 +47,7 @@ const workerConfig = {
   tileOverlap: 8,
   tritonMaxInFlight: 4,
   tritonTimeoutMs: 30_000,
+  progressIntervalMs: 1_000,
 };
 
 beforeAll(async () => {
@@ -87,10 +89,10 @@ function startWorker(subscriptionName: string, workerId: string, client = infere
   return worker;
 }
 
-async function queuedJob(bytes: Buffer, params: Record<string, number> = { scale: 4 }): Promise<string> {
+async function queuedJob(bytes: Buffer, params: Record<string, number> = { scale: 4 }, operation: Operation = "upscale"): Promise<string> {
   const jobId = randomUUID();
   const input = { bucket: uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg" };
-  await handleCommand({ store, clock }, jobId, { type: "RequestEdit", jobId, ownerId: "owner", operation: "upscale", params, flow: "direct", input });
+  await handleCommand({ store, clock }, jobId, { type: "RequestEdit", jobId, ownerId: "owner", operation, params, flow: "direct", input });
   await images.write(input, bytes, "image/jpeg");
   await handleCommand({ store, clock }, jobId, { type: "RecordUpload", ...input, sizeBytes: bytes.length });
   return jobId;
@@ -120,9 +122,125 @@ describe("job worker", () => {
     const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
     const meta = await sharp(bytes).metadata();
     expect([meta.width, meta.height, meta.format]).toEqual([384, 320, "png"]);
-    expect(await types(jobId)).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
+    const steps = (await types(jobId)).filter((type) => type !== "EditProgressed");
+    expect(steps).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
     const succeeded = (await store.load(jobId)).at(-1);
     expect((succeeded?.data as { inferenceMs: number }).inferenceMs).toBeGreaterThan(0);
+  });
+
+  it("records tile progress in the log, at most once a second, while the edit runs", async () => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    // 320×240 in 64 px tiles with 8 px overlap: 7 × 5 cores of 48 px.
+    const jobId = await queuedJob(await sharp(photo).resize(320, 240).jpeg().toBuffer(), { scale: 4 });
+    await publisher.publish({ jobId, operation: "upscale" });
+    expect((await settled(jobId)).status).toBe("succeeded");
+    const progressed = (await store.load(jobId)).filter((event) => event.type === "EditProgressed");
+    expect(progressed.length).toBeGreaterThan(0);
+    const data = progressed.map((event) => event.data as { tilesDone: number; tilesTotal: number });
+    expect(new Set(data.map((d) => d.tilesTotal))).toEqual(new Set([35]));
+    for (let i = 1; i < progressed.length; i += 1) {
+      expect(data[i]!.tilesDone).toBeGreaterThan(data[i - 1]!.tilesDone);
+      expect(Date.parse(progressed[i]!.at) - Date.parse(progressed[i - 1]!.at)).toBeGreaterThanOrEqual(1_000);
+    }
+    expect((await store.getProjection(jobId))?.progress).toBeUndefined();
+  });
+
+  // What the photo is must survive the edit: its transparency, its orientation, and its colours
+  // when they arrive as CMYK or 16 bits per channel.
+  const halves = async (top: string, bottom: string, width = 96, height = 80) =>
+    sharp({ create: { width, height: height / 2, channels: 3, background: top } })
+      .extend({ bottom: height / 2, background: bottom })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  const inputs: Array<[string, () => Promise<Buffer>, (out: Sharp) => Promise<void>]> = [
+    [
+      "keeps transparency",
+      async () => {
+        // Red, with its left half fully transparent.
+        const rgba = Buffer.alloc(96 * 80 * 4);
+        for (let i = 0; i < 96 * 80; i += 1) rgba.set([200, 40, 40, i % 96 < 48 ? 0 : 255], i * 4);
+        return sharp(rgba, { raw: { width: 96, height: 80, channels: 4 } }).png().toBuffer();
+      },
+      async (out) => {
+        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
+        expect(info.channels).toBe(4);
+        expect(data[(80 * info.width + 20) * 4 + 3]).toBe(0); // left half: transparent
+        expect(data[(80 * info.width + 170) * 4 + 3]).toBe(255); // right half: opaque
+      },
+    ],
+    [
+      "turns an EXIF-rotated photo upright",
+      async () => {
+        const upright = await halves("#e02020", "#2020e0");
+        // Stored turned a quarter to the left, with orientation 6 ("turn right to view").
+        return sharp(upright.data, { raw: upright.info }).rotate(-90).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+      },
+      async (out) => {
+        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
+        expect([info.width, info.height]).toEqual([192, 160]);
+        expect(data[(20 * info.width + 96) * info.channels]).toBeGreaterThan(150); // top: red
+        expect(data[(140 * info.width + 96) * info.channels + 2]).toBeGreaterThan(150); // bottom: blue
+      },
+    ],
+    [
+      "converts a CMYK JPEG to sRGB",
+      async () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("cmyk").jpeg().toBuffer(),
+      async (out) => {
+        const { data } = await out.raw().toBuffer({ resolveWithObject: true });
+        expect(Math.abs((data[0] as number) - 200)).toBeLessThan(16);
+        expect(Math.abs((data[1] as number) - 100)).toBeLessThan(16);
+      },
+    ],
+    [
+      "reduces a 16-bit PNG to 8 bits",
+      async () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("rgb16").png().toBuffer(),
+      async (out) => {
+        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
+        expect(info.channels).toBe(3);
+        expect(Math.abs((data[0] as number) - 200)).toBeLessThan(12);
+        expect(Math.abs((data[2] as number) - 50)).toBeLessThan(12);
+      },
+    ],
+  ];
+
+  it.each(inputs)("%s", async (_name, make, check) => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    const jobId = await queuedJob(await make(), { scale: 2 });
+    await publisher.publish({ jobId, operation: "upscale" });
+    const job = await settled(jobId);
+    expect(job.status, job.error?.message).toBe("succeeded");
+    const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
+    await check(sharp(bytes));
+  });
+
+  it.each([
+    ["enhance", { strength: 0.5 }, 3],
+    ["comic", { strength: 0.7 }, 3],
+    ["aged", { strength: 0.7 }, 3],
+    ["remove_background", {}, 4],
+  ] as const)("runs %s through its Triton model into a PNG of the photo's size", async (operation, params, channels) => {
+    const { publisher, subscription } = await queue();
+    startWorker(subscription, `w-${randomUUID()}`);
+    const portrait = await sharp(join(await ensurePhotos(), "astronaut.png")).resize(160, 160).jpeg().toBuffer();
+    const jobId = await queuedJob(portrait, { ...params }, operation);
+    await publisher.publish({ jobId, operation });
+    const job = await settled(jobId, 120_000);
+    expect(job.status, job.error?.message).toBe("succeeded");
+    const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
+    const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([160, 160, channels]);
+    const original = await sharp(portrait).raw().toBuffer();
+    if (operation === "remove_background") {
+      // The wall behind the astronaut (top right) goes transparent; her face (centre top) stays.
+      expect(data[(10 * 160 + 150) * 4 + 3]).toBeLessThan(30);
+      expect(data[(45 * 160 + 72) * 4 + 3]).toBeGreaterThan(220);
+    } else {
+      let changed = 0;
+      for (let i = 0; i < original.length; i += 1) if (Math.abs((data[i] as number) - (original[i] as number)) > 2) changed += 1;
+      expect(changed).toBeGreaterThan(original.length / 20);
+    }
   });
 
   it("turns three copies of one message, to two workers, into exactly one result", async () => {

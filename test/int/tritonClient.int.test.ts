@@ -132,6 +132,31 @@ describe("Triton gRPC client", () => {
     expect(Buffer.from(ours.buffer, ours.byteOffset, ours.byteLength).equals(Buffer.from(theirs.data))).toBe(true);
   });
 
+  it("gets the same bytes as Triton's own Python client with an FP32 input", async () => {
+    const size = 48;
+    const pixels = await readPhotoTile("astronaut.png", { left: 200, top: 80, width: size, height: size });
+    const ours = await client.infer({
+      model: "enhance",
+      inputs: [
+        { name: "IMAGE", datatype: "UINT8", shape: [1, size, size, 3], data: pixels },
+        { name: "STRENGTH", datatype: "FP32", shape: [1, 1], data: Float32Array.of(0.75) },
+      ],
+      outputs: ["IMAGE_OUT"],
+    });
+    const inFile = join(scratch, "fp32-in.npy");
+    const outFile = join(scratch, "fp32-out.npy");
+    writeNpyUint8(inFile, [1, size, size, 3], pixels);
+    await runSupportPython(triton.install, "tritonclient_infer.py", [
+      "--url", triton.grpcUrl, "--model", "enhance", "--strength", "0.75", "--input", inFile, "--output", outFile,
+    ]);
+    const theirs = readNpyUint8(outFile);
+    const mine = ours.outputs[0]!.data as Uint8Array;
+    expect(ours.outputs[0]?.shape).toEqual(theirs.shape);
+    expect(Buffer.from(mine.buffer, mine.byteOffset, mine.byteLength).equals(Buffer.from(theirs.data))).toBe(true);
+    // Not a trivial pass: strength 0.75 changes the tile.
+    expect(Buffer.from(mine).equals(Buffer.from(pixels))).toBe(false);
+  });
+
   it("reports a SCALE the model rejects as an invalid request, and keeps serving", async () => {
     const pixels = await photoBatch(16, 1);
     const error = await failure(client.infer(upscaleRequest(pixels, 16, 1, 3)));

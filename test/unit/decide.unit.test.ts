@@ -86,6 +86,8 @@ const cmd = {
   deadLettered: { type: "FailDeadLettered", deliveryAttempts: 5 },
   requeueStale: { type: "RequeueStale", staleMs: 0 },
   requeueFresh: { type: "RequeueStale", staleMs: 60_000 },
+  progressW1: { type: "RecordProgress", workerId: "w1", tilesDone: 3, tilesTotal: 9 },
+  progressW2: { type: "RecordProgress", workerId: "w2", tilesDone: 3, tilesTotal: 9 },
 } satisfies Record<string, EditCommand>;
 
 type Then = { events: EventType[] } | { rejected: RejectionCode };
@@ -155,6 +157,10 @@ const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> 
   ["running", "requeueStale", { rejected: "not_stale" }],
   ["awaiting", "requeueStale", { rejected: "not_stale" }],
   ["succeeded", "requeueStale", { rejected: "not_stale" }],
+  ["running", "progressW1", { events: ["EditProgressed"] }],
+  ["running", "progressW2", { rejected: "not_lease_holder" }],
+  ["queued", "progressW1", { rejected: "not_lease_holder" }],
+  ["canceled", "progressW1", { rejected: "already_ended" }],
 ];
 
 describe("decide", () => {
@@ -236,6 +242,14 @@ describe("evolve", () => {
       attempts: 1,
       error: { code: "inference_unavailable" },
     });
+  });
+
+  it("shows the running attempt's progress, and forgets it when the attempt ends", () => {
+    const progressed: EditEvent = { type: "EditProgressed", data: { workerId: "w1", tilesDone: 3, tilesTotal: 9 } };
+    expect(foldEvents(record([...H.running, progressed]))?.progress).toEqual({ tilesDone: 3, tilesTotal: 9 });
+    const retry: EditEvent = { type: "EditAttemptFailed", data: { code: "inference_unavailable", message: "down", attempt: 1 } };
+    expect(foldEvents(record([...H.running, progressed, retry]))?.progress).toBeUndefined();
+    expect(foldEvents(record([...H.running, progressed, succeeded]))?.progress).toBeUndefined();
   });
 
   it("refuses a log that does not begin with EditRequested", () => {

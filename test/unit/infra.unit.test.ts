@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { mockProjectNumber, runInfraProgram, type DeclaredResource, type ProgramRun } from "../support/infraProgram.js";
 
 const T = {
+  alertPolicy: "gcp:monitoring/alertPolicy:AlertPolicy",
   account: "gcp:serviceaccount/account:Account",
   bucket: "gcp:storage/bucket:Bucket",
   bucketIam: "gcp:storage/bucketIAMMember:BucketIAMMember",
@@ -258,6 +259,54 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     });
   });
 
+  describe("alert policies", () => {
+    const condition = (name: string) => {
+      const policy = run.one(T.alertPolicy, `alert-${name}`).inputs;
+      expect(policy.conditions).toHaveLength(1);
+      return { policy, rule: policy.conditions[0].conditionPrometheusQueryLanguage };
+    };
+
+    it("alert on a growing backlog, the error rate, dead letters, the oldest running job and Triton not ready", () => {
+      expect(run.all(T.alertPolicy).map((policy) => policy.name).sort()).toEqual([
+        "alert-backlog-growing",
+        "alert-dead-lettered",
+        "alert-error-rate",
+        "alert-oldest-running-job",
+        "alert-triton-not-ready",
+      ]);
+      for (const policy of run.all(T.alertPolicy)) {
+        expect(policy.inputs.displayName).toContain(`(${stack})`);
+        expect(policy.inputs.documentation.content).not.toBe("");
+        expect(policy.inputs.conditions[0].conditionPrometheusQueryLanguage.ruleGroup).toBe(`image-edit-${stack}`);
+      }
+    });
+
+    it("watch the jobs subscription's backlog above what the full worker fleet is sized for", () => {
+      const { rule } = condition("backlog-growing");
+      expect(rule.query).toContain(`subscription_id="edit-jobs-worker-${stack}"`);
+      expect(rule.query).toContain("pubsub_googleapis_com:subscription_num_undelivered_messages");
+      expect(rule.query).toContain("deriv(");
+      const fleet = Number(run.config["image-edit:workerMaxReplicas"] ?? 4) * Number(run.config["image-edit:workerBacklogPerReplica"] ?? 4);
+      expect(rule.query).toContain(`> ${fleet})`);
+      expect(rule.duration).toBe("900s");
+    });
+
+    it("read the worker's own metrics in the app namespace", () => {
+      expect(condition("error-rate").rule.query).toContain('image_edit_jobs_total{namespace="image-edit",outcome="failed"}');
+      expect(condition("error-rate").rule.query).toContain("> 0.05");
+      expect(condition("oldest-running-job").rule.query).toBe('max(image_edit_oldest_running_job_age_seconds{namespace="image-edit"}) > 480');
+      expect(condition("triton-not-ready").rule.query).toBe('max(image_edit_triton_ready{namespace="image-edit"}) == 0');
+      expect(condition("triton-not-ready").policy.severity).toBe("CRITICAL");
+    });
+
+    it("fire on any dead-lettered job", () => {
+      const { rule } = condition("dead-lettered");
+      expect(rule.query).toContain(`subscription_dead_letter_message_count{subscription_id="edit-jobs-worker-${stack}"`);
+      expect(rule.query).toMatch(/> 0$/);
+      expect(rule.duration).toBe("0s");
+    });
+  });
+
   describe("worker", () => {
     const worker = () => run.one(T.deployment, "worker");
 
@@ -277,11 +326,17 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         MAX_ATTEMPTS: String(expected.maxDeliveryAttempts),
         // What the API accepts, the worker reads.
         MAX_INPUT_BYTES: run.one(T.function, "api").inputs.serviceConfig.environmentVariables.MAX_UPLOAD_BYTES,
+        METRICS_PORT: "9464",
       });
       expect(container(worker()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/worker:latest`);
-      // No scrape target until the worker serves /metrics: a port nothing listens on would
-      // only show as a target that is always down.
-      expect(container(worker()).ports).toBeUndefined();
+    });
+
+    it("serves /metrics on the port Managed Prometheus scrapes", () => {
+      expect(container(worker()).ports).toEqual([{ name: "metrics", containerPort: 9464 }]);
+      expect(run.one(T.podMonitoring, "worker-metrics").inputs.spec).toEqual({
+        selector: { matchLabels: { app: "worker" } },
+        endpoints: [{ port: "metrics", path: "/metrics", interval: "30s" }],
+      });
     });
 
     it("outlives the longest Triton call when terminated", () => {

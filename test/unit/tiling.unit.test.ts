@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { extractTile, placeTile, planTiles } from "../../workers/tiling.js";
+import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha } from "../../workers/tiling.js";
 
 /** Nearest-neighbour upscaling: a stand-in "model" whose exact output is known anywhere. */
 function nearest(rgb: Uint8Array, width: number, height: number, scale: number): Uint8Array {
@@ -51,5 +51,35 @@ describe("tiling", () => {
 
   it("refuses an overlap that leaves no core", () => {
     expect(() => planTiles(10, 10, 8, 4)).toThrow(/no core/);
+  });
+
+  it("stitches band by band into the same output as the whole image", () => {
+    const [width, height, tileSize, overlap, scale] = [70, 45, 20, 4, 2];
+    const image = randomImage(width, height, 5);
+    const grid = planTiles(width, height, tileSize, overlap);
+    const bands = tileBands(grid);
+    expect(bands.flat()).toEqual(grid.tiles);
+    expect(bands.every((band) => band.every((tile) => tile.y === band[0]!.y))).toBe(true);
+    const parts: Uint8Array[] = [];
+    for (const band of bands) {
+      const top = band[0]!.y * scale;
+      const buffer = new Uint8Array(width * scale * band[0]!.height * scale * 3);
+      for (const tile of band) placeTile(buffer, width * scale, nearest(extractTile(image, width, height, tile, grid), tileSize, tileSize, scale), tile, grid, scale, top);
+      parts.push(buffer);
+    }
+    expect(Buffer.concat(parts).equals(Buffer.from(nearest(image, width, height, scale)))).toBe(true);
+  });
+
+  it("scales an alpha plane bilinearly, any band of rows alone", () => {
+    // 2×2: opaque left column, transparent right column.
+    const alpha = Uint8Array.from([255, 0, 255, 0]);
+    const whole = scaleAlphaRows(alpha, 2, 2, 4, 0, 8);
+    expect(Array.from(whole.subarray(0, 8))).toEqual([255, 255, 223, 159, 96, 32, 0, 0]);
+    expect(Array.from(scaleAlphaRows(alpha, 2, 2, 4, 3, 2))).toEqual(Array.from(whole.subarray(24, 40)));
+    expect(Array.from(scaleAlphaRows(alpha, 2, 2, 1, 1, 1))).toEqual([255, 0]);
+  });
+
+  it("interleaves RGB and alpha into RGBA", () => {
+    expect(Array.from(withAlpha(Uint8Array.from([1, 2, 3, 4, 5, 6]), Uint8Array.from([7, 8])))).toEqual([1, 2, 3, 7, 4, 5, 6, 8]);
   });
 });

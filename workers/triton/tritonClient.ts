@@ -112,6 +112,7 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
     what: string,
     timeoutMs = defaultTimeoutMs,
     signal?: AbortSignal,
+    headers: Record<string, string> = {},
   ): Promise<T> {
     if (signal?.aborted) {
       return Promise.reject(new InferenceError("canceled", `${what}: canceled before it was sent`));
@@ -119,7 +120,9 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
     return new Promise<T>((resolve, reject) => {
       const deadline = new Date(Date.now() + timeoutMs);
       const onAbort = () => unaryCall.cancel();
-      const unaryCall = stub[method].call(stub, request, new grpc.Metadata(), { deadline }, (error, response) => {
+      const metadata = new grpc.Metadata();
+      for (const [name, value] of Object.entries(headers)) metadata.set(name, value);
+      const unaryCall = stub[method].call(stub, request, metadata, { deadline }, (error, response) => {
         signal?.removeEventListener("abort", onAbort);
         if (error) reject(inferenceErrorFromGrpc(error, what));
         else resolve(response as T);
@@ -182,7 +185,8 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
         outputs: (request.outputs ?? []).map((name) => ({ name })),
         raw_input_contents: raw,
       };
-      const response = await call<WireInferResponse>("ModelInfer", wireRequest, what, request.timeoutMs, request.signal);
+      // The trace headers go in the gRPC metadata, where Triton's own tracing looks for them.
+      const response = await call<WireInferResponse>("ModelInfer", wireRequest, what, request.timeoutMs, request.signal, request.trace);
       return {
         model: response.model_name,
         version: response.model_version,

@@ -1,0 +1,121 @@
+/**
+ * `edit <operation> <file> [-o out] [--param k=v ...]`: edits one photo through the typed client,
+ * against the local stack or a deployed API. Shows an upload progress bar, the live status with
+ * tile progress, and the output's path and size. `--json` prints one object for scripts. The exit
+ * codes are in `USAGE` (cli/editArgs.ts).
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { createEditClient } from "../client/editClient.js";
+import { describeError, EditApiError } from "../client/editErrors.js";
+import type { Job } from "../client/editTypes.js";
+import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions } from "./editArgs.js";
+
+const parsed = parseEditArgs(process.argv.slice(2), process.env);
+if (parsed.kind === "help") {
+  console.log(USAGE);
+  process.exit(EXIT.succeeded);
+}
+if (parsed.kind === "usage_error") {
+  console.error(`edit: ${parsed.message}\n\n${USAGE}`);
+  process.exit(EXIT.usage);
+}
+process.exit(await run(parsed.options));
+
+async function run(options: EditOptions): Promise<number> {
+  const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  const tty = !options.json && process.stderr.isTTY;
+  /** A line redrawn in place on a terminal; elsewhere printed only when `milestone` says so. */
+  const redraw = (line: string, milestone: boolean) => {
+    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else if (milestone && !options.json) process.stderr.write(`${line}\n`);
+  };
+  const endLine = () => tty && process.stderr.write("\n");
+  const fail = (code: number, message: string, extra: Record<string, unknown> = {}) => {
+    endLine();
+    if (options.json) console.log(JSON.stringify({ ok: false, exitCode: code, error: message, ...extra }));
+    else console.error(`edit: ${message}`);
+    return code;
+  };
+
+  let image: Buffer;
+  try {
+    image = await readFile(options.file);
+  } catch (error) {
+    return fail(EXIT.usage, `cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  const contentType = sniffPhotoType(image);
+  if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG or WebP photo`);
+  if (!options.auth) return fail(EXIT.unauthenticated, "not signed in: give --token (or EDIT_TOKEN), or --user <name> on the local stack");
+
+  let token: string;
+  if ("token" in options.auth) token = options.auth.token;
+  else {
+    const { signLocalToken } = await import("../local/localIssuer.js");
+    token = await signLocalToken(options.auth.localUser, { audience: options.projectId });
+  }
+
+  let firestore: Awaited<ReturnType<typeof connectListener>> | undefined;
+  let jobId: string | undefined;
+  try {
+    if (options.firestoreEmulatorHost) firestore = await connectListener(options, token);
+    const client = createEditClient({ apiUrl: options.apiUrl, getToken: () => token, ...(firestore ? { firestore: firestore.firestore } : {}) });
+
+    let lastQuarter = -1;
+    const created = await client.createEdit({
+      operation: options.operation,
+      params: options.params,
+      image: new Uint8Array(image.buffer, image.byteOffset, image.byteLength),
+      contentType,
+      flow: options.direct ? "direct" : "signed",
+      onUploadProgress: (sent, total) => {
+        const quarter = Math.floor((sent / Math.max(1, total)) * 4);
+        redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);
+        lastQuarter = quarter;
+      },
+    });
+    jobId = created.jobId;
+    endLine();
+    say(`Job ${jobId} (${options.operation}), followed ${firestore ? "through a Firestore listener" : "through the API"}`);
+
+    // Ctrl-C cancels the job rather than leaving it running unseen.
+    process.once("SIGINT", () => {
+      endLine();
+      say("Canceling…");
+      void client.cancel(created.jobId).finally(() => process.exit(130));
+    });
+
+    let lastStatus = "";
+    const ended = await client.waitUntilEnded(jobId, (job: Job) => {
+      const tiles = job.status === "running" && job.progress ? ` tiles ${progressBar(job.progress.tilesDone, job.progress.tilesTotal)} ${job.progress.tilesDone}/${job.progress.tilesTotal}` : "";
+      const retry = (job.status === "queued" || job.status === "running") && job.lastError ? ` (retrying after: ${job.lastError.message})` : "";
+      redraw(`Status: ${job.status}${tiles}${retry}`, job.status !== lastStatus || tiles !== "");
+      lastStatus = job.status;
+    });
+    endLine();
+    if (ended.status === "failed") {
+      return fail(EXIT.editFailed, `the edit failed: ${ended.error.message}`, { jobId, status: "failed", reason: ended.error });
+    }
+    if (ended.status === "canceled") return fail(EXIT.editFailed, "the edit was canceled", { jobId, status: "canceled" });
+
+    const result = await client.fetchResult(jobId);
+    const output = options.output ?? defaultOutputPath(options.file, options.operation, result.contentType);
+    await writeFile(output, result.bytes);
+    if (options.json) {
+      console.log(JSON.stringify({ ok: true, exitCode: 0, jobId, status: "succeeded", output: { path: output, sizeBytes: result.bytes.byteLength, width: result.width, height: result.height, contentType: result.contentType } }));
+    } else {
+      console.log(`Saved ${output} (${result.width}×${result.height}, ${formatBytes(result.bytes.byteLength)})`);
+    }
+    return EXIT.succeeded;
+  } catch (error) {
+    const code = exitCodeFor(error);
+    const detail = error instanceof EditApiError ? ` [${error.code}]` : "";
+    return fail(code, `${describeError(error)}${detail}`, jobId ? { jobId } : {});
+  } finally {
+    await firestore?.close().catch(() => {});
+  }
+}
+
+async function connectListener(options: EditOptions, token: string) {
+  const { connectEmulatorFirestore, tokenSubject } = await import("../client/firestoreConnection.js");
+  return connectEmulatorFirestore({ projectId: options.projectId, emulatorHost: options.firestoreEmulatorHost!, userId: tokenSubject(token) });
+}

@@ -1,0 +1,181 @@
+/**
+ * The command line of `edit`, read into options. Pure: the arguments and the environment come in,
+ * so that every rule is a table in test/unit/editArgs.unit.test.ts.
+ */
+
+export const USAGE = `Usage: edit <operation> <file> [-o out] [--param name=value ...] [options]
+
+Edits a photo with the image-edit service: uploads it with a progress bar, follows the job live,
+and saves the result.
+
+  <operation>              upscale, enhance, remove_background, comic or aged (see GET /v1/models)
+  <file>                   a JPEG, PNG or WebP photo
+  -o, --output <path>      where to save the result (default: <file>.<operation>.png beside it)
+  -p, --param name=value   a parameter of the edit, such as --param scale=2 (repeatable)
+  --api <url>              the service (env EDIT_API_URL; default http://127.0.0.1:8080, the local stack)
+  --token <jwt>            a Firebase ID token (env EDIT_TOKEN)
+  --user <name>            local stack only: sign in as <name> with the local issuer instead of --token
+  --firestore-emulator <host:port>
+                           follow the job through a Firestore listener on the emulator (env
+                           FIRESTORE_EMULATOR_HOST); without it the job is followed through the API
+  --project <id>           the Firebase project of the listener (env EDIT_PROJECT_ID; default image-edit-local)
+  --direct                 send the photo in the request itself instead of a signed upload (small photos)
+  --json                   print one JSON object on stdout and no progress
+  -h, --help               this text
+
+Exit codes: 0 the edit succeeded; 1 the edit failed or was canceled; 2 bad usage (arguments, the
+file, or a request the service refused as invalid); 3 the service could not be reached or is
+unavailable; 4 not signed in (no token, or a token the service refused).`;
+
+export const EXIT = { succeeded: 0, editFailed: 1, usage: 2, unreachable: 3, unauthenticated: 4 } as const;
+
+export interface EditOptions {
+  operation: string;
+  file: string;
+  output?: string;
+  params: Record<string, string>;
+  apiUrl: string;
+  auth: { token: string } | { localUser: string } | undefined;
+  firestoreEmulatorHost?: string;
+  projectId: string;
+  direct: boolean;
+  json: boolean;
+}
+
+export type ParsedArgs = { kind: "run"; options: EditOptions } | { kind: "help" } | { kind: "usage_error"; message: string };
+
+const WITH_VALUE = new Map([
+  ["-o", "output"],
+  ["--output", "output"],
+  ["-p", "param"],
+  ["--param", "param"],
+  ["--api", "api"],
+  ["--token", "token"],
+  ["--user", "user"],
+  ["--firestore-emulator", "firestore"],
+  ["--project", "project"],
+]);
+
+export function parseEditArgs(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
+  const positional: string[] = [];
+  const values: Record<string, string> = {};
+  const params: Record<string, string> = {};
+  let json = false;
+  let direct = false;
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i]!;
+    if (arg === "-h" || arg === "--help") return { kind: "help" };
+    if (arg === "--json") {
+      json = true;
+      continue;
+    }
+    if (arg === "--direct") {
+      direct = true;
+      continue;
+    }
+    if (arg === "--") {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    let inline: string | undefined;
+    const equals = arg.indexOf("=");
+    if (arg.startsWith("--") && equals > 0) {
+      inline = arg.slice(equals + 1);
+      arg = arg.slice(0, equals);
+    }
+    const name = WITH_VALUE.get(arg);
+    if (name === undefined) {
+      if (arg.startsWith("-") && arg !== "-") return { kind: "usage_error", message: `unknown option ${arg}` };
+      positional.push(arg);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined || value === "") return { kind: "usage_error", message: `${arg} needs a value` };
+    if (name === "param") {
+      const split = value.indexOf("=");
+      if (split < 1 || split === value.length - 1) return { kind: "usage_error", message: `--param takes name=value, not "${value}"` };
+      params[value.slice(0, split)] = value.slice(split + 1);
+    } else {
+      values[name] = value;
+    }
+  }
+  if (positional.length !== 2) {
+    return { kind: "usage_error", message: positional.length < 2 ? "give an operation and a file" : `unexpected argument "${positional[2]}"` };
+  }
+  const [operation, file] = positional as [string, string];
+  if (!/^[a-z_]+$/.test(operation)) return { kind: "usage_error", message: `"${operation}" is not an operation name` };
+  const apiUrl = (values.api ?? env.EDIT_API_URL ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
+  try {
+    const url = new URL(apiUrl);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+  } catch {
+    return { kind: "usage_error", message: `--api must be an http(s) URL, not "${apiUrl}"` };
+  }
+  if (values.token !== undefined && values.user !== undefined) return { kind: "usage_error", message: "give --token or --user, not both" };
+  const token = values.token ?? (values.user === undefined ? env.EDIT_TOKEN : undefined);
+  const auth = token ? { token } : values.user !== undefined ? { localUser: values.user } : undefined;
+  const firestoreEmulatorHost = values.firestore ?? env.FIRESTORE_EMULATOR_HOST;
+  if (firestoreEmulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(firestoreEmulatorHost)) {
+    return { kind: "usage_error", message: `the Firestore emulator must be host:port, not "${firestoreEmulatorHost}"` };
+  }
+  return {
+    kind: "run",
+    options: {
+      operation,
+      file,
+      ...(values.output === undefined ? {} : { output: values.output }),
+      params,
+      apiUrl,
+      auth,
+      ...(firestoreEmulatorHost ? { firestoreEmulatorHost } : {}),
+      projectId: values.project ?? env.EDIT_PROJECT_ID ?? "image-edit-local",
+      direct,
+      json,
+    },
+  };
+}
+
+/** The content type a photo's first bytes show, or undefined when it is none we accept. */
+export function sniffPhotoType(bytes: Uint8Array): "image/jpeg" | "image/png" | "image/webp" | undefined {
+  const starts = (...prefix: number[]) => prefix.every((byte, i) => bytes[i] === byte);
+  if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
+  if (starts(0x52, 0x49, 0x46, 0x46) && String.fromCharCode(...bytes.subarray(8, 12)) === "WEBP") return "image/webp";
+  return undefined;
+}
+
+/** `photo.jpg` + `upscale` + `image/png` → `photo.upscale.png`, beside the input. */
+export function defaultOutputPath(file: string, operation: string, contentType: string): string {
+  const extension = contentType === "image/jpeg" ? "jpg" : contentType === "image/webp" ? "webp" : "png";
+  const slash = Math.max(file.lastIndexOf("/"), file.lastIndexOf("\\"));
+  const dot = file.lastIndexOf(".");
+  const stem = dot > slash + 1 ? file.slice(0, dot) : file;
+  return `${stem}.${operation}.${extension}`;
+}
+
+/** A text progress bar: `[#########-----------]  45%`. */
+export function progressBar(done: number, total: number, width = 24): string {
+  const fraction = total <= 0 ? 1 : Math.min(1, Math.max(0, done / total));
+  const filled = Math.round(fraction * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.floor(fraction * 100)).padStart(3)}%`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** The exit code for an error, by what a script would do next: fix the call, retry later, or sign in. */
+export function exitCodeFor(error: unknown): number {
+  const named = error as { name?: string; status?: number; code?: string };
+  if (named.name === "ServiceUnreachableError") return EXIT.unreachable;
+  if (named.name === "EditApiError" || named.name === "UploadError") {
+    const status = named.status ?? 0;
+    if (status === 401) return EXIT.unauthenticated;
+    if (status === 0 || status >= 500) return EXIT.unreachable;
+    return EXIT.usage;
+  }
+  if (named.code === "permission-denied" || named.code === "unauthenticated") return EXIT.unauthenticated;
+  return EXIT.unreachable;
+}

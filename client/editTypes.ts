@@ -1,0 +1,90 @@
+/**
+ * The wire types of the edit service, as a web or mobile app sees them: the job (from the API
+ * or from its Firestore projection `jobs/{jobId}`), its events, and the model catalogue. These
+ * types are the contract that `functions/openApiDocument.ts` describes; the client imports
+ * nothing from the server's code.
+ */
+
+export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const ENDED_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "canceled"];
+
+/** Tiles done so far, on a running job (updated at most once a second). */
+export interface TileProgress {
+  tilesDone: number;
+  tilesTotal: number;
+}
+
+export interface JobFailure {
+  code: string;
+  /** A sentence a person can read. */
+  message: string;
+}
+
+export interface JobOutput {
+  /**
+   * Where the result is: a signed `https` URL when read from the API, the `gs://` address when
+   * read from the Firestore projection.
+   */
+  url: string;
+  width: number;
+  height: number;
+  contentType: string;
+  sizeBytes: number;
+}
+
+interface JobCommon {
+  jobId: string;
+  operation: string;
+  params: Record<string, number | string | boolean>;
+  ownerId: string;
+  /** The seq of the last event folded in; grows by one with every event. */
+  version: number;
+  /** How many times a worker has started the edit. */
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The job, typed by its status: each state carries exactly what it can have. */
+export type Job =
+  | (JobCommon & { status: "awaiting_upload" })
+  /** `lastError` is set when an attempt failed and the job went back to the queue. */
+  | (JobCommon & { status: "queued"; lastError?: JobFailure })
+  | (JobCommon & { status: "running"; progress?: TileProgress; lastError?: JobFailure })
+  | (JobCommon & { status: "succeeded"; output: JobOutput })
+  | (JobCommon & { status: "failed"; error: JobFailure })
+  | (JobCommon & { status: "canceled" });
+
+export type EndedJob = Extract<Job, { status: "succeeded" | "failed" | "canceled" }>;
+
+export function isEnded(job: Job): job is EndedJob {
+  return ENDED_STATUSES.includes(job.status);
+}
+
+export interface JobEvent {
+  seq: number;
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+/** One parameter of an edit, as GET /v1/models describes it. Unknown shapes are kept as they are. */
+export interface ParamInfo {
+  kind?: string;
+  description?: string;
+  default?: number | string | boolean;
+  allowed?: ReadonlyArray<number | string>;
+  min?: number;
+  max?: number;
+  [more: string]: unknown;
+}
+
+export interface ModelInfo {
+  operation: string;
+  title: string;
+  method: string;
+  available: boolean;
+  params: Record<string, ParamInfo>;
+  [more: string]: unknown;
+}

@@ -1,0 +1,297 @@
+/**
+ * The OpenAPI 3.1 description of the HTTP API, version 1, served at GET /v1/openapi.json.
+ * test/int/openApi.int.test.ts drives every route and checks each answer's status and body
+ * against this document with a JSON Schema validator, so the two cannot drift apart.
+ * Enumerations come from the code's own tables.
+ */
+import { EVENT_TYPES } from "../events/editEvents.js";
+import { JOB_STATUSES } from "../events/jobState.js";
+import { OPERATIONS } from "../events/operations.js";
+import { ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ "application/json": { schema } });
+const errorAnswer = (description: string) => ({ description, content: json(ref("Error")) });
+
+const jobId = {
+  name: "jobId",
+  in: "path",
+  required: true,
+  schema: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" },
+};
+
+/** Answers every call that needs a token can give. */
+const authAnswers = {
+  "401": errorAnswer("No token, or a token that is expired, not yet valid, or not ours."),
+  "500": errorAnswer("Something failed on the service's side."),
+};
+
+export const OPENAPI_DOCUMENT = {
+  openapi: "3.1.0",
+  info: {
+    title: "Image edits API",
+    version: "1",
+    description: [
+      "Create, follow and cancel AI image edits. Every call except the model list and this document needs `Authorization: Bearer <Firebase ID token>` (locally: `npm run token -- <userId>`).",
+      "Errors are `{\"error\":{\"code\",\"message\"}}`. A method that a path does not list answers 405; a path not listed here answers 404 (401 first without a token).",
+      "A job's live state is also the Firestore document `jobs/{jobId}` (readable by its owner), with the same fields as `Job`, except that `output.url` is its `gs://` address.",
+    ].join("\n\n"),
+  },
+  servers: [{ url: "http://127.0.0.1:8080", description: "the local stack (`npm start`)" }],
+  security: [{ firebaseIdToken: [] }],
+  paths: {
+    "/v1/openapi.json": {
+      get: {
+        operationId: "getOpenApiDocument",
+        summary: "This document.",
+        security: [],
+        responses: { "200": { description: "The OpenAPI document.", content: json({ type: "object", required: ["openapi", "paths"] }) } },
+      },
+    },
+    "/v1/models": {
+      get: {
+        operationId: "listModels",
+        summary: "The edits, their parameters, how each is made, and whether it is available yet.",
+        security: [],
+        responses: {
+          "200": {
+            description: "The model catalogue.",
+            content: json({ type: "object", required: ["models"], additionalProperties: false, properties: { models: { type: "array", items: ref("Model") } } }),
+          },
+        },
+      },
+    },
+    "/v1/edits": {
+      get: {
+        operationId: "listEdits",
+        summary: "The caller's edits, newest first (at most 50).",
+        responses: {
+          "200": {
+            description: "The caller's edits.",
+            content: json({ type: "object", required: ["edits"], additionalProperties: false, properties: { edits: { type: "array", items: ref("Job") } } }),
+          },
+          ...authAnswers,
+        },
+      },
+      post: {
+        operationId: "createEdit",
+        summary: "Requests an edit.",
+        description: [
+          "Two flows:",
+          "- **signed upload** (a JSON body): answers with a signed `PUT` URL; uploading the photo there starts the job.",
+          "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2`.",
+          "The same `Idempotency-Key` from the same user returns the same job; reusing it for a different request answers 422.",
+        ].join("\n"),
+        parameters: [
+          { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" } },
+          {
+            name: "operation",
+            in: "query",
+            required: false,
+            description: "Direct flow only: the edit to make.",
+            schema: { type: "string", enum: [...OPERATIONS] },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": { schema: ref("CreateEditRequest") },
+            ...Object.fromEntries(ACCEPTED_CONTENT_TYPES.map((type) => [type, { schema: { type: "string", contentMediaType: type } }])),
+          },
+        },
+        responses: {
+          "202": {
+            description: "Accepted. Signed flow: `awaiting_upload` with `upload`. Direct flow, or a replay after the upload: the job's status, without `upload`.",
+            content: json(ref("CreatedEdit")),
+          },
+          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, an empty body, or a bad Idempotency-Key."),
+          ...authAnswers,
+          "409": errorAnswer("The job could not be created as asked."),
+          "413": errorAnswer("The body is larger than a direct upload may be."),
+          "415": errorAnswer("The content type is not JPEG, PNG or WebP, or the bytes are not the declared type."),
+          "422": errorAnswer("This Idempotency-Key was already used for a different request."),
+          "503": errorAnswer("Storage is briefly unavailable; try again."),
+        },
+      },
+    },
+    "/v1/edits/{jobId}": {
+      get: {
+        operationId: "getEdit",
+        summary: "One edit. Someone else's edit answers 404, exactly like a missing one.",
+        parameters: [jobId],
+        responses: {
+          "200": { description: "The edit; a succeeded one has a signed download URL in `output.url`.", content: json(ref("Job")) },
+          "404": errorAnswer("No such edit for this caller."),
+          ...authAnswers,
+          "503": errorAnswer("Storage is briefly unavailable; try again."),
+        },
+      },
+    },
+    "/v1/edits/{jobId}/events": {
+      get: {
+        operationId: "listEditEvents",
+        summary: "The edit's history: one event per state change, in order.",
+        parameters: [jobId],
+        responses: {
+          "200": { description: "The events.", content: json({ type: "array", items: ref("Event") }) },
+          "404": errorAnswer("No such edit for this caller."),
+          ...authAnswers,
+        },
+      },
+    },
+    "/v1/edits/{jobId}/cancel": {
+      post: {
+        operationId: "cancelEdit",
+        summary: "Cancels an edit that has not ended.",
+        parameters: [jobId],
+        responses: {
+          "202": { description: "Canceled; the edit as it is now.", content: json(ref("Job")) },
+          "404": errorAnswer("No such edit for this caller."),
+          "409": errorAnswer("The edit has already ended."),
+          ...authAnswers,
+        },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      firebaseIdToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "A Firebase Auth ID token." },
+    },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error"],
+        additionalProperties: false,
+        properties: {
+          error: {
+            type: "object",
+            required: ["code", "message"],
+            additionalProperties: false,
+            properties: {
+              code: { type: "string", description: "Stable, for programs: such as `invalid_param`, `unauthenticated`, `not_found`." },
+              message: { type: "string", description: "For people." },
+            },
+          },
+        },
+      },
+      Status: { type: "string", enum: [...JOB_STATUSES] },
+      Params: {
+        type: "object",
+        description: "The edit's parameters by name, with defaults filled in; see GET /v1/models.",
+        additionalProperties: { type: ["number", "string", "boolean"] },
+      },
+      CreateEditRequest: {
+        type: "object",
+        required: ["operation", "contentType"],
+        additionalProperties: false,
+        properties: {
+          operation: { type: "string", enum: [...OPERATIONS] },
+          params: ref("Params"),
+          contentType: { type: "string", enum: [...ACCEPTED_CONTENT_TYPES] },
+        },
+      },
+      CreatedEdit: {
+        type: "object",
+        required: ["jobId", "status"],
+        additionalProperties: false,
+        properties: {
+          jobId: { type: "string" },
+          status: ref("Status"),
+          upload: {
+            type: "object",
+            required: ["url", "method", "headers", "expiresAt"],
+            additionalProperties: false,
+            properties: {
+              url: { type: "string", format: "uri" },
+              method: { const: "PUT" },
+              headers: { type: "object", additionalProperties: { type: "string" }, description: "Send exactly these headers with the PUT." },
+              expiresAt: { type: "string", format: "date-time" },
+            },
+          },
+        },
+      },
+      Job: {
+        type: "object",
+        required: ["jobId", "status", "operation", "params", "ownerId", "version", "attempts", "createdAt", "updatedAt"],
+        additionalProperties: false,
+        properties: {
+          jobId: { type: "string" },
+          status: ref("Status"),
+          operation: { type: "string", enum: [...OPERATIONS] },
+          params: ref("Params"),
+          ownerId: { type: "string" },
+          version: { type: "integer", minimum: 1, description: "The seq of the last event; grows by one per event." },
+          attempts: { type: "integer", minimum: 0, description: "How many times a worker has started the edit." },
+          createdAt: { type: "string", format: "date-time" },
+          updatedAt: { type: "string", format: "date-time" },
+          output: {
+            type: "object",
+            description: "Present once the edit has succeeded.",
+            required: ["url", "width", "height", "contentType", "sizeBytes"],
+            additionalProperties: false,
+            properties: {
+              url: { type: "string", format: "uri", description: "A signed download URL; it expires." },
+              width: { type: "integer", minimum: 1 },
+              height: { type: "integer", minimum: 1 },
+              contentType: { type: "string" },
+              sizeBytes: { type: "integer", minimum: 1 },
+            },
+          },
+          error: {
+            type: "object",
+            description: "Why it failed; on a queued job, why the last attempt failed.",
+            required: ["code", "message"],
+            additionalProperties: false,
+            properties: { code: { type: "string" }, message: { type: "string" } },
+          },
+          progress: {
+            type: "object",
+            description: "On a running job: tiles done so far.",
+            required: ["tilesDone", "tilesTotal"],
+            properties: { tilesDone: { type: "integer", minimum: 0 }, tilesTotal: { type: "integer", minimum: 1 } },
+          },
+        },
+      },
+      Event: {
+        type: "object",
+        required: ["seq", "type", "at", "data"],
+        additionalProperties: false,
+        properties: {
+          seq: { type: "integer", minimum: 1 },
+          type: { type: "string", enum: [...EVENT_TYPES] },
+          at: { type: "string", format: "date-time" },
+          data: { type: "object" },
+        },
+      },
+      Model: {
+        type: "object",
+        required: ["operation", "title", "description", "method", "model", "available", "params"],
+        additionalProperties: false,
+        properties: {
+          operation: { type: "string", enum: [...OPERATIONS] },
+          title: { type: "string" },
+          description: { type: "string", description: "One sentence for the person choosing an edit." },
+          model: { type: "string", description: "The Triton model that runs the edit." },
+          license: { type: "string", description: "The licence of the model's weights, where it is not the project's (AGPL-3.0 for ISNet)." },
+          method: { type: "string", enum: ["learned", "classical"], description: "`learned`: a trained network; `classical`: a hand-written filter." },
+          available: { type: "boolean" },
+          params: {
+            type: "object",
+            additionalProperties: {
+              type: "object",
+              required: ["description", "default"],
+              properties: {
+                kind: { type: "string" },
+                description: { type: "string" },
+                default: { type: ["number", "string", "boolean"] },
+                allowed: { type: "array" },
+                min: { type: "number" },
+                max: { type: "number" },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};

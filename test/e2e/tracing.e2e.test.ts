@@ -1,0 +1,157 @@
+/**
+ * One job, one trace: a photo sent to the API goes through every hop of the local stack, whose
+ * processes export their spans over OTLP to the receiver the e2e setup started. The spans must
+ * form one connected tree, rooted at the HTTP request, that covers the event appends, the storage
+ * write and read, the upload trigger, the Pub/Sub publish, the worker's processing and every
+ * Triton call, with Triton's own spans under each call; and the processes' log lines about the
+ * job must name that trace.
+ */
+import { join } from "node:path";
+import sharp from "sharp";
+import { beforeAll, describe, expect, inject, it } from "vitest";
+import { signLocalToken } from "../../local/localIssuer.js";
+import type { ReceivedSpan } from "../../local/otlpReceiver.js";
+import { ensurePhotos } from "../../local/photos.js";
+import { sleep } from "../../local/processes.js";
+import { readJsonLog, waitForLogLine, type LogLine } from "../support/stackLogs.js";
+
+const stack = inject("stack");
+const SERVER = 2;
+const CLIENT = 3;
+const PRODUCER = 4;
+const CONSUMER = 5;
+
+let token: string;
+let photo: Buffer;
+
+beforeAll(async () => {
+  token = await signLocalToken(`tracer-${Date.now()}`, { audience: stack.projectId });
+  photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(200).jpeg({ quality: 90 }).toBuffer();
+});
+
+/** Polls the receiver until `find` finds what it looks for in what it has, or a minute has passed. */
+async function waitForSpans(find: (all: ReceivedSpan[]) => ReceivedSpan[] | undefined): Promise<ReceivedSpan[]> {
+  const deadline = Date.now() + 60_000;
+  while (true) {
+    const all = (await (await fetch(`${stack.otlpUrl}/spans`)).json()) as ReceivedSpan[];
+    const found = find(all);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`the expected spans did not arrive; the receiver has ${all.length}`);
+    await sleep(250);
+  }
+}
+
+async function waitForEnd(jobId: string): Promise<string> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${stack.apiUrl}/v1/edits/${jobId}`, { headers: { authorization: `Bearer ${token}` } });
+    const { status } = (await response.json()) as { status: string };
+    if (["succeeded", "failed", "canceled"].includes(status)) return status;
+    await sleep(250);
+  }
+  throw new Error(`job ${jobId} did not end`);
+}
+
+describe("tracing", () => {
+  it("puts a job's every hop, from the HTTP request to each Triton call, in one connected trace", async () => {
+    const created = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=2`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "image/jpeg" },
+      body: new Uint8Array(photo),
+    });
+    expect(created.status).toBe(202);
+    const { jobId } = (await created.json()) as { jobId: string };
+    expect(await waitForEnd(jobId)).toBe("succeeded");
+
+    const succeeded = (await waitForLogLine(join(stack.logDir, "worker-1.log"), (line) => line.message === "edit succeeded" && line.jobId === jobId)) as LogLine & {
+      tiles: number;
+    };
+    expect(succeeded.tiles).toBeGreaterThan(1);
+
+    // The request's server span names the job; its trace is the job's.
+    const [root] = await waitForSpans((all) => {
+      const found = all.find((span) => span.kind === SERVER && span.attributes["job.id"] === jobId);
+      return found ? [found] : undefined;
+    });
+    const { traceId, spanId: rootId } = root as ReceivedSpan;
+    const spans = await waitForSpans((all) => {
+      const inTrace = all.filter((span) => span.traceId === traceId);
+      const done = inTrace.some((span) => span.kind === CONSUMER && span.attributes["messaging.settlement"] === "ack");
+      const tritonCalls = inTrace.filter((span) => span.name === "triton ModelInfer upscale").length;
+      // Triton exports its server span of a call on its own schedule; wait for one per call.
+      const tritonOwn = inTrace.filter((span) => span.service === "triton" && span.kind === SERVER).length;
+      return done && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
+    });
+
+    // One connected tree: one root (the HTTP request), and every other span's parent is in it.
+    const ids = new Set(spans.map((span) => span.spanId));
+    expect(spans.filter((span) => !span.parentSpanId).map((span) => span.spanId)).toEqual([rootId]);
+    expect(root).toMatchObject({ service: "image-edit-functions", name: "POST /v1/edits", attributes: { "http.response.status_code": 202 } });
+    for (const span of spans) if (span.spanId !== rootId) expect(ids.has(span.parentSpanId as string), `parent of ${span.name}`).toBe(true);
+    // Nothing that changed the job or worked on it landed in another trace (the test's own
+    // status reads are traces of their own, and only read).
+    const all = (await (await fetch(`${stack.otlpUrl}/spans`)).json()) as ReceivedSpan[];
+    const work = (span: ReceivedSpan) =>
+      span.kind === PRODUCER || span.kind === CONSUMER || ["events.append", "storage.read", "storage.write"].includes(span.name);
+    expect(all.filter((span) => span.attributes["job.id"] === jobId && span.traceId !== traceId && work(span))).toEqual([]);
+
+    const byId = new Map(spans.map((span) => [span.spanId, span]));
+    const isUnder = (span: ReceivedSpan, ancestor: ReceivedSpan): boolean => {
+      for (let at = byId.get(span.parentSpanId ?? ""); at; at = byId.get(at.parentSpanId ?? "")) if (at === ancestor) return true;
+      return false;
+    };
+    const named = (service: string, name: string) => spans.filter((span) => span.service.endsWith(service) && span.name === name);
+
+    // The API: event appends (EditRequested, then ImageUploaded + EditQueued), the upload written to storage, the publish.
+    expect(named("functions", "events.append").map((span) => span.attributes["job.events"])).toEqual([
+      ["EditRequested"],
+      ["ImageUploaded", "EditQueued"],
+    ]);
+    const upload = named("functions", "storage.write");
+    expect(upload).toHaveLength(1);
+    const publishes = spans.filter((span) => span.kind === PRODUCER);
+    expect(publishes.length).toBeGreaterThanOrEqual(1);
+    for (const publish of publishes) expect(publish.attributes).toMatchObject({ "messaging.system": "gcp_pubsub", "job.id": jobId });
+    // Cloud Storage's notification of the upload starts the upload trigger, which continues the
+    // trace from the object's metadata (here it finds the job queued already).
+    const trigger = named("functions", "uploadFinalized");
+    expect(trigger.map((span) => span.parentSpanId)).toEqual([upload[0]?.spanId]);
+
+    // The worker continues the context of a publish span, carried in the message's attributes;
+    // the delivery it worked on is acked.
+    const deliveries = spans.filter((span) => span.kind === CONSUMER && span.service === "image-edit-worker");
+    const processing = deliveries.find((span) => named("worker", "storage.read").some((read) => read.parentSpanId === span.spanId)) as ReceivedSpan;
+    expect(processing.attributes["messaging.settlement"]).toBe("ack");
+    for (const delivery of deliveries) expect(publishes.map((span) => span.spanId)).toContain(delivery.parentSpanId);
+    const inWorker = (name: string) => named("worker", name).filter((span) => isUnder(span, processing));
+    expect(inWorker("storage.read")).toHaveLength(1);
+    expect(inWorker("storage.write")).toHaveLength(1);
+    // Tile progress (at most once a second) may be appended between the two.
+    const appended = inWorker("events.append").map((span) => span.attributes["job.events"] as string[]);
+    expect(appended.filter((events) => !events.includes("EditProgressed"))).toEqual([["EditStarted"], ["EditSucceeded"]]);
+    // Every tile's Triton call, as a gRPC client span under the worker's processing.
+    const tritonCalls = inWorker("triton ModelInfer upscale");
+    expect(tritonCalls).toHaveLength(succeeded.tiles);
+    for (const call of tritonCalls) expect(call).toMatchObject({ kind: CLIENT, attributes: { "rpc.method": "ModelInfer", "triton.model": "upscale" } });
+    // Triton's own tracing continues the traceparent each call sent in its gRPC metadata.
+    const tritonOwn = spans.filter((span) => span.service === "triton");
+    for (const call of tritonCalls) {
+      expect(tritonOwn.filter((span) => span.parentSpanId === call.spanId).map((span) => span.kind), `Triton's span for ${call.spanId}`).toEqual([SERVER]);
+    }
+
+    // Every log line about the job names its trace, in Cloud Logging's fields, and a span of it.
+    const apiLog = await readJsonLog(join(stack.logDir, "function-api.log"));
+    const workerLog = await readJsonLog(join(stack.logDir, "worker-1.log"));
+    const jobLines = [...apiLog, ...workerLog].filter((line) => line.jobId === jobId);
+    expect(jobLines.map((line) => line.message)).toEqual(expect.arrayContaining(["edit requested", "edit started", "edit succeeded"]));
+    for (const line of jobLines) {
+      expect(line).toMatchObject({ severity: "INFO", "logging.googleapis.com/trace": `projects/${stack.projectId}/traces/${traceId}` });
+    }
+    // A line may name a span that is still open (a redelivery being handed back): wait for it to be sent.
+    const spansOfLines = new Set(jobLines.map((line) => line["logging.googleapis.com/spanId"] as string));
+    await waitForSpans((all) => {
+      const sent = new Set(all.filter((span) => span.traceId === traceId).map((span) => span.spanId));
+      return [...spansOfLines].every((spanId) => sent.has(spanId)) ? all : undefined;
+    });
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { EditApiError, ServiceUnreachableError, UploadError } from "../../client/editErrors.js";
+import { EXIT, defaultOutputPath, exitCodeFor, parseEditArgs, progressBar, sniffPhotoType } from "../../cli/editArgs.js";
+
+describe("edit's command line", () => {
+  it("reads operation, file, output, params, and the service from flags", () => {
+    const parsed = parseEditArgs(["upscale", "cat.jpg", "-o", "big.png", "--param", "scale=2", "-p", "x=1", "--api", "https://edits.example.com/", "--token", "t", "--json"], {});
+    expect(parsed).toEqual({
+      kind: "run",
+      options: { operation: "upscale", file: "cat.jpg", output: "big.png", params: { scale: "2", x: "1" }, apiUrl: "https://edits.example.com", auth: { token: "t" }, projectId: "image-edit-local", direct: false, json: true },
+    });
+  });
+
+  it("falls back to the environment, and a flag beats it", () => {
+    const env = { EDIT_API_URL: "https://env.example", EDIT_TOKEN: "env-token", FIRESTORE_EMULATOR_HOST: "127.0.0.1:8085", EDIT_PROJECT_ID: "p" };
+    const fromEnv = parseEditArgs(["upscale", "a.png"], env);
+    expect(fromEnv).toMatchObject({ options: { apiUrl: "https://env.example", auth: { token: "env-token" }, firestoreEmulatorHost: "127.0.0.1:8085", projectId: "p" } });
+    expect(parseEditArgs(["upscale", "a.png", "--api=http://127.0.0.1:9", "--user", "bob"], env)).toMatchObject({ options: { apiUrl: "http://127.0.0.1:9", auth: { localUser: "bob" } } });
+    expect(parseEditArgs(["upscale", "a.png"], {})).toMatchObject({ options: { apiUrl: "http://127.0.0.1:8080", auth: undefined } });
+  });
+
+  it.each([
+    [[], "give an operation and a file"],
+    [["upscale"], "give an operation and a file"],
+    [["upscale", "a.png", "b.png"], 'unexpected argument "b.png"'],
+    [["upscale", "a.png", "--frobnicate"], "unknown option --frobnicate"],
+    [["upscale", "a.png", "-o"], "-o needs a value"],
+    [["upscale", "a.png", "--param", "scale"], "--param takes name=value"],
+    [["upscale", "a.png", "--param", "=2"], "--param takes name=value"],
+    [["upscale", "a.png", "--api", "ftp://x"], "--api must be an http(s) URL"],
+    [["upscale", "a.png", "--token", "t", "--user", "u"], "not both"],
+    [["upscale", "a.png", "--firestore-emulator", "nohost"], "host:port"],
+    [["Up Scale", "a.png"], "not an operation name"],
+  ])("refuses %j: %s", (argv, message) => {
+    const parsed = parseEditArgs(argv, {});
+    expect(parsed.kind).toBe("usage_error");
+    expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
+  });
+
+  it("asks for help with -h", () => {
+    expect(parseEditArgs(["upscale", "-h"], {})).toEqual({ kind: "help" });
+  });
+
+  it("knows photos by their bytes, not their names", () => {
+    expect(sniffPhotoType(new Uint8Array([0xff, 0xd8, 0xff, 0xe0]))).toBe("image/jpeg");
+    expect(sniffPhotoType(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]))).toBe("image/png");
+    expect(sniffPhotoType(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 "))).toBe("image/webp");
+    expect(sniffPhotoType(new TextEncoder().encode("GIF89a"))).toBeUndefined();
+    expect(sniffPhotoType(new Uint8Array())).toBeUndefined();
+  });
+
+  it("names the output beside the input", () => {
+    expect(defaultOutputPath("photos/cat.jpg", "upscale", "image/png")).toBe("photos/cat.upscale.png");
+    expect(defaultOutputPath("./.hidden/noext", "comic", "image/jpeg")).toBe("./.hidden/noext.comic.jpg");
+  });
+
+  it("draws a progress bar", () => {
+    expect(progressBar(0, 4, 8)).toBe("[--------]   0%");
+    expect(progressBar(1, 4, 8)).toBe("[##------]  25%");
+    expect(progressBar(4, 4, 8)).toBe("[########] 100%");
+    expect(progressBar(5, 0, 8)).toBe("[########] 100%");
+  });
+
+  it.each([
+    [new ServiceUnreachableError("http://x", "ECONNREFUSED"), EXIT.unreachable],
+    [new EditApiError(503, "unavailable", "storage"), EXIT.unreachable],
+    [new EditApiError(401, "unauthenticated", "expired"), EXIT.unauthenticated],
+    [new EditApiError(400, "invalid_param", "scale"), EXIT.usage],
+    [new EditApiError(415, "unsupported_media_type", "gif"), EXIT.usage],
+    [new UploadError(0, "dropped"), EXIT.unreachable],
+    [new UploadError(403, "expired URL"), EXIT.usage],
+    [Object.assign(new Error("denied"), { code: "permission-denied" }), EXIT.unauthenticated],
+  ])("exit code for %s is %i", (error, code) => {
+    expect(exitCodeFor(error)).toBe(code);
+  });
+});

