@@ -1,9 +1,12 @@
 import { defineConfig } from "vitest/config";
+import { FaultsSequencer } from "./test/support/faultsSequencer.js";
 
-// Three tiers, chosen by file suffix. The int tier shares the real emulators, started once per
+// Tiers, chosen by file suffix (the faults tier is the e2e tier with faults injected). The int tier shares the real emulators, started once per
 // run by test/support/intSetup.ts; the e2e tier shares the whole local stack (e2eSetup.ts).
 export default defineConfig({
   test: {
+    // Reorders only the faults tier's crash suite (see the sequencer); other files keep their order.
+    sequence: { sequencer: FaultsSequencer },
     projects: [
       {
         test: {
@@ -21,6 +24,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        test: {
+          // Faults and bad input, injected into the whole local stack (test/support/faultsSetup.ts).
+          name: "faults",
+          include: ["test/**/*.faults.test.ts"],
+          globalSetup: ["test/support/faultsSetup.ts"],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
         },
       },
       {

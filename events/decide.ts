@@ -3,7 +3,7 @@
  * append, or a typed rejection. Pure; time and ids come in.
  */
 import type { EditEvent, OutputRef } from "./editEvents.js";
-import { assertNever, isTerminal, type JobState } from "./jobState.js";
+import { assertNever, hasLiveLease, isTerminal, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
 
 export type EditCommand =
@@ -27,7 +27,25 @@ export type EditCommand =
   | { type: "FailAttempt"; workerId: string; code: string; message: string; maxAttempts: number }
   /** A failure no retry can mend. `workerId` absent: recorded from outside a worker. */
   | { type: "FailEdit"; workerId?: string; code: string; message: string }
-  | { type: "CancelEdit"; by: string; reason?: string };
+  | { type: "CancelEdit"; by: string; reason?: string }
+  /** The holder's heartbeat: extend its lease to `leaseMs` from now. */
+  | { type: "RenewLease"; workerId: string; leaseMs: number }
+  /**
+   * The sweeper's order for a job whose worker stopped beating: back to the queue, or failed
+   * for good once `maxAttempts` attempts have started.
+   */
+  | { type: "ReclaimJob"; maxAttempts: number }
+  /**
+   * The dead-letter handler's order: Pub/Sub gave up on the job's message after
+   * `deliveryAttempts` deliveries. Only a job no live worker holds fails.
+   */
+  | { type: "FailDeadLettered"; deliveryAttempts: number }
+  /**
+   * The sweeper's order for a job queued for `staleMs` with nothing happening: its message may
+   * be lost, so it is queued (and published) again. Workers take each job once, so a message
+   * that was not lost after all costs nothing but a needless delivery.
+   */
+  | { type: "RequeueStale"; staleMs: number };
 
 export type RejectionCode =
   | "not_found"
@@ -36,7 +54,9 @@ export type RejectionCode =
   | "not_uploaded"
   | "upload_mismatch"
   | "lease_held"
-  | "not_lease_holder";
+  | "not_lease_holder"
+  | "not_running"
+  | "not_stale";
 
 export interface Rejection {
   code: RejectionCode;
@@ -99,9 +119,55 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
         type: "EditCanceled",
         data: command.reason === undefined ? { by: command.by } : { by: command.by, reason: command.reason },
       });
+    case "RenewLease":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (!holdsLease(state, command.workerId)) return reject("not_lease_holder", "another worker holds this job");
+      return accept({
+        type: "LeaseRenewed",
+        data: { workerId: command.workerId, leaseExpiresAt: new Date(now.getTime() + command.leaseMs).toISOString() },
+      });
+    case "ReclaimJob":
+      return reclaimJob(command, state, now);
+    case "FailDeadLettered":
+      return failDeadLettered(command, state, now);
+    case "RequeueStale":
+      if (state.status !== "queued") return reject("not_stale", `the job is ${state.status}, not queued`);
+      if (now.getTime() - Date.parse(state.updatedAt) < command.staleMs) return reject("not_stale", `the job was queued at ${state.updatedAt}`);
+      return accept({ type: "EditQueued", data: { attempt: state.attempts + 1 } });
     default:
       return assertNever(command);
   }
+}
+
+function reclaimJob(command: Extract<EditCommand, { type: "ReclaimJob" }>, state: JobState, now: Date): Decision {
+  if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+  if (state.status !== "running") return reject("not_running", `the job is ${state.status}, not running`);
+  if (hasLiveLease(state, now)) return reject("lease_held", `worker ${state.workerId} holds the job until ${state.leaseExpiresAt}`);
+  const failure = {
+    code: "worker_lost",
+    message: `The worker running the edit stopped responding (attempt ${state.attempts}).`,
+    attempt: state.attempts,
+  };
+  if (state.attempts >= command.maxAttempts) {
+    return accept({ type: "EditFailed", data: { ...failure, message: `${failure.message} No attempts are left.` } });
+  }
+  return accept({ type: "EditAttemptFailed", data: { ...failure, ...(state.workerId === undefined ? {} : { workerId: state.workerId }) } });
+}
+
+function failDeadLettered(command: Extract<EditCommand, { type: "FailDeadLettered" }>, state: JobState, now: Date): Decision {
+  if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+  if (state.status === "awaiting_upload") return reject("not_uploaded", "the image has not been uploaded yet");
+  // A duplicate of a long job can run out of deliveries while the job itself runs fine.
+  if (hasLiveLease(state, now)) return reject("lease_held", `worker ${state.workerId} holds the job until ${state.leaseExpiresAt}`);
+  const last = state.error ? ` The last error was: ${state.error.message}` : "";
+  return accept({
+    type: "EditFailed",
+    data: {
+      code: "dead_lettered",
+      message: `The edit was given up after ${command.deliveryAttempts} deliveries without a result.${last}`,
+      attempt: state.attempts,
+    },
+  });
 }
 
 function recordUpload(command: Extract<EditCommand, { type: "RecordUpload" }>, state: JobState): Decision {

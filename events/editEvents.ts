@@ -39,6 +39,8 @@ const editStarted = z.object({
   leaseExpiresAt: z.string(),
 });
 
+/** The holder's heartbeat: it is alive and keeps the job until the new instant. */
+const leaseRenewed = z.object({ workerId: z.string().min(1), leaseExpiresAt: z.string() });
 /** Tiles done over tiles total, recorded by the worker at most once a second while it runs. */
 const editProgressed = z
   .object({
@@ -86,6 +88,7 @@ export const EVENT_SCHEMAS = {
   ImageUploaded: { version: 1, schema: imageUploaded },
   EditQueued: { version: 1, schema: editQueued },
   EditStarted: { version: 1, schema: editStarted },
+  LeaseRenewed: { version: 1, schema: leaseRenewed },
   EditProgressed: { version: 1, schema: editProgressed },
   EditAttemptFailed: { version: 1, schema: editAttemptFailed },
   EditSucceeded: { version: 1, schema: editSucceeded },

@@ -22,6 +22,11 @@ export function awaitsFirstStart(state: JobState | undefined): boolean {
   return state?.status === "queued" && state.attempts === 0;
 }
 
+/** True while the job runs under a lease that has not lapsed at `now`: its worker is alive. */
+export function hasLiveLease(state: JobState | undefined, now: Date): boolean {
+  return state?.status === "running" && state.leaseExpiresAt !== undefined && Date.parse(state.leaseExpiresAt) > now.getTime();
+}
+
 export interface JobState {
   jobId: string;
   ownerId: string;
@@ -86,6 +91,9 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       return next;
     case "EditProgressed":
       next.progress = { tilesDone: event.data.tilesDone, tilesTotal: event.data.tilesTotal };
+      return next;
+    case "LeaseRenewed":
+      next.leaseExpiresAt = event.data.leaseExpiresAt;
       return next;
     case "EditAttemptFailed":
       next.status = "queued";

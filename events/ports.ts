@@ -26,6 +26,12 @@ export interface EventStore {
   putProjection(state: JobState): Promise<void>;
   /** A user's jobs, newest first. */
   listByOwner(ownerId: string, limit: number): Promise<JobState[]>;
+  /** How many of a user's jobs have not ended (awaiting upload, queued or running). */
+  countInFlight(ownerId: string): Promise<number>;
+  /** Running jobs whose lease lapsed before `now`: their workers stopped beating. Oldest first. */
+  listLapsedLeases(now: Date, limit: number): Promise<JobState[]>;
+  /** Jobs queued with no change since before `before`: their message may be lost. Oldest first. */
+  listStaleQueued(before: Date, limit: number): Promise<JobState[]>;
 }
 
 /** Where images live: uploads and results. */

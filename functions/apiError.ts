@@ -18,6 +18,7 @@ export type ApiErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "conflict"
+  | "rate_limited"
   | "unavailable"
   | "internal";
 
@@ -35,6 +36,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  rate_limited: 429,
   unavailable: 503,
   internal: 500,
 };
@@ -44,6 +46,8 @@ export class ApiError extends Error {
   constructor(
     readonly code: ApiErrorCode,
     message: string,
+    /** For `rate_limited`: seconds after which a retry may succeed, sent as `Retry-After`. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -55,6 +59,7 @@ export class ApiError extends Error {
 
 export interface ErrorResponse {
   status: number;
+  headers?: Record<string, string>;
   body: { error: { code: ApiErrorCode; message: string } };
 }
 
@@ -68,5 +73,8 @@ export function toErrorResponse(error: unknown): ErrorResponse {
         : error instanceof ImageStoreError && error.code === "unavailable"
           ? new ApiError("unavailable", "storage is unavailable; try again shortly")
           : new ApiError("internal", "something went wrong on our side; try again shortly");
-  return { status: apiError.status, body: { error: { code: apiError.code, message: apiError.message } } };
+  const body = { error: { code: apiError.code, message: apiError.message } };
+  return apiError.retryAfterSeconds === undefined
+    ? { status: apiError.status, body }
+    : { status: apiError.status, headers: { "Retry-After": String(apiError.retryAfterSeconds) }, body };
 }

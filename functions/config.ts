@@ -32,6 +32,16 @@ export interface FunctionsConfig {
   maxDirectUploadBytes: number;
   /** MAX_UPLOAD_BYTES: the largest signed upload (default 50 MiB). */
   maxUploadBytes: number;
+  /** QUOTA_REQUESTS_PER_MINUTE: API requests one user may make per minute (default 120, 1..100000). */
+  quotaRequestsPerMinute: number;
+  /** QUOTA_JOBS_IN_FLIGHT: edits one user may have not yet ended (default 20, 1..10000). */
+  quotaJobsInFlight: number;
+  /** MAX_ATTEMPTS: attempts before the sweeper fails a job whose worker died (default 5, as the worker's). */
+  maxAttempts: number;
+  /** MAX_INPUT_PIXELS: the most pixels a direct upload's header may declare, as the workers' limit (default 40 megapixels). */
+  maxInputPixels: number;
+  /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
+  queuedRepublishSeconds: number;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any (default). */
   corsOrigins: string[];
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
@@ -69,6 +79,11 @@ export function parseConfig(env: Env): FunctionsConfig {
     resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),
     maxDirectUploadBytes: integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024),
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
+    quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
+    maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
+    maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
+    queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
     telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),

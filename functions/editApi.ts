@@ -12,8 +12,9 @@ import { ApiError, toErrorResponse } from "./apiError.js";
 import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
-import { sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
 import { uploadObjectName } from "./uploadObject.js";
+import type { Quota } from "./quota.js";
 
 export interface ApiRequest {
   method: string;
@@ -37,6 +38,10 @@ export interface ApiDeps {
   verifier: TokenVerifier;
   clock: Clock;
   newJobId: () => string;
+  /** Per-user limits; absent, no limits apply. */
+  quota?: Quota;
+  /** Refuses a direct upload whose header declares too many pixels; absent, the worker decides. */
+  checkDimensions?: (bytes: Buffer) => Promise<void>;
   config: Pick<
     FunctionsConfig,
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
@@ -182,6 +187,10 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     if (actual !== declared) {
       throw new ApiError("unsupported_media_type", `the body is ${actual ?? "not an image we accept"}, but Content-Type says ${declared}`);
     }
+    if (actual === "image/png" && isAnimatedPng(bytes)) {
+      throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
+    }
+    await deps.checkDimensions?.(bytes);
     const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
     let job = requested.job;
     if (job.status === "awaiting_upload") {
@@ -210,8 +219,9 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: OPENAPI_DOCUMENT };
     }
-    // Every other route wants a valid token, the model list included.
+    // Every other route wants a valid token, the model list included, and counts towards quotas.
     const userId = await authenticate(request);
+    await deps.quota?.admit(userId, { createsJob: path === "/v1/edits" && method === "POST" });
     if (path === "/v1/models") {
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: { models: listModels() } };
@@ -252,7 +262,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     } catch (error) {
       const response = toErrorResponse(error);
       if (response.status >= 500) log({ severity: "ERROR", message: "request failed", error: String(error), path: request.path });
-      return { status: response.status, body: response.body };
+      return { status: response.status, body: response.body, ...(response.headers ? { headers: response.headers } : {}) };
     }
   };
 }

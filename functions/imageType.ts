@@ -12,3 +12,19 @@ export function sniffImageType(bytes: Uint8Array): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * True for an animated PNG (APNG): an `acTL` chunk before the first `IDAT`. Its first frame would
+ * decode as a still image, which is not what the person sent, so it is refused instead.
+ */
+export function isAnimatedPng(bytes: Uint8Array): boolean {
+  let offset = 8;
+  while (offset + 8 <= bytes.length) {
+    const length = ((bytes[offset] ?? 0) << 24) | ((bytes[offset + 1] ?? 0) << 16) | ((bytes[offset + 2] ?? 0) << 8) | (bytes[offset + 3] ?? 0);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    if (type === "acTL") return true;
+    if (type === "IDAT" || length < 0) return false;
+    offset += 12 + length;
+  }
+  return false;
+}

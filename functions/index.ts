@@ -2,7 +2,9 @@
  * The functions' entry file: reads the configuration, creates the real clients, and registers
  * the two functions with the Functions Framework:
  * - `api`, the HTTP API;
- * - `uploadFinalized`, the Cloud Storage object-finalized CloudEvent handler.
+ * - `uploadFinalized`, the Cloud Storage object-finalized CloudEvent handler;
+ * - `deadLetter`, the Pub/Sub messagePublished CloudEvent handler of the dead-letter topic;
+ * - `sweepJobs`, the sweeper of ghost jobs, an HTTP function Cloud Scheduler calls.
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -15,6 +17,11 @@ import { createFirestoreEventStore } from "../adapters/firestore/firestoreEventS
 import { createJsonLogger } from "../adapters/logging/jsonLogger.js";
 import { createPubsubJobQueue } from "../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../adapters/storage/gcsImageStore.js";
+import { createFirestoreRequestCounter } from "../adapters/firestore/firestoreRequestCounter.js";
+import { createDeadLetterHandler, type PubsubMessageData } from "./deadLetterHandler.js";
+import { createJobSweeper } from "./jobSweeper.js";
+import { createQuota } from "./quota.js";
+import { createDimensionCheck } from "./imageDimensions.js";
 import { instrumentEventHandler, instrumentHttpHandler } from "../observability/instrumentedHandlers.js";
 import { instrumentEventStore, instrumentImageStore, instrumentJobQueue } from "../observability/instrumentedPorts.js";
 import { createPipelineMetrics } from "../observability/pipelineMetrics.js";
@@ -53,6 +60,8 @@ const api = instrumentHttpHandler(
     clock,
     verifier: createJwtTokenVerifier(config.auth),
     newJobId: randomUUID,
+    quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
+    checkDimensions: createDimensionCheck(config.maxInputPixels),
     config,
     log,
   }),
@@ -93,4 +102,21 @@ const onUpload = instrumentEventHandler(
 functions.cloudEvent<StorageObjectData>("uploadFinalized", async (event: functions.CloudEvent<StorageObjectData>) => {
   if (!event.data) throw new Error(`event ${event.id} has no data`);
   await onUpload(event.data);
+});
+
+const onDeadLetter = createDeadLetterHandler({ store, clock, log });
+
+functions.cloudEvent<PubsubMessageData>("deadLetter", async (event: functions.CloudEvent<PubsubMessageData>) => {
+  await onDeadLetter(event.data ?? {});
+});
+
+const sweep = createJobSweeper({ store, queue, clock, config, log });
+
+functions.http("sweepJobs", async (req, res) => {
+  if (req.method !== "POST") {
+    res.status(405).json({ error: { code: "method_not_allowed", message: "use POST" } });
+    return;
+  }
+  const result = await sweep();
+  res.status(200).json({ requeued: result.requeued.length, failed: result.failed.length, republished: result.republished.length });
 });

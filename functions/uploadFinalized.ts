@@ -47,7 +47,9 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
       return "ignored";
     }
     const refusal =
-      sizeBytes > deps.config.maxUploadBytes
+      sizeBytes === 0
+        ? { code: "empty_upload", message: "The upload is empty (0 bytes); upload the photo again." }
+        : sizeBytes > deps.config.maxUploadBytes
         ? { code: "image_too_large", message: `The upload is ${sizeBytes} bytes; the limit is ${deps.config.maxUploadBytes}.` }
         : data.contentType !== job.input.contentType
           ? { code: "content_type_mismatch", message: `The upload is ${data.contentType ?? "untyped"}, but the edit was requested for ${job.input.contentType}.` }

@@ -117,6 +117,10 @@ export interface InfraConfig {
    * The workers get the same number as MAX_INPUT_BYTES, so that what the API accepts, they read.
    */
   readonly maxUploadBytes: number;
+  /** `quotaRequestsPerMinute`: QUOTA_REQUESTS_PER_MINUTE, API requests per user per minute (1..100000). */
+  readonly quotaRequestsPerMinute: number;
+  /** `quotaJobsInFlight`: QUOTA_JOBS_IN_FLIGHT, edits per user not yet ended (1..10000). */
+  readonly quotaJobsInFlight: number;
   /** `apiMinInstances`: 1 in prod avoids a cold start on the first request after idle. */
   readonly apiMinInstances: number;
   /** `apiMaxInstances`: caps cost and Firestore write pressure from a traffic spike. */
@@ -216,6 +220,8 @@ export function loadInfraConfig(): InfraConfig {
     resultUrlTtlSeconds: config.getNumber("resultUrlTtlSeconds", { min: 60, max: 86_400 }) ?? 3_600,
     maxDirectUploadBytes,
     maxUploadBytes,
+    quotaRequestsPerMinute: config.getNumber("quotaRequestsPerMinute", { min: 1, max: 100_000 }) ?? 120,
+    quotaJobsInFlight: config.getNumber("quotaJobsInFlight", { min: 1, max: 10_000 }) ?? 20,
     apiMinInstances: config.getNumber("apiMinInstances", { min: 0 }) ?? 0,
     apiMaxInstances: config.getNumber("apiMaxInstances", { min: 1 }) ?? 10,
     firestoreLocation: config.get("firestoreLocation") ?? region,

@@ -45,6 +45,14 @@ export const jobIndexes: ReadonlyArray<{ id: string; query: string; fields: Inde
       { fieldPath: "leaseExpiresAt", order: "ASCENDING" },
     ],
   },
+  {
+    id: "jobs-stale-queued",
+    query: "where status == 'queued' and updatedAt < cutoff (sweeper: lost messages)",
+    fields: [
+      { fieldPath: "status", order: "ASCENDING" },
+      { fieldPath: "updatedAt", order: "ASCENDING" },
+    ],
+  },
 ];
 
 export class Firestore extends pulumi.ComponentResource {

@@ -1,7 +1,10 @@
 /**
- * The two Cloud Functions (2nd gen), built by Cloud Build from the repository's `dist/` (run
- * `npm run build` first): `api` (HTTP) and `uploadFinalized` (Eventarc, object finalized on the
- * uploads bucket). Each runs as its own service account from infra/identity.ts.
+ * The Cloud Functions (2nd gen), built by Cloud Build from the repository's `dist/` (run
+ * `npm run build` first): `api` (HTTP), `uploadFinalized` (Eventarc, object finalized on the
+ * uploads bucket), `deadLetter` (Eventarc, messages on the jobs' dead-letter topic) and
+ * `sweepJobs` (HTTP, private, called every minute by Cloud Scheduler). The API runs as its own
+ * service account; the three background functions share the upload trigger's, which already
+ * holds exactly what they need (append to the event log, publish jobs).
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -25,11 +28,16 @@ export interface FunctionsArgs {
   uploadsBucket: pulumi.Input<string>;
   resultsBucket: pulumi.Input<string>;
   jobsTopic: pulumi.Input<string>;
+  /** The dead-letter topic's id (`projects/.../topics/...`), whose messages `deadLetter` handles. */
+  deadLetterTopic: pulumi.Input<string>;
 }
 
 export class Functions extends pulumi.ComponentResource {
   readonly api: gcp.cloudfunctionsv2.Function;
   readonly uploadFinalized: gcp.cloudfunctionsv2.Function;
+  readonly deadLetter: gcp.cloudfunctionsv2.Function;
+  readonly sweepJobs: gcp.cloudfunctionsv2.Function;
+  readonly sweepSchedule: gcp.cloudscheduler.Job;
   readonly apiUrl: pulumi.Output<string>;
 
   constructor(name: string, args: FunctionsArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -69,6 +77,12 @@ export class Functions extends pulumi.ComponentResource {
       RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
       MAX_DIRECT_UPLOAD_BYTES: String(config.maxDirectUploadBytes),
       MAX_UPLOAD_BYTES: String(config.maxUploadBytes),
+      // Express (under the Functions Framework) puts stack traces in error pages otherwise.
+      NODE_ENV: "production",
+      // The sweeper fails a ghost job after as many attempts as the workers allow.
+      MAX_ATTEMPTS: String(config.maxDeliveryAttempts),
+      QUOTA_REQUESTS_PER_MINUTE: String(config.quotaRequestsPerMinute),
+      QUOTA_JOBS_IN_FLIGHT: String(config.quotaJobsInFlight),
     };
     const buildConfig = (entryPoint: string): gcp.types.input.cloudfunctionsv2.FunctionBuildConfig => ({
       runtime: "nodejs20",
@@ -153,6 +167,85 @@ export class Functions extends pulumi.ComponentResource {
         name: this.uploadFinalized.name,
         role: "roles/run.invoker",
         member: pulumi.interpolate`serviceAccount:${args.uploadTriggerServiceAccount}`,
+      },
+      { parent: this },
+    );
+
+    const backgroundAccount = pulumi.interpolate`serviceAccount:${args.uploadTriggerServiceAccount}`;
+    this.deadLetter = new gcp.cloudfunctionsv2.Function(
+      "dead-letter",
+      {
+        project,
+        location: config.region,
+        name: stackName(config, "dead-letter"),
+        buildConfig: buildConfig("deadLetter"),
+        serviceConfig: {
+          serviceAccountEmail: args.uploadTriggerServiceAccount,
+          availableMemory: "256Mi",
+          timeoutSeconds: 60,
+          maxInstanceCount: 5,
+          ingressSettings: "ALLOW_INTERNAL_ONLY",
+          environmentVariables: sharedEnv,
+        },
+        // Eventarc makes its own push subscription on the topic; the operators' pull
+        // subscription (infra/messaging.ts) keeps every dead letter for a week besides.
+        eventTrigger: {
+          eventType: "google.cloud.pubsub.topic.v1.messagePublished",
+          triggerRegion: config.region,
+          pubsubTopic: args.deadLetterTopic,
+          serviceAccountEmail: args.uploadTriggerServiceAccount,
+          // The handler reads the job's log first, so a repeated message changes nothing.
+          retryPolicy: "RETRY_POLICY_RETRY",
+        },
+      },
+      { parent: this },
+    );
+    new gcp.cloudrunv2.ServiceIamMember(
+      "dead-letter-invoker",
+      { project, location: config.region, name: this.deadLetter.name, role: "roles/run.invoker", member: backgroundAccount },
+      { parent: this },
+    );
+
+    this.sweepJobs = new gcp.cloudfunctionsv2.Function(
+      "sweep-jobs",
+      {
+        project,
+        location: config.region,
+        name: stackName(config, "sweep-jobs"),
+        buildConfig: buildConfig("sweepJobs"),
+        serviceConfig: {
+          serviceAccountEmail: args.uploadTriggerServiceAccount,
+          availableMemory: "256Mi",
+          timeoutSeconds: 300,
+          // One sweep at a time is enough; two would only race on the same ghosts (harmlessly).
+          maxInstanceCount: 1,
+          // Cloud Scheduler calls from outside the VPC; only its OIDC identity may invoke.
+          ingressSettings: "ALLOW_ALL",
+          environmentVariables: sharedEnv,
+        },
+      },
+      { parent: this },
+    );
+    new gcp.cloudrunv2.ServiceIamMember(
+      "sweep-jobs-invoker",
+      { project, location: config.region, name: this.sweepJobs.name, role: "roles/run.invoker", member: backgroundAccount },
+      { parent: this },
+    );
+    this.sweepSchedule = new gcp.cloudscheduler.Job(
+      "sweep-jobs",
+      {
+        project,
+        region: config.region,
+        name: stackName(config, "sweep-jobs"),
+        // Every minute: a ghost job waits at most a lease plus a minute before it is requeued.
+        schedule: "* * * * *",
+        timeZone: "Etc/UTC",
+        attemptDeadline: "300s",
+        httpTarget: {
+          uri: this.sweepJobs.url,
+          httpMethod: "POST",
+          oidcToken: { serviceAccountEmail: args.uploadTriggerServiceAccount, audience: this.sweepJobs.url },
+        },
       },
       { parent: this },
     );

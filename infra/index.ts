@@ -52,6 +52,7 @@ const functions = new Functions(
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     jobsTopic: messaging.jobsTopic.name,
+    deadLetterTopic: messaging.deadLetterTopic.id,
   },
   // The trigger's IAM (event receiver, storage agent publisher) must exist before Eventarc
   // validates it, and the database before the first request.
@@ -106,6 +107,8 @@ new Alerts("alerts", { config, jobsSubscription: messaging.jobsSubscription.name
 
 export const apiUrl = functions.apiUrl;
 export const uploadFinalizedFunction = functions.uploadFinalized.name;
+export const deadLetterFunction = functions.deadLetter.name;
+export const sweepJobsFunction = functions.sweepJobs.name;
 export const uploadsBucket = storage.uploads.name;
 export const resultsBucket = storage.results.name;
 export const modelsBucket = storage.models.name;

@@ -9,6 +9,7 @@ const apis = [
   "artifactregistry.googleapis.com",
   "cloudbuild.googleapis.com", // Cloud Functions (2nd gen) builds the source with Cloud Build.
   "cloudfunctions.googleapis.com",
+  "cloudscheduler.googleapis.com", // The sweeper's schedule.
   "compute.googleapis.com",
   "container.googleapis.com",
   "eventarc.googleapis.com",

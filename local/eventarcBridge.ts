@@ -50,3 +50,53 @@ export function startEventarcBridge(options: { pubsub: PubSub; subscription: str
     },
   };
 }
+
+/**
+ * The local stand-in for an Eventarc Pub/Sub trigger: pulls a subscription and POSTs each message
+ * as the `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent (data
+ * `{message:{data,attributes,messageId,publishTime},subscription}`) to a function. A failed POST
+ * nacks the message, so it is delivered again, as Eventarc would.
+ */
+export function startPubsubTriggerBridge(options: { pubsub: PubSub; subscription: string; topic: string; target: string; projectId: string }): EventarcBridge {
+  const subscription = options.pubsub.subscription(options.subscription, { flowControl: { maxMessages: 16 } });
+  subscription.on("message", (message: Message) => {
+    void forward(message).then(
+      (ok) => (ok ? message.ack() : message.nack()),
+      () => message.nack(),
+    );
+  });
+  subscription.on("error", (error) => console.error(`[pubsub-trigger-bridge] ${error.message}`));
+
+  async function forward(message: Message): Promise<boolean> {
+    const response = await fetch(options.target, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": message.id,
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": `//pubsub.googleapis.com/projects/${options.projectId}/topics/${options.topic}`,
+        "ce-time": message.publishTime.toISOString(),
+      },
+      body: JSON.stringify({
+        message: {
+          data: message.data.toString("base64"),
+          attributes: message.attributes,
+          messageId: message.id,
+          publishTime: message.publishTime.toISOString(),
+        },
+        subscription: `projects/${options.projectId}/subscriptions/${options.subscription}`,
+      }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    await response.arrayBuffer();
+    return response.ok;
+  }
+
+  return {
+    async stop() {
+      subscription.removeAllListeners("message");
+      await subscription.close();
+    },
+  };
+}

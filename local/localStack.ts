@@ -1,13 +1,14 @@
 /**
  * The whole system on one machine, from real parts: the official Firestore and Pub/Sub
  * emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
- * under the Functions Framework, a local Eventarc bridge, and one worker. `npm start` and the
+ * under the Functions Framework, local stand-ins for Eventarc (upload notifications and the
+ * dead-letter topic's trigger) and for Cloud Scheduler (the sweeper's timer), and one worker. `npm start` and the
  * end-to-end tests bring it up through `startLocalStack`.
  */
 import { join } from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
-import { startEventarcBridge, type EventarcBridge } from "./eventarcBridge.js";
+import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
 import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
 import { localAuthSettings, signLocalToken } from "./localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
@@ -18,6 +19,8 @@ import { ensureWebBuild, startWebServer } from "./webServer.js";
 export interface StackPorts {
   api: number;
   uploadFunction: number;
+  deadLetterFunction: number;
+  sweepFunction: number;
   firestore: number;
   pubsub: number;
   storage: number;
@@ -40,6 +43,8 @@ export interface StackNames {
   jobsSubscription: string;
   deadLetterTopic: string;
   deadLetterSubscription: string;
+  /** The dead-letter topic's subscription that feeds the `deadLetter` function (Eventarc's, in the cloud). */
+  deadLetterTriggerSubscription: string;
   notificationsTopic: string;
   notificationsSubscription: string;
 }
@@ -53,6 +58,10 @@ export interface StackOptions {
   workerEnv?: Record<string, string>;
   /** Extra environment for the functions. */
   functionsEnv?: Record<string, string>;
+  /** How often the sweeper runs, Cloud Scheduler's part (default 10 s). */
+  sweepIntervalMs?: number;
+  /** Deliveries of a job message before it is dead-lettered (default 5, Pub/Sub's least). */
+  maxDeliveryAttempts?: number;
   /**
    * Load infra/firestore.rules into the Firestore emulator, so that apps' listeners are checked
    * as in production (`npm start` does). Off for the e2e tier, whose listeners use the admin
@@ -103,6 +112,7 @@ export const DEFAULT_NAMES: StackNames = {
   jobsSubscription: "edit-jobs-worker",
   deadLetterTopic: "edit-jobs-dead-letter",
   deadLetterSubscription: "edit-jobs-dead-letter-handler",
+  deadLetterTriggerSubscription: "edit-jobs-dead-letter-eventarc",
   notificationsTopic: "uploads-finalized",
   notificationsSubscription: "uploads-finalized-eventarc",
 };
@@ -150,7 +160,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     Object.assign(process.env, { PUBSUB_EMULATOR_HOST: emulatorEnv.PUBSUB_EMULATOR_HOST, METADATA_SERVER_DETECTION: "none" });
     const pubsub = new PubSub({ projectId: names.projectId });
     started.push({ stop: () => pubsub.close() });
-    await createMessaging(pubsub, names);
+    await createMessaging(pubsub, names, options.maxDeliveryAttempts ?? 5);
 
     log("starting the Cloud Storage emulator");
     const storageEmulator = await startStorageEmulator({
@@ -177,6 +187,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      // As deployed: no stack traces in the error pages the Functions Framework writes itself.
+      NODE_ENV: "production",
       METRICS_HOST: "127.0.0.1",
       ...options.telemetryEnv,
       ...options.functionsEnv,
@@ -205,6 +217,31 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ),
     );
 
+    // The two background functions share one host process: each on its own port.
+    const backgroundLog = join(logDir, "function-background.log");
+    await startTogether(started, [
+      startProcess({
+        name: "function-background",
+        command: process.execPath,
+        args: [
+          "--import",
+          "tsx",
+          join(REPO_ROOT, "local", "functionsHost.ts"),
+          "deadLetter",
+          String(ports.deadLetterFunction),
+          "sweepJobs",
+          String(ports.sweepFunction),
+        ],
+        env: functionsEnv,
+        cwd: REPO_ROOT,
+        logFile: backgroundLog,
+        ready: async () =>
+          (await logContains(backgroundLog, `function deadLetter listening on http://127.0.0.1:${ports.deadLetterFunction}/`)) &&
+          (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)),
+        timeoutMs: 60_000,
+      }),
+    ]);
+
     const bridge: EventarcBridge = startEventarcBridge({
       pubsub,
       subscription: names.notificationsSubscription,
@@ -212,6 +249,16 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       projectId: names.projectId,
     });
     started.push(bridge);
+    started.push(
+      startPubsubTriggerBridge({
+        pubsub,
+        subscription: names.deadLetterTriggerSubscription,
+        topic: names.deadLetterTopic,
+        target: `http://127.0.0.1:${ports.deadLetterFunction}/`,
+        projectId: names.projectId,
+      }),
+    );
+    started.push(startSweepTimer(`http://127.0.0.1:${ports.sweepFunction}/`, options.sweepIntervalMs ?? 10_000));
 
     const workerEnv: Record<string, string> = {
       ...emulatorEnv,
@@ -289,7 +336,7 @@ function tritonTraceArgs(telemetryEnv: Record<string, string> | undefined): stri
 }
 
 /** Topics and subscriptions as infra/messaging.ts declares them, with local retry timings. */
-async function createMessaging(pubsub: PubSub, names: StackNames): Promise<void> {
+async function createMessaging(pubsub: PubSub, names: StackNames, maxDeliveryAttempts: number): Promise<void> {
   const topic = async (name: string) => {
     const [exists] = await pubsub.topic(name).exists();
     if (!exists) await pubsub.createTopic(name);
@@ -301,12 +348,31 @@ async function createMessaging(pubsub: PubSub, names: StackNames): Promise<void>
   await Promise.all([topic(names.jobsTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
   await subscription(names.jobsTopic, names.jobsSubscription, {
     ackDeadlineSeconds: 60,
-    deadLetterPolicy: { deadLetterTopic: `projects/${names.projectId}/topics/${names.deadLetterTopic}`, maxDeliveryAttempts: 5 },
+    deadLetterPolicy: { deadLetterTopic: `projects/${names.projectId}/topics/${names.deadLetterTopic}`, maxDeliveryAttempts },
     // Short backoff locally, so that a handed-back job comes round again within seconds.
     retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 10 } },
   });
   await subscription(names.deadLetterTopic, names.deadLetterSubscription);
+  await subscription(names.deadLetterTopic, names.deadLetterTriggerSubscription, { ackDeadlineSeconds: 60 });
   await subscription(names.notificationsTopic, names.notificationsSubscription, { ackDeadlineSeconds: 60 });
+}
+
+/** The local stand-in for the Cloud Scheduler job: POSTs to the sweeper every `intervalMs`. */
+function startSweepTimer(target: string, intervalMs: number): { stop(): Promise<void> } {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    void fetch(target, { method: "POST", signal: AbortSignal.timeout(60_000) })
+      .then((response) => response.arrayBuffer())
+      .catch((error: Error) => console.error(`[sweep-timer] ${error.message}`))
+      .finally(() => (running = false));
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+    },
+  };
 }
 
 /**
@@ -325,6 +391,8 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
   return {
     api: await pick(given.api),
     uploadFunction: await pick(given.uploadFunction),
+    deadLetterFunction: await pick(given.deadLetterFunction),
+    sweepFunction: await pick(given.sweepFunction),
     firestore: await pick(given.firestore),
     pubsub: await pick(given.pubsub),
     storage: await pick(given.storage),

@@ -3,6 +3,7 @@
  * endpoints, and stops every part it started on Ctrl-C.
  *
  * Settings (environment): API_PORT (default 8080), UPLOAD_FUNCTION_PORT (8082),
+ * DEAD_LETTER_FUNCTION_PORT (8083), SWEEP_FUNCTION_PORT (8084),
  * FIRESTORE_PORT (8085), PUBSUB_PORT (8086), STORAGE_PORT (4443), TRITON_GRPC_PORT (8001),
  * TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002), WEB_PORT (8090), WORKER_METRICS_PORT (9464),
  * API_METRICS_PORT (9465).
@@ -12,6 +13,8 @@ import { startLocalStack, type StackPorts } from "./localStack.js";
 const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
   api: ["API_PORT", 8080],
   uploadFunction: ["UPLOAD_FUNCTION_PORT", 8082],
+  deadLetterFunction: ["DEAD_LETTER_FUNCTION_PORT", 8083],
+  sweepFunction: ["SWEEP_FUNCTION_PORT", 8084],
   firestore: ["FIRESTORE_PORT", 8085],
   pubsub: ["PUBSUB_PORT", 8086],
   storage: ["STORAGE_PORT", 4443],
@@ -48,6 +51,8 @@ The local stack is up (${seconds} s).
   Storage emulator    http://127.0.0.1:${stack.ports.storage}
   Triton              gRPC 127.0.0.1:${stack.ports.tritonGrpc}, HTTP http://127.0.0.1:${stack.ports.tritonHttp}, metrics http://127.0.0.1:${stack.ports.tritonMetrics}/metrics
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
+  Dead-letter handler http://127.0.0.1:${stack.ports.deadLetterFunction}/ (fed from the dead-letter topic)
+  Sweeper             http://127.0.0.1:${stack.ports.sweepFunction}/ (POSTed every 10 s, Cloud Scheduler's part)
   Metrics             worker ${stack.metricsUrls.worker}, API ${stack.metricsUrls.api}
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>

@@ -81,6 +81,9 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
     getProjection: (jobId) => span("getProjection", jobId, () => store.getProjection(jobId)),
     putProjection: (state) => span("putProjection", state.jobId, () => store.putProjection(state)),
     listByOwner: (ownerId, limit) => span("listByOwner", undefined, () => store.listByOwner(ownerId, limit)),
+    countInFlight: (ownerId) => span("countInFlight", undefined, () => store.countInFlight(ownerId)),
+    listLapsedLeases: (now, limit) => span("listLapsedLeases", undefined, () => store.listLapsedLeases(now, limit)),
+    listStaleQueued: (before, limit) => span("listStaleQueued", undefined, () => store.listStaleQueued(before, limit)),
   };
 }
 

@@ -23,8 +23,16 @@ export interface WorkerConfig {
   maxMessages: number;
   /** WORKER_ID: this worker's name in events and leases (default: host name and PID). */
   workerId: string;
-  /** JOB_LEASE_SECONDS: how long a started job counts as held by this worker (default 600). */
+  /** JOB_LEASE_SECONDS: how long a started job counts as held without a heartbeat (default 60). */
   leaseSeconds: number;
+  /** JOB_HEARTBEAT_SECONDS: how often a running job's lease is renewed; under half the lease (default 15). */
+  heartbeatSeconds: number;
+  /** CANCEL_CHECK_MS: how often a running edit looks for its cancellation (default 500). */
+  cancelCheckMs: number;
+  /** TRITON_READY_POLL_MS: how often Triton's readiness is checked; no job starts while it is not ready (default 1000). */
+  tritonReadyPollMs: number;
+  /** MAX_EDIT_SECONDS: how long the Pub/Sub client keeps extending a job message's ack deadline while its edit runs (default 3600). */
+  maxEditSeconds: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -53,6 +61,11 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
   const tileOverlap = integer(env, "TILE_OVERLAP", 12, 0, 128);
   if (tileOverlap * 2 >= tileSize) throw new ConfigError(`TILE_OVERLAP must be less than half of TILE_SIZE (${tileSize})`);
   const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
+  const leaseSeconds = integer(env, "JOB_LEASE_SECONDS", 60, 3, 86_400);
+  const heartbeatSeconds = integer(env, "JOB_HEARTBEAT_SECONDS", Math.max(1, Math.floor(leaseSeconds / 4)), 1, 3_600);
+  if (heartbeatSeconds * 2 > leaseSeconds) {
+    throw new ConfigError(`JOB_HEARTBEAT_SECONDS must be at most half of JOB_LEASE_SECONDS (${leaseSeconds}), so that one late beat does not lose the job`);
+  }
   return {
     projectId: required(env, "GCP_PROJECT"),
     jobsSubscription: required(env, "JOBS_SUBSCRIPTION"),
@@ -62,7 +75,11 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     tritonMaxInFlight: integer(env, "TRITON_MAX_IN_FLIGHT", 8, 1, 256),
     maxMessages: integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64),
     workerId: optional(env, "WORKER_ID") ?? defaultWorkerId,
-    leaseSeconds: integer(env, "JOB_LEASE_SECONDS", 600, 10, 86_400),
+    leaseSeconds,
+    heartbeatSeconds,
+    cancelCheckMs: integer(env, "CANCEL_CHECK_MS", 500, 50, 10_000),
+    tritonReadyPollMs: integer(env, "TRITON_READY_POLL_MS", 1_000, 100, 60_000),
+    maxEditSeconds: integer(env, "MAX_EDIT_SECONDS", 3_600, 60, 86_400),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

@@ -9,12 +9,13 @@
 import { EditError } from "../events/errors.js";
 import { handleCommand } from "../events/handleCommand.js";
 import { InferenceError, type InferenceClient } from "../events/inferencePort.js";
-import type { JobState } from "../events/jobState.js";
+import { hasLiveLease, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS } from "../events/operations.js";
 import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { WorkerConfig } from "./config.js";
 import { runEdit, type EditOutput } from "./edits/runEdit.js";
+import { createReadinessGate, watchRunningJob } from "./liveness.js";
 import type { StageTimer } from "./stageTimer.js";
 
 export interface WorkerDeps {
@@ -28,6 +29,9 @@ export interface WorkerDeps {
     | "workerId"
     | "resultsBucket"
     | "leaseSeconds"
+    | "heartbeatSeconds"
+    | "cancelCheckMs"
+    | "tritonReadyPollMs"
     | "maxAttempts"
     | "maxInputBytes"
     | "maxInputPixels"
@@ -59,13 +63,47 @@ export function createWorker(deps: WorkerDeps): Worker {
   const { config, log } = deps;
   const workerId = config.workerId;
 
+  const leaseMs = config.leaseSeconds * 1000;
+  // --- faults: Triton readiness gate, waiting on a live holder, heartbeat and cancel watch ---
+  const gate = createReadinessGate(deps.inference, config.tritonReadyPollMs, log);
+
   async function process(delivery: JobDelivery): Promise<void> {
+    try {
+      await processDelivery(delivery);
+    } catch (error) {
+      // The log could not be read or written: a passing fault; the message comes again.
+      log({ severity: "ERROR", message: "delivery failed; handed back", jobId: delivery.message.jobId, error: String(error) });
+      delivery.nack();
+    }
+  }
+
+  /**
+   * Takes the job, or, while another live worker holds it, waits for that worker (holding this
+   * copy, not handing it back: each hand-back spends one of the message's deliveries) until the
+   * job ends or the holder's lease lapses and the job can be taken over.
+   */
+  async function startOrWait(jobId: string) {
+    const giveUpAt = deps.clock.now().getTime() + leaseMs;
+    for (;;) {
+      const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs });
+      if (started.rejection?.code !== "lease_held" || deps.clock.now().getTime() > giveUpAt) return started;
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const state = await deps.store.getProjection(jobId);
+        if (!state || isTerminal(state.status) || !hasLiveLease(state, deps.clock.now()) || deps.clock.now().getTime() > giveUpAt) break;
+      }
+    }
+  }
+  // --- end faults ---
+
+  async function processDelivery(delivery: JobDelivery): Promise<void> {
     const { jobId } = delivery.message;
-    const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs: config.leaseSeconds * 1000 });
+    await gate.whenReady();
+    const started = await startOrWait(jobId);
     if (started.rejection) {
       const code = started.rejection.code;
       if (code === "lease_held") {
-        // Another live worker has it; this copy comes back after the backoff, by when it has ended.
+        // Held past a whole lease by a worker that still beats: a long job; this copy comes back later.
         log({ message: "job held by another worker; handed back", jobId, reason: started.rejection.message });
         delivery.nack();
       } else {
@@ -77,12 +115,18 @@ export function createWorker(deps: WorkerDeps): Worker {
     const job = started.state as JobState;
     log({ message: "edit started", jobId, attempt: job.attempts, operation: job.operation, deliveryAttempt: delivery.deliveryAttempt });
     const startedAt = performance.now();
+    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+    const watch = watchRunningJob(deps, { jobId, workerId }, { checkMs: config.cancelCheckMs, heartbeatMs: config.heartbeatSeconds * 1000, leaseMs });
     const progress = progressRecorder(jobId);
     try {
-      const result = await prepareEdit(job, progress.report);
-      const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+      const result = await prepareEdit(job, progress.report, watch.signal);
       let sizeBytes = 0;
+      // The edit runs as the upload reads its output; a cancel aborts both, and the unfinished
+      // upload leaves no object.
       await deps.images.write(output, counted(result.body, (n) => (sizeBytes += n)), result.contentType);
+      watch.signal.throwIfAborted();
+      // From here the outcome is settled by the log: CompleteEdit wins, or the cancel did.
+      watch.stop();
       await progress.settled();
       const completed = await handleCommand(deps, jobId, {
         type: "CompleteEdit",
@@ -109,17 +153,33 @@ export function createWorker(deps: WorkerDeps): Worker {
       }
       delivery.ack();
     } catch (error) {
+      watch.stop();
       await progress.settled();
-      await settleFailure(delivery, jobId, error);
+      const stoppedBy = watch.reason();
+      if (stoppedBy) {
+        // Canceled: no output may outlive the job. Lost: the job ended or moved on without us.
+        if (stoppedBy === "canceled") await deps.images.delete(output);
+        log({ message: "edit stopped", jobId, reason: stoppedBy });
+        delivery.ack();
+      } else {
+        await settleFailure(delivery, jobId, error);
+      }
+    } finally {
+      watch.stop();
     }
   }
 
-  async function prepareEdit(job: JobState, onProgress: (tilesDone: number, tilesTotal: number) => void): Promise<EditOutput> {
+  async function prepareEdit(
+    job: JobState,
+    onProgress: (tilesDone: number, tilesTotal: number) => void,
+    signal: AbortSignal,
+  ): Promise<EditOutput> {
     const spec = OPERATION_SPECS[job.operation];
     if (!spec.available) {
       throw new EditError("operation_unavailable", `${spec.title} is not available on this worker yet.`, false);
     }
     const input = await readInput(job);
+    signal.throwIfAborted();
     return runEdit(input, job.operation, job.params, {
       inference: deps.inference,
       tileSize: config.tileSize,
@@ -129,6 +189,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
       onProgress,
+      signal,
       ...(deps.timeStage === undefined ? {} : { timeStage: deps.timeStage }),
     });
   }
@@ -174,6 +235,8 @@ export function createWorker(deps: WorkerDeps): Worker {
 
   async function settleFailure(delivery: JobDelivery, jobId: string, error: unknown): Promise<void> {
     const failure = classify(error);
+    // Hold the next jobs (this one's redelivery among them) until Triton answers again.
+    if (failure.code === "inference_unavailable") gate.reportUnavailable();
     try {
       if (failure.retryable) {
         const outcome = await handleCommand(deps, jobId, {
@@ -202,10 +265,12 @@ export function createWorker(deps: WorkerDeps): Worker {
   return {
     process,
     start() {
+      gate.start();
       deps.subscription.start(process);
       log({ message: "worker pulling jobs", workerId });
     },
     async stop() {
+      gate.stop();
       await deps.subscription.stop();
       log({ message: "worker stopped", workerId });
     },

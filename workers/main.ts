@@ -61,8 +61,9 @@ const worker = createWorker({
   subscription: instrumentJobSubscription(
     createPubsubJobSubscription(pubsub, config.jobsSubscription, {
       maxInFlight: config.maxMessages,
-      // Long enough for the largest image's tiles; past it Pub/Sub redelivers and the lease decides.
-      maxExtensionSeconds: config.leaseSeconds,
+      // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
+      // its heartbeat, not the message, tell a live worker from a dead one.
+      maxExtensionSeconds: config.maxEditSeconds,
       onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
       onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
     }),

@@ -12,6 +12,7 @@ import type { JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/ports.js";
 
 const JOBS = "jobs";
+const IN_FLIGHT = ["awaiting_upload", "queued", "running"];
 const EVENTS = "events";
 /** gRPC ALREADY_EXISTS, as the Firestore client reports it. */
 const ALREADY_EXISTS = 6;
@@ -60,6 +61,39 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
 
     async listByOwner(ownerId, limit) {
       const snapshot = await db.collection(JOBS).where("ownerId", "==", ownerId).orderBy("createdAt", "desc").limit(limit).get();
+      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+    },
+
+    async countInFlight(ownerId) {
+      const snapshot = await db
+        .collection(JOBS)
+        .where("ownerId", "==", ownerId)
+        .where("status", "in", IN_FLIGHT)
+        .count()
+        .get();
+      return snapshot.data().count;
+    },
+
+    async listLapsedLeases(now, limit) {
+      // ISO-8601 instants in UTC compare as strings in time order.
+      const snapshot = await db
+        .collection(JOBS)
+        .where("status", "==", "running")
+        .where("leaseExpiresAt", "<", now.toISOString())
+        .orderBy("leaseExpiresAt")
+        .limit(limit)
+        .get();
+      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+    },
+
+    async listStaleQueued(before, limit) {
+      const snapshot = await db
+        .collection(JOBS)
+        .where("status", "==", "queued")
+        .where("updatedAt", "<", before.toISOString())
+        .orderBy("updatedAt")
+        .limit(limit)
+        .get();
       return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
     },
   };

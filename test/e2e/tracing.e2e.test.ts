@@ -77,10 +77,16 @@ describe("tracing", () => {
     const spans = await waitForSpans((all) => {
       const inTrace = all.filter((span) => span.traceId === traceId);
       const done = inTrace.some((span) => span.kind === CONSUMER && span.attributes["messaging.settlement"] === "ack");
-      const tritonCalls = inTrace.filter((span) => span.name === "triton ModelInfer upscale").length;
-      // Triton exports its server span of a call on its own schedule; wait for one per call.
-      const tritonOwn = inTrace.filter((span) => span.service === "triton" && span.kind === SERVER).length;
-      return done && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
+      const calls = inTrace.filter((span) => span.name === "triton ModelInfer upscale");
+      const tritonCalls = calls.length;
+      // Triton exports its server span of a call on its own schedule; wait for every call's.
+      const served = new Set(inTrace.filter((span) => span.service === "triton" && span.kind === SERVER).map((span) => span.parentSpanId));
+      const tritonOwn = calls.filter((call) => served.has(call.spanId)).length;
+      // Spans arrive in export batches, a child's sometimes before its parent's: wait until
+      // every parent named has arrived (a parent that never comes fails the wait).
+      const ids = new Set(inTrace.map((span) => span.spanId));
+      const connected = inTrace.every((span) => !span.parentSpanId || ids.has(span.parentSpanId));
+      return done && connected && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
     });
 
     // One connected tree: one root (the HTTP request), and every other span's parent is in it.

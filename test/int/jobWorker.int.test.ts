@@ -36,6 +36,9 @@ const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
 const workerConfig = {
   resultsBucket,
   leaseSeconds: 60,
+  heartbeatSeconds: 15,
+  cancelCheckMs: 500,
+  tritonReadyPollMs: 1_000,
   maxAttempts: 2,
   maxInputBytes: 10_000_000,
   maxInputPixels: 4_000_000,
@@ -269,23 +272,15 @@ describe("job worker", () => {
     expect((await types(jobId)).filter((type) => type === "EditStarted")).toHaveLength(1);
   });
 
-  it("retries while Triton is unreachable and fails the job after the attempt limit", async () => {
+  it("holds jobs while Triton is unreachable, without spending their attempts", async () => {
     const { publisher, subscription } = await queue();
     const unreachable = createTritonClient({ url: "127.0.0.1:1", defaultTimeoutMs: 2_000 });
     startWorker(subscription, `w-${randomUUID()}`, unreachable);
     const jobId = await queuedJob(photo);
     await publisher.publish({ jobId, operation: "upscale" });
-    const job = await settled(jobId);
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
     unreachable.close();
-    expect(job).toMatchObject({ status: "failed", attempts: 2, error: { code: "inference_unavailable" } });
-    expect(await types(jobId)).toEqual([
-      "EditRequested",
-      "ImageUploaded",
-      "EditQueued",
-      "EditStarted",
-      "EditAttemptFailed",
-      "EditStarted",
-      "EditFailed",
-    ]);
+    expect(await store.getProjection(jobId)).toMatchObject({ status: "queued", attempts: 0 });
+    expect(await types(jobId)).toEqual(["EditRequested", "ImageUploaded", "EditQueued"]);
   });
 });

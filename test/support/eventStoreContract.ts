@@ -135,5 +135,53 @@ export function eventStoreContract(adapter: string, makeStore: () => EventStore)
       const listed = await store.listByOwner(owner, 10);
       expect(listed.map((job) => job.jobId)).toEqual([...ids].reverse());
     });
+
+    it("counts a user's jobs that have not ended, and nobody else's", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const owner = `owner-${randomUUID()}`;
+      const [awaiting, queued, canceled] = [randomUUID(), randomUUID(), randomUUID()];
+      for (const jobId of [awaiting, queued, canceled]) await handleCommand(deps, jobId, requestEdit(jobId, owner));
+      await handleCommand(deps, queued, recordUpload(queued));
+      await handleCommand(deps, canceled, { type: "CancelEdit", by: owner });
+      const stranger = randomUUID();
+      await handleCommand(deps, stranger, requestEdit(stranger, `other-${randomUUID()}`));
+      expect(await store.countInFlight(owner)).toBe(2);
+    });
+
+    it("lists jobs queued since before an instant, and not those queued later or running", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock(Date.parse("2019-06-01T00:00:00.000Z")) };
+      const [old, running] = [randomUUID(), randomUUID()];
+      for (const jobId of [old, running]) {
+        await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+        await handleCommand(deps, jobId, recordUpload(jobId));
+      }
+      await handleCommand(deps, running, { type: "StartEdit", workerId: "w1", leaseMs: 1_000 });
+      const recent = randomUUID();
+      const later = { store, clock: tickingClock(Date.parse("2019-06-02T00:00:00.000Z")) };
+      await handleCommand(later, recent, requestEdit(recent, "owner-a"));
+      await handleCommand(later, recent, recordUpload(recent));
+      const found = (await store.listStaleQueued(new Date("2019-06-01T12:00:00.000Z"), 1000)).map((job) => job.jobId);
+      expect(found).toContain(old);
+      expect(found).not.toContain(running);
+      expect(found).not.toContain(recent);
+    });
+
+    it("lists running jobs whose lease lapsed, and not those still held", async () => {
+      const store = makeStore();
+      const clock = tickingClock(Date.parse("2020-01-01T00:00:00.000Z"));
+      const deps = { store, clock };
+      const [lapsed, held] = [randomUUID(), randomUUID()];
+      for (const [jobId, leaseMs] of [[lapsed, 5_000], [held, 3_600_000]] as const) {
+        await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+        await handleCommand(deps, jobId, recordUpload(jobId));
+        await handleCommand(deps, jobId, { type: "StartEdit", workerId: "w1", leaseMs });
+      }
+      // Other tests' jobs share the store; only these two are ours.
+      const found = (await store.listLapsedLeases(new Date("2020-01-01T00:10:00.000Z"), 1000)).map((job) => job.jobId);
+      expect(found).toContain(lapsed);
+      expect(found).not.toContain(held);
+    });
   });
 }

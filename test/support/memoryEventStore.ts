@@ -4,7 +4,7 @@
  */
 import { ConcurrencyError } from "../../events/errors.js";
 import type { RecordedEvent } from "../../events/editEvents.js";
-import type { JobState } from "../../events/jobState.js";
+import { isTerminal, type JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/ports.js";
 
 export function createMemoryEventStore(): EventStore {
@@ -33,6 +33,23 @@ export function createMemoryEventStore(): EventStore {
       return [...projections.values()]
         .filter((state) => state.ownerId === ownerId)
         .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+        .slice(0, limit)
+        .map(copy);
+    },
+    async countInFlight(ownerId) {
+      return [...projections.values()].filter((state) => state.ownerId === ownerId && !isTerminal(state.status)).length;
+    },
+    async listStaleQueued(before, limit) {
+      return [...projections.values()]
+        .filter((state) => state.status === "queued" && state.updatedAt < before.toISOString())
+        .sort((a, b) => a.updatedAt.localeCompare(b.updatedAt))
+        .slice(0, limit)
+        .map(copy);
+    },
+    async listLapsedLeases(now, limit) {
+      return [...projections.values()]
+        .filter((state) => state.status === "running" && state.leaseExpiresAt !== undefined && state.leaseExpiresAt < now.toISOString())
+        .sort((a, b) => (a.leaseExpiresAt ?? "").localeCompare(b.leaseExpiresAt ?? ""))
         .slice(0, limit)
         .map(copy);
     },

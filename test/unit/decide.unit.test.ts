@@ -28,6 +28,19 @@ const succeeded: EditEvent = { type: "EditSucceeded", data: { workerId: "w1", ou
 const canceled: EditEvent = { type: "EditCanceled", data: { by: "u1" } };
 const failed: EditEvent = { type: "EditFailed", data: { code: "unsupported_image", message: "not an image", attempt: 1 } };
 
+const renewedPast: EditEvent = {
+  type: "LeaseRenewed",
+  data: { workerId: "w1", leaseExpiresAt: new Date(now.getTime() - 1).toISOString() },
+};
+const renewedFuture: EditEvent = {
+  type: "LeaseRenewed",
+  data: { workerId: "w1", leaseExpiresAt: new Date(now.getTime() + 5_000).toISOString() },
+};
+const retried: EditEvent = {
+  type: "EditAttemptFailed",
+  data: { code: "inference_unavailable", message: "The model server is unavailable.", attempt: 1, workerId: "w1" },
+};
+
 const H = {
   none: [] as EditEvent[],
   awaiting: [requested],
@@ -37,6 +50,10 @@ const H = {
   succeeded: [requested, uploaded, queued, startedLive, succeeded],
   failed: [requested, uploaded, queued, startedLive, failed],
   canceled: [requested, uploaded, queued, canceled],
+  // A heartbeat keeps a started job alive; one that stopped lets its lease lapse.
+  runningBeating: [requested, uploaded, queued, startedLapsed, renewedFuture],
+  runningSilent: [requested, uploaded, queued, startedLive, renewedPast],
+  retriedQueued: [requested, uploaded, queued, startedLive, retried],
 };
 
 function record(events: EditEvent[]): RecordedEvent[] {
@@ -62,6 +79,13 @@ const cmd = {
   failAttemptLast: { type: "FailAttempt", workerId: "w1", code: "inference_unavailable", message: "Triton is down", maxAttempts: 1 },
   failEdit: { type: "FailEdit", code: "unsupported_image", message: "not an image" },
   cancel: { type: "CancelEdit", by: "u1" },
+  renewW1: { type: "RenewLease", workerId: "w1", leaseMs: 30_000 },
+  renewW2: { type: "RenewLease", workerId: "w2", leaseMs: 30_000 },
+  reclaim: { type: "ReclaimJob", maxAttempts: 3 },
+  reclaimLast: { type: "ReclaimJob", maxAttempts: 1 },
+  deadLettered: { type: "FailDeadLettered", deliveryAttempts: 5 },
+  requeueStale: { type: "RequeueStale", staleMs: 0 },
+  requeueFresh: { type: "RequeueStale", staleMs: 60_000 },
   progressW1: { type: "RecordProgress", workerId: "w1", tilesDone: 3, tilesTotal: 9 },
   progressW2: { type: "RecordProgress", workerId: "w2", tilesDone: 3, tilesTotal: 9 },
 } satisfies Record<string, EditCommand>;
@@ -97,6 +121,42 @@ const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> 
   ["running", "cancel", { events: ["EditCanceled"] }],
   ["succeeded", "cancel", { rejected: "already_ended" }],
   ["canceled", "cancel", { rejected: "already_ended" }],
+  // Heartbeats: only the holder of a running job renews.
+  ["running", "renewW1", { events: ["LeaseRenewed"] }],
+  ["runningLapsed", "renewW1", { events: ["LeaseRenewed"] }],
+  ["running", "renewW2", { rejected: "not_lease_holder" }],
+  ["queued", "renewW1", { rejected: "not_lease_holder" }],
+  ["canceled", "renewW1", { rejected: "already_ended" }],
+  ["succeeded", "renewW1", { rejected: "already_ended" }],
+  // A renewed lease holds off a takeover; one that lapsed after its last beat does not.
+  ["runningBeating", "start", { rejected: "lease_held" }],
+  ["runningSilent", "start", { events: ["EditStarted"] }],
+  // The sweeper: only running jobs whose lease lapsed go back to the queue.
+  ["runningLapsed", "reclaim", { events: ["EditAttemptFailed"] }],
+  ["runningSilent", "reclaim", { events: ["EditAttemptFailed"] }],
+  ["runningLapsed", "reclaimLast", { events: ["EditFailed"] }],
+  ["running", "reclaim", { rejected: "lease_held" }],
+  ["runningBeating", "reclaim", { rejected: "lease_held" }],
+  ["queued", "reclaim", { rejected: "not_running" }],
+  ["awaiting", "reclaim", { rejected: "not_running" }],
+  ["succeeded", "reclaim", { rejected: "already_ended" }],
+  // The dead-letter handler: never fails a job a live worker holds, nor one that has ended.
+  ["queued", "deadLettered", { events: ["EditFailed"] }],
+  ["retriedQueued", "deadLettered", { events: ["EditFailed"] }],
+  ["runningLapsed", "deadLettered", { events: ["EditFailed"] }],
+  ["running", "deadLettered", { rejected: "lease_held" }],
+  ["runningBeating", "deadLettered", { rejected: "lease_held" }],
+  ["awaiting", "deadLettered", { rejected: "not_uploaded" }],
+  ["succeeded", "deadLettered", { rejected: "already_ended" }],
+  ["canceled", "deadLettered", { rejected: "already_ended" }],
+  ["failed", "deadLettered", { rejected: "already_ended" }],
+  // The sweeper again: a job queued long with nothing happening is queued (and published) anew.
+  ["queued", "requeueStale", { events: ["EditQueued"] }],
+  ["retriedQueued", "requeueStale", { events: ["EditQueued"] }],
+  ["queued", "requeueFresh", { rejected: "not_stale" }],
+  ["running", "requeueStale", { rejected: "not_stale" }],
+  ["awaiting", "requeueStale", { rejected: "not_stale" }],
+  ["succeeded", "requeueStale", { rejected: "not_stale" }],
   ["running", "progressW1", { events: ["EditProgressed"] }],
   ["running", "progressW2", { rejected: "not_lease_holder" }],
   ["queued", "progressW1", { rejected: "not_lease_holder" }],
@@ -138,6 +198,31 @@ const statusTable: Array<[keyof typeof H, Partial<JobState>]> = [
   ["failed", { status: "failed", error: { code: "unsupported_image", message: "not an image" } }],
   ["canceled", { status: "canceled", version: 4 }],
 ];
+
+describe("decide: faults", () => {
+  it("extends the holder's lease to leaseMs from now", () => {
+    const decision = decide(cmd.renewW1, foldEvents(record(H.running)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ type: "LeaseRenewed", data: { workerId: "w1", leaseExpiresAt: "2026-11-22T10:00:30.000Z" } }] });
+    const renewed = foldEvents(record([...H.running, ...(decision.ok ? decision.events : [])]));
+    expect(renewed).toMatchObject({ status: "running", workerId: "w1", leaseExpiresAt: "2026-11-22T10:00:30.000Z", attempts: 1 });
+  });
+
+  it("puts a reclaimed job back in the queue with a reason a person can read", () => {
+    const decision = decide(cmd.reclaim, foldEvents(record(H.runningLapsed)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ type: "EditAttemptFailed", data: { code: "worker_lost", attempt: 1, workerId: "w1" } }] });
+    const state = foldEvents(record([...H.runningLapsed, ...(decision.ok ? decision.events : [])]));
+    expect(state).toMatchObject({ status: "queued", attempts: 1, error: { code: "worker_lost" } });
+    expect(state?.workerId).toBeUndefined();
+  });
+
+  it("fails a dead-lettered job with the count of deliveries and the last error", () => {
+    const decision = decide(cmd.deadLettered, foldEvents(record(H.retriedQueued)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ type: "EditFailed", data: { code: "dead_lettered", attempt: 1 } }] });
+    const message = decision.ok && decision.events[0]?.type === "EditFailed" ? decision.events[0].data.message : "";
+    expect(message).toMatch(/after 5 deliveries/);
+    expect(message).toMatch(/The model server is unavailable/);
+  });
+});
 
 describe("evolve", () => {
   it.each(statusTable)("folds the %s history into %j", (given, expected) => {

@@ -17,6 +17,8 @@ const T = {
   cluster: "gcp:container/cluster:Cluster",
   deployment: "kubernetes:apps/v1:Deployment",
   function: "gcp:cloudfunctionsv2/function:Function",
+  runIam: "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+  scheduler: "gcp:cloudscheduler/job:Job",
   index: "gcp:firestore/index:Index",
   ksa: "kubernetes:core/v1:ServiceAccount",
   nodePool: "gcp:container/nodePool:NodePool",
@@ -379,6 +381,24 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       });
     });
 
+    it("hand dead letters to the deadLetter function and run the sweeper every minute, privately", () => {
+      const deadLetter = run.one(T.function, "dead-letter").inputs;
+      expect(deadLetter.buildConfig).toMatchObject({ entryPoint: "deadLetter" });
+      expect(deadLetter.eventTrigger).toMatchObject({
+        eventType: "google.cloud.pubsub.topic.v1.messagePublished",
+        pubsubTopic: expect.stringContaining(`edit-jobs-dead-letter-${stack}`),
+        retryPolicy: "RETRY_POLICY_RETRY",
+      });
+      const sweep = run.one(T.function, "sweep-jobs").inputs;
+      expect(sweep.buildConfig).toMatchObject({ entryPoint: "sweepJobs" });
+      expect(sweep.serviceConfig.environmentVariables.MAX_ATTEMPTS).toBe(String(expected.maxDeliveryAttempts));
+      const schedule = run.one(T.scheduler, "sweep-jobs").inputs;
+      expect(schedule).toMatchObject({ schedule: "* * * * *", httpTarget: { httpMethod: "POST", oidcToken: { serviceAccountEmail: email("upload-trigger") } } });
+      // Only the API is open to everyone; the sweeper answers only its scheduler's identity.
+      const publicInvokers = run.all(T.runIam).filter((grant) => grant.inputs.member === "allUsers").map((grant) => grant.name);
+      expect(publicInvokers).toEqual(["api-public-invoker"]);
+    });
+
     it("configure the API for Firebase auth and the stack's resources", () => {
       const env = run.one(T.function, "api").inputs.serviceConfig.environmentVariables;
       expect(env).toMatchObject({
@@ -390,7 +410,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         FIREBASE_PROJECT_ID: project,
         CORS_ORIGINS: expected.corsOrigins.join(","),
       });
-      for (const key of ["SIGNED_URL_TTL_SECONDS", "RESULT_URL_TTL_SECONDS", "MAX_DIRECT_UPLOAD_BYTES", "MAX_UPLOAD_BYTES"]) {
+      for (const key of ["SIGNED_URL_TTL_SECONDS", "RESULT_URL_TTL_SECONDS", "MAX_DIRECT_UPLOAD_BYTES", "MAX_UPLOAD_BYTES", "QUOTA_REQUESTS_PER_MINUTE", "QUOTA_JOBS_IN_FLIGHT"]) {
         expect(env[key]).toMatch(/^\d+$/);
       }
       const uploadEnv = run.one(T.function, "upload-finalized").inputs.serviceConfig.environmentVariables;
@@ -455,6 +475,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           { collection: "jobs", fields: ["ownerId ASCENDING", "createdAt DESCENDING"] },
           { collection: "jobs", fields: ["ownerId ASCENDING", "status ASCENDING"] },
           { collection: "jobs", fields: ["status ASCENDING", "leaseExpiresAt ASCENDING"] },
+          { collection: "jobs", fields: ["status ASCENDING", "updatedAt ASCENDING"] },
         ]),
       );
     });

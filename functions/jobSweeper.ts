@@ -1,0 +1,59 @@
+/**
+ * The sweeper, run on a schedule: a job that is `running` past its lease, with no heartbeat
+ * since, lost its worker. It goes back to the queue (and its message is published again, since
+ * the dead worker's message may be gone), or fails once its attempts are used up. A job whose
+ * worker still beats is never touched: the lease decides, as it does for a second delivery.
+ * A job left `queued` for QUEUED_REPUBLISH_SECONDS with nothing happening (its message lost, say
+ * with the worker that held it) is queued and published again.
+ */
+import { handleCommand } from "../events/handleCommand.js";
+import type { Clock, EventStore, JobQueue } from "../events/ports.js";
+import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { FunctionsConfig } from "./config.js";
+
+export interface SweepResult {
+  requeued: string[];
+  failed: string[];
+  /** Queued jobs whose message may have been lost, published again. */
+  republished: string[];
+}
+
+/** Jobs looked at per run; the next run takes the rest. */
+const BATCH = 200;
+
+export function createJobSweeper(deps: {
+  store: EventStore;
+  queue: JobQueue;
+  clock: Clock;
+  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds">;
+  log?: Logger;
+}): () => Promise<SweepResult> {
+  const log = deps.log ?? (() => {});
+  return async () => {
+    const result: SweepResult = { requeued: [], failed: [], republished: [] };
+    const lapsed = await deps.store.listLapsedLeases(deps.clock.now(), BATCH);
+    for (const job of lapsed) {
+      const outcome = await handleCommand(deps, job.jobId, { type: "ReclaimJob", maxAttempts: deps.config.maxAttempts });
+      // Rejected: its worker beat meanwhile, or the job ended; either way it is not a ghost.
+      if (outcome.rejection) continue;
+      if (outcome.appended.some((event) => event.type === "EditFailed")) {
+        result.failed.push(job.jobId);
+        log({ severity: "WARNING", message: "ghost job failed: its worker died and no attempts are left", jobId: job.jobId, workerId: job.workerId });
+      } else {
+        await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
+        result.requeued.push(job.jobId);
+        log({ severity: "WARNING", message: "ghost job requeued: its worker stopped beating", jobId: job.jobId, workerId: job.workerId });
+      }
+    }
+    const staleMs = deps.config.queuedRepublishSeconds * 1000;
+    const stale = await deps.store.listStaleQueued(new Date(deps.clock.now().getTime() - staleMs), BATCH);
+    for (const job of stale) {
+      const outcome = await handleCommand(deps, job.jobId, { type: "RequeueStale", staleMs });
+      if (outcome.rejection) continue;
+      await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
+      result.republished.push(job.jobId);
+      log({ severity: "WARNING", message: "stale queued job published again: its message may have been lost", jobId: job.jobId, queuedSince: job.updatedAt });
+    }
+    return result;
+  };
+}

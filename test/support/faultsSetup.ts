@@ -1,0 +1,79 @@
+/**
+ * Global setup of the faults tier: the whole local stack (the code `npm start` runs), with the
+ * timings shortened so that faults resolve in seconds: 6 s leases with a 1 s heartbeat, the
+ * sweeper every 2 s, 5 deliveries before a message is dead-lettered. Workers may try a job
+ * 10 times, more than the deliveries, so that the dead-letter path is the one a poison message
+ * takes. Tests start and SIGKILL further worker processes themselves, with `workerEnv`.
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+import { startLocalStack, type StackNames } from "../../local/localStack.js";
+import { LOCAL_DIR } from "../../local/paths.js";
+
+export interface FaultStack {
+  apiUrl: string;
+  uploadFunctionUrl: string;
+  names: StackNames;
+  emulatorEnv: Record<string, string>;
+  workerEnv: Record<string, string>;
+  logDir: string;
+  /** Where each test file records its counts for the summary line (JSON lines). */
+  countsFile: string;
+  /** Limits the stack runs with, for the bad-input rows. */
+  limits: { maxDirectUploadBytes: number; maxInputPixels: number };
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    faultStack: FaultStack;
+  }
+}
+
+export const FAULT_COUNTS_FILE = join(LOCAL_DIR, "faults", "counts.jsonl");
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  rmSync(FAULT_COUNTS_FILE, { force: true });
+  mkdirSync(join(LOCAL_DIR, "faults"), { recursive: true });
+  const limits = { maxDirectUploadBytes: 65_536, maxInputPixels: 1_000_000 };
+  const logDir = join(LOCAL_DIR, "logs", "faults");
+  rmSync(logDir, { recursive: true, force: true });
+  const began = performance.now();
+  const stack = await startLocalStack({
+    logDir,
+    log: (line) => console.log(`[faults setup] ${line}`),
+    sweepIntervalMs: 2_000,
+    maxDeliveryAttempts: 5,
+    workerEnv: {
+      JOB_LEASE_SECONDS: "6",
+      JOB_HEARTBEAT_SECONDS: "1",
+      MAX_ATTEMPTS: "10",
+      TILE_SIZE: "64",
+      TILE_OVERLAP: "8",
+      WORKER_MAX_MESSAGES: "4",
+      MAX_INPUT_PIXELS: String(limits.maxInputPixels),
+    },
+    functionsEnv: {
+      MAX_ATTEMPTS: "10",
+      QUEUED_REPUBLISH_SECONDS: "90",
+      MAX_INPUT_PIXELS: String(limits.maxInputPixels),
+      MAX_DIRECT_UPLOAD_BYTES: String(limits.maxDirectUploadBytes),
+      MAX_UPLOAD_BYTES: "1048576",
+      // The suites submit hundreds of jobs; quotas have their own test with small limits.
+      QUOTA_REQUESTS_PER_MINUTE: "100000",
+      QUOTA_JOBS_IN_FLIGHT: "10000",
+    },
+  });
+  console.log(`[faults setup] local stack up in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+  project.provide("faultStack", {
+    apiUrl: stack.apiUrl,
+    uploadFunctionUrl: `http://127.0.0.1:${stack.ports.uploadFunction}/`,
+    names: stack.names,
+    emulatorEnv: { ...stack.emulatorEnv },
+    workerEnv: stack.workerEnv,
+    logDir: stack.logDir,
+    countsFile: FAULT_COUNTS_FILE,
+    limits,
+  });
+  return () => stack.stop();
+}
