@@ -96,6 +96,7 @@ describe("authentication", () => {
     ],
   ];
   const endpoints: Array<[string, string, { json?: unknown; body?: Buffer; query?: Record<string, string> }]> = [
+    ["GET", "/v1/models", {}],
     ["GET", "/v1/edits", {}],
     ["POST", "/v1/edits", { json: { operation: "upscale", contentType: "image/jpeg" } }],
     ["POST", "/v1/edits", { body: Buffer.from([0xff, 0xd8, 0xff, 0xe0]), query: { operation: "upscale" } }],
