@@ -44,7 +44,7 @@ export interface ModelFigures {
 
 export interface ModelBenchOptions {
   operations?: Operation[];
-  /** Each measurement lasts at least this long and at least 4 × concurrency requests. */
+  /** Each measurement lasts at least this long and at least 2 × concurrency requests. */
   seconds: number;
   log: (line: string) => void;
 }
@@ -155,7 +155,7 @@ async function sampleRequest(operation: Operation, photo: string): Promise<{ req
 async function drive(client: InferenceClient, request: InferenceRequest, concurrency: number, seconds: number): Promise<LoadFigures> {
   const latencies: number[] = [];
   const began = performance.now();
-  const minimum = concurrency * 4;
+  const minimum = concurrency * 2;
   const caller = async () => {
     while (performance.now() - began < seconds * 1000 || latencies.length < minimum) {
       const sent = performance.now();
