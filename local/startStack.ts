@@ -45,7 +45,7 @@ const seconds = ((performance.now() - began) / 1000).toFixed(1);
 console.log(`
 The local stack is up (${seconds} s).
   Web app             ${stack.webUrl}   (sign in with any name)
-  HTTP API            ${stack.apiUrl}   (try: curl ${stack.apiUrl}/v1/models; described at ${stack.apiUrl}/v1/openapi.json)
+  HTTP API            ${stack.apiUrl}   (with a token from npm run token; described at ${stack.apiUrl}/v1/openapi.json)
   Firestore emulator  127.0.0.1:${stack.ports.firestore}
   Pub/Sub emulator    127.0.0.1:${stack.ports.pubsub}
   Storage emulator    http://127.0.0.1:${stack.ports.storage}
