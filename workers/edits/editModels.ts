@@ -11,14 +11,17 @@ import type { TiledModel } from "./tiledEdit.js";
 export type EditModel = ({ kind: "tiled" } & TiledModel) | { kind: "mask"; model: string };
 
 export function editModel(operation: Operation, params: EditParams): EditModel {
-  const model = OPERATION_SPECS[operation].model;
+  const spec = OPERATION_SPECS[operation];
+  const { model } = spec;
+  // The output's size comes from the catalogue, the one place that says how each edit scales.
+  const scale = spec.outputScale(params);
   switch (operation) {
     case "upscale":
-      return { kind: "tiled", model, scale: Number(params.scale), paramInputs: [uint8("SCALE", Number(params.scale))] };
+      return { kind: "tiled", model, scale, paramInputs: [uint8("SCALE", scale)] };
     case "enhance":
     case "comic":
     case "aged":
-      return { kind: "tiled", model, scale: 1, paramInputs: [fp32("STRENGTH", Number(params.strength))] };
+      return { kind: "tiled", model, scale, paramInputs: [fp32("STRENGTH", Number(params.strength))] };
     case "remove_background":
       return { kind: "mask", model };
     default: {
