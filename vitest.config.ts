@@ -20,6 +20,8 @@ export default defineConfig({
           name: "int",
           include: ["test/**/*.int.test.ts"],
           globalSetup: ["test/support/intSetup.ts"],
+          // Checks before each file that the shared emulators still answer (test/support/intGuard.ts).
+          setupFiles: ["test/support/intGuard.ts"],
           // Two cores: run files one at a time so that Triton and the emulators are not starved.
           fileParallelism: false,
           testTimeout: 120_000,

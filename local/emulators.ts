@@ -54,7 +54,7 @@ export async function startFirestoreEmulator(port: number, logDir: string, rules
       ...(rulesFile === undefined ? [] : ["--rules", rulesFile]),
     ],
     logFile: join(logDir, "firestore.log"),
-    ready: () => httpAnswers(`http://127.0.0.1:${port}/`, 200),
+    ready: () => firestoreAnswers(`127.0.0.1:${port}`),
     timeoutMs: 90_000,
   });
 }
@@ -65,9 +65,36 @@ export async function startPubsubEmulator(port: number, logDir: string): Promise
     command: "java",
     args: ["-jar", pubsubJar(), "--host=127.0.0.1", `--port=${port}`],
     logFile: join(logDir, "pubsub.log"),
-    ready: () => httpAnswers(`http://127.0.0.1:${port}/`, 200),
+    ready: () => pubsubAnswers(`127.0.0.1:${port}`),
     timeoutMs: 90_000,
   });
+}
+
+/**
+ * True when the Firestore API itself answers at `host`: an admin read ("Bearer owner", which
+ * the emulator lets past any rules) of a missing document gets Firestore's NOT_FOUND. Both Java
+ * emulators answer "Ok" at `/`, so that alone cannot tell them apart.
+ */
+export async function firestoreAnswers(host: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}/v1/projects/readiness-probe/databases/(default)/documents/probe/missing`, {
+      headers: { authorization: "Bearer owner" },
+      signal: AbortSignal.timeout(2_000),
+    });
+    return response.status === 404 && (await response.text()).includes('"NOT_FOUND"');
+  } catch {
+    return false;
+  }
+}
+
+/** True when the Pub/Sub API itself answers at `host`: listing a project's topics succeeds. */
+export function pubsubAnswers(host: string): Promise<boolean> {
+  return httpAnswers(`http://${host}/v1/projects/readiness-probe/topics`, 200);
+}
+
+/** True when fake-gcs-server's JSON API answers at `url`: listing buckets succeeds. */
+export function storageAnswers(url: string): Promise<boolean> {
+  return httpAnswers(`${url}/storage/v1/b`, 200, '"kind"');
 }
 
 /**
@@ -101,7 +128,7 @@ export async function startStorageEmulator(options: {
     ],
     env: { ...process.env, PUBSUB_EMULATOR_HOST: options.pubsubHost },
     logFile: join(options.logDir, "storage.log"),
-    ready: () => httpAnswers(`http://127.0.0.1:${options.port}/storage/v1/b`, 200),
+    ready: () => storageAnswers(`http://127.0.0.1:${options.port}`),
     timeoutMs: 30_000,
   });
 }

@@ -11,7 +11,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
@@ -239,7 +239,11 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     "--log-verbose=0",
     ...(options.extraArgs ?? []),
   ];
-  return startProcess({
+  const shmPrefix = `triton${options.grpcPort}_`;
+  // Regions of this prefix belong to a server that listened on this port and was killed (no
+  // live one can, since the port was free): a killed server leaves its regions behind.
+  removeShmRegions(shmPrefix);
+  const triton = await startProcess({
     name: "triton",
     command: install.tritonserver,
     args,
@@ -249,6 +253,21 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     ready: () => httpAnswers(`http://127.0.0.1:${options.httpPort}/v2/health/ready`, 200),
     timeoutMs: options.timeoutMs ?? 120_000,
   });
+  return {
+    ...triton,
+    isRunning: () => triton.isRunning(),
+    async stop(graceMs) {
+      await triton.stop(graceMs);
+      removeShmRegions(shmPrefix);
+    },
+  };
+}
+
+/** Removes the Python backend's shared-memory regions (in /dev/shm) whose names start with `prefix`. */
+function removeShmRegions(prefix: string): void {
+  const shm = "/dev/shm";
+  if (!existsSync(shm)) return;
+  for (const name of readdirSync(shm)) if (name.startsWith(prefix)) rmSync(join(shm, name), { force: true });
 }
 
 // --- helpers ------------------------------------------------------------------------------

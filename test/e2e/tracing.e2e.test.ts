@@ -29,14 +29,17 @@ beforeAll(async () => {
   photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(200).jpeg({ quality: 90 }).toBuffer();
 });
 
-/** Polls the receiver until `find` finds what it looks for in what it has, or a minute has passed. */
-async function waitForSpans(find: (all: ReceivedSpan[]) => ReceivedSpan[] | undefined): Promise<ReceivedSpan[]> {
+/**
+ * Polls the receiver until `find` finds what it looks for in what it has, or a minute has passed.
+ * `find` answers with the spans, or with a line saying what is still missing, for the failure.
+ */
+async function waitForSpans(find: (all: ReceivedSpan[]) => ReceivedSpan[] | string): Promise<ReceivedSpan[]> {
   const deadline = Date.now() + 60_000;
   while (true) {
     const all = (await (await fetch(`${stack.otlpUrl}/spans`)).json()) as ReceivedSpan[];
     const found = find(all);
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`the expected spans did not arrive; the receiver has ${all.length}`);
+    if (typeof found !== "string") return found;
+    if (Date.now() > deadline) throw new Error(`the expected spans did not arrive (${found}); the receiver has ${all.length}`);
     await sleep(250);
   }
 }
@@ -71,7 +74,7 @@ describe("tracing", () => {
     // The request's server span names the job; its trace is the job's.
     const [root] = await waitForSpans((all) => {
       const found = all.find((span) => span.kind === SERVER && span.attributes["job.id"] === jobId);
-      return found ? [found] : undefined;
+      return found ? [found] : `no server span names job ${jobId}`;
     });
     const { traceId, spanId: rootId } = root as ReceivedSpan;
     const spans = await waitForSpans((all) => {
@@ -86,7 +89,13 @@ describe("tracing", () => {
       // every parent named has arrived (a parent that never comes fails the wait).
       const ids = new Set(inTrace.map((span) => span.spanId));
       const connected = inTrace.every((span) => !span.parentSpanId || ids.has(span.parentSpanId));
-      return done && connected && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles ? inTrace : undefined;
+      if (done && connected && tritonCalls >= succeeded.tiles && tritonOwn >= succeeded.tiles) return inTrace;
+      const orphans = inTrace.filter((span) => span.parentSpanId && !ids.has(span.parentSpanId)).map((span) => `${span.service}/${span.name}`);
+      const tritonSpans = all
+        .filter((span) => span.service === "triton")
+        .map((span) => `${span.name}/${span.kind} ${span.traceId === traceId ? "" : `trace ${span.traceId.slice(0, 8)} `}parent ${span.parentSpanId?.slice(0, 8) ?? "none"}`);
+      const callIds = calls.map((call) => call.spanId.slice(0, 8));
+      return `${inTrace.length} spans in the trace; acked delivery: ${done}; orphans: [${orphans.join(", ")}]; Triton calls ${tritonCalls} [${callIds.join(", ")}] and Triton's own spans ${tritonOwn} of ${succeeded.tiles} tiles; every Triton span received: [${tritonSpans.join("; ")}]`;
     });
 
     // One connected tree: one root (the HTTP request), and every other span's parent is in it.
@@ -157,7 +166,8 @@ describe("tracing", () => {
     const spansOfLines = new Set(jobLines.map((line) => line["logging.googleapis.com/spanId"] as string));
     await waitForSpans((all) => {
       const sent = new Set(all.filter((span) => span.traceId === traceId).map((span) => span.spanId));
-      return [...spansOfLines].every((spanId) => sent.has(spanId)) ? all : undefined;
+      const missing = [...spansOfLines].filter((spanId) => !sent.has(spanId));
+      return missing.length === 0 ? all : `log lines name spans never sent: ${missing.join(", ")}`;
     });
   });
 });

@@ -40,6 +40,8 @@ const paths = OPENAPI_DOCUMENT.paths as unknown as Record<string, Partial<Record
 const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
 ajv.addSchema(OPENAPI_DOCUMENT, "api");
 const answered = new Set<string>();
+/** What the API logged of its failures, shown beside any 5xx answer. */
+const failures: string[] = [];
 
 let api: (request: ApiRequest) => Promise<ApiResponse>;
 let apiWithStorageDown: (request: ApiRequest) => Promise<ApiResponse>;
@@ -63,6 +65,9 @@ beforeAll(async () => {
     verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
     newJobId: randomUUID,
     config,
+    log: (entry: Record<string, unknown>) => {
+      if (entry.severity === "ERROR") failures.push(String(entry.error));
+    },
   };
   api = createEditApi({ ...deps, images: createGcsImageStore(new Storage({ projectId: services.projectId, apiEndpoint: services.storageUrl, credentials: signer })) });
   // Storage on a port where nothing listens: the API must answer 503, as its document says.
@@ -98,7 +103,8 @@ async function call(
   if (options.json !== undefined) headers["content-type"] = "application/json";
   const rawBody = options.json !== undefined ? Buffer.from(JSON.stringify(options.json)) : options.body;
   const response = await (options.via ?? api)({ method, path, query: options.query ?? {}, headers, ...(rawBody ? { rawBody } : {}) });
-  const where = `${method} ${path} → ${response.status} ${JSON.stringify(response.body).slice(0, 300)}`;
+  const logged = response.status >= 500 ? ` (the API logged: ${failures.at(-1) ?? "nothing"})` : "";
+  const where = `${method} ${path} → ${response.status} ${JSON.stringify(response.body).slice(0, 300)}${logged}`;
   const template = templateOf(path);
   const errorSchema = ajv.getSchema("api#/components/schemas/Error");
   if (!template) {

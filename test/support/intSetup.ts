@@ -3,6 +3,7 @@
  * once per run on free loopback ports and stopped by PID afterwards. Tests read the endpoints
  * with `inject("services")` and make their own names, so they never depend on each other.
  */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "../../local/emulators.js";
@@ -28,11 +29,30 @@ declare module "vitest" {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const logDir = join(LOCAL_DIR, "logs", "int");
   await ensureEmulators((line) => console.log(`[int setup] ${line}`));
+  // Ports are picked free and then bound by the emulators a moment later; in between another
+  // process (the Firestore emulator's own WebSocket port among them) may take one. A start that
+  // fails so is tried again on fresh ports.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const { services, started } = await startServices(logDir);
+      project.provide("services", services);
+      return async () => {
+        // A part that ended before the run did is what broke the tests that used it: say so.
+        for (const part of started.filter((each) => !each.isRunning())) {
+          console.error(`[int teardown] ${part.name} (pid ${part.pid}) ended during the run; the end of ${part.logFile}:\n${await logTail(part.logFile)}`);
+        }
+        await Promise.all(started.map((part) => part.stop()));
+      };
+    } catch (error) {
+      if (attempt === 3) throw error;
+      console.error(`[int setup] start ${attempt} failed (${String(error)}); trying again on fresh ports`);
+    }
+  }
+}
+
+async function startServices(logDir: string): Promise<{ services: IntServices; started: RunningProcess[] }> {
   const [firestorePort, pubsubPort, storagePort] = [await freePort(), await freePort(), await freePort()];
   const started: RunningProcess[] = [];
-  const stop = async () => {
-    await Promise.all(started.map((part) => part.stop()));
-  };
   try {
     const services: IntServices = {
       projectId: "image-edit-int",
@@ -42,7 +62,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       notifyBucket: "int-uploads-notified",
       notificationsTopic: "int-uploads-finalized",
     };
-    started.push(...(await Promise.all([startFirestoreEmulator(firestorePort, logDir), startPubsubEmulator(pubsubPort, logDir)])));
+    const javas = await Promise.allSettled([startFirestoreEmulator(firestorePort, logDir), startPubsubEmulator(pubsubPort, logDir)]);
+    for (const result of javas) if (result.status === "fulfilled") started.push(result.value);
+    const failed = javas.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (failed) throw failed.reason;
     started.push(
       await startStorageEmulator({
         port: storagePort,
@@ -53,10 +76,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
         notifyBucket: services.notifyBucket,
       }),
     );
-    project.provide("services", services);
-    return stop;
+    return { services, started };
   } catch (error) {
-    await stop();
+    await Promise.all(started.map((part) => part.stop()));
     throw error;
   }
+}
+
+/** The last lines of a log file, for a failure message. */
+export async function logTail(file: string, lines = 20): Promise<string> {
+  const text = await readFile(file, "utf8").catch((error: unknown) => `(unreadable: ${String(error)})`);
+  return text.trimEnd().split("\n").slice(-lines).join("\n");
 }

@@ -5,8 +5,8 @@
  * SDK does).
  */
 import { fileURLToPath } from "node:url";
-
-import { freePort, httpAnswers, startProcess, type RunningProcess } from "../../local/processes.js";
+import { firestoreAnswers } from "../../local/emulators.js";
+import { freePort, startProcess, type RunningProcess } from "../../local/processes.js";
 
 const emulatorJar = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
 const rulesFile = fileURLToPath(new URL("../../infra/firestore.rules", import.meta.url));
@@ -56,7 +56,7 @@ export async function startRulesEmulator(): Promise<RulesEmulator> {
     ],
     env: { ...globalThis.process.env, METADATA_SERVER_DETECTION: "none" },
     logFile: fileURLToPath(new URL(`../../.local/logs/firestore-rules-emulator-${port}.log`, import.meta.url)),
-    ready: () => httpAnswers(`${base}/`, 200),
+    ready: () => firestoreAnswers(`127.0.0.1:${port}`),
     timeoutMs: 90_000,
   });
   return { process, client: (projectId) => restClient(base, projectId) };

@@ -1,0 +1,25 @@
+/**
+ * Runs before each file of the int tier: the shared emulators must still answer as themselves.
+ * If one has stopped answering, every file after it would fail with errors of its own (500s,
+ * empty ids); this fails them with the cause instead, and the end of that emulator's log.
+ */
+import { join } from "node:path";
+import { beforeAll, inject } from "vitest";
+import { firestoreAnswers, pubsubAnswers, storageAnswers } from "../../local/emulators.js";
+import { LOCAL_DIR } from "../../local/paths.js";
+import { logTail } from "./intSetup.js";
+
+beforeAll(async () => {
+  const services = inject("services");
+  const logDir = join(LOCAL_DIR, "logs", "int");
+  const checks = [
+    { name: "Firestore emulator", at: services.firestoreHost, answers: () => firestoreAnswers(services.firestoreHost), log: "firestore.log" },
+    { name: "Pub/Sub emulator", at: services.pubsubHost, answers: () => pubsubAnswers(services.pubsubHost), log: "pubsub.log" },
+    { name: "Cloud Storage emulator", at: services.storageUrl, answers: () => storageAnswers(services.storageUrl), log: "storage.log" },
+  ];
+  const silent: string[] = [];
+  for (const check of checks) {
+    if (!(await check.answers())) silent.push(`the shared ${check.name} at ${check.at} does not answer; the end of its log:\n${await logTail(join(logDir, check.log))}`);
+  }
+  if (silent.length > 0) throw new Error(silent.join("\n\n"));
+});
