@@ -3,7 +3,7 @@
  * file, waited on until healthy, and stopped by their own PID (never by name).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname } from "node:path";
 
@@ -103,29 +103,43 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 const handedOut: number[] = [];
 
 /**
- * A loopback port that is free now. The kernel may give back a port it gave a moment ago, once
- * that one is closed again (seen: 2 in 3,000 runs of three picks), so a port handed out lately
- * is never handed out again; callers that start several servers at once get distinct ports.
+ * A loopback port that is free now, for a server to be started on it soon. It is taken from
+ * below the kernel's ephemeral range, which the kernel draws from for every outgoing connection
+ * and every bind to port 0: a port from inside that range can be taken, between this pick and
+ * the server's bind, by any client connection on the machine (seen: a storage emulator started
+ * 20 s after its port was picked could not bind it). A port handed out lately is never handed
+ * out again, so callers that start several servers at once get distinct ports.
  */
 export async function freePort(): Promise<number> {
-  while (true) {
-    const port = await kernelPort();
-    if (handedOut.includes(port)) continue;
+  const [ephemeralLow] = ephemeralRange();
+  const high = ephemeralLow - 1;
+  const low = Math.max(1024, high - 12_000);
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.includes(port) || !(await canBind(port))) continue;
     handedOut.push(port);
     if (handedOut.length > 256) handedOut.shift();
     return port;
   }
+  throw new Error(`no free loopback port in ${low}-${high}`);
 }
 
-function kernelPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The kernel's range for ephemeral ports (Linux's default where it cannot be read). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    if (low && high && low > 2048) return [low, high];
+  } catch {
+    // Not Linux: fall through.
+  }
+  return [32768, 60999];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 

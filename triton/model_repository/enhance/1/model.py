@@ -44,7 +44,11 @@ class TritonPythonModel:
         providers: list = ["CPUExecutionProvider"]
         if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
             device = int(args.get("model_instance_device_id", "0"))
-            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+            # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
+            # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
+            # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
+            # (triton/BATCHING.md, "On a GPU").
+            providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
         self.sessions = {}
         for level in LEVELS:
@@ -55,7 +59,8 @@ class TritonPythonModel:
             path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}.onnx")
             self.sessions[level] = ort.InferenceSession(path, options, providers=providers)
         pb_utils.Logger.log_info(
-            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, providers {self.sessions[1].get_providers()}, intra-op threads {threads}"
+            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, providers {self.sessions[1].get_providers()}, intra-op threads {threads}, "
+            f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
     def denoise(self, level: int, batch: np.ndarray) -> np.ndarray:

@@ -34,13 +34,18 @@ class TritonPythonModel:
         providers: list = ["CPUExecutionProvider"]
         if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
             device = int(args.get("model_instance_device_id", "0"))
-            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+            # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
+            # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
+            # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
+            # (triton/BATCHING.md, "On a GPU").
+            providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(os.path.join(version_dir, "isnet_medium.onnx"), options, providers=providers)
-        pb_utils.Logger.log_info(f"remove_background: ISNet medium, providers {self.session.get_providers()}, intra-op threads {threads}")
+        pb_utils.Logger.log_info(f"remove_background: ISNet medium, providers {self.session.get_providers()}, intra-op threads {threads}, "
+            f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}")
 
     def execute(self, requests):
         responses: list = [None] * len(requests)

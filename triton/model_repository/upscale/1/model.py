@@ -31,7 +31,11 @@ class TritonPythonModel:
         providers: list = ["CPUExecutionProvider"]
         if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
             device = int(args.get("model_instance_device_id", "0"))
-            providers = [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
+            # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
+            # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
+            # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
+            # (triton/BATCHING.md, "On a GPU").
+            providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
         self.sessions = {}
         for scale in SCALES:
@@ -43,7 +47,8 @@ class TritonPythonModel:
             self.sessions[scale] = ort.InferenceSession(path, options, providers=providers)
         self.logger = pb_utils.Logger
         self.logger.log_info(
-            f"upscale: scales {SCALES}, providers {self.sessions[SCALES[0]].get_providers()}, intra-op threads {threads}"
+            f"upscale: scales {SCALES}, providers {self.sessions[SCALES[0]].get_providers()}, intra-op threads {threads}, "
+            f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
     def execute(self, requests):
