@@ -36,7 +36,7 @@ async function receivedSpans(): Promise<ReceivedSpan[]> {
 /**
  * Triton's InferRequest spans that began a trace of their own. Now and then Triton 2.51 (the
  * tritonserver of nvidia-pytriton 0.7.0) does not continue the traceparent a call carried in its
- * gRPC metadata and starts a new trace for that request instead (seen in 5 of 16 fresh stacks,
+ * gRPC metadata and starts a new trace for that request instead (seen in 5 of 18 fresh stacks,
  * one call of a job's four each time, while our client sent the same metadata for all four).
  */
 const tritonRoots = (spans: ReceivedSpan[]) => spans.filter((span) => span.service === "triton" && span.name === "InferRequest" && !span.parentSpanId);
