@@ -98,7 +98,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
 /** Ports this process has handed out lately, so that two picks in a row never give the same one. */
 const handedOut: number[] = [];
 
@@ -116,7 +115,7 @@ export async function freePort(): Promise<number> {
   const low = Math.max(1024, high - 12_000);
   for (let attempt = 0; attempt < 200; attempt += 1) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
-    if (handedOut.includes(port) || !(await canBind(port))) continue;
+    if (handedOut.includes(port) || !(await portIsFree(port))) continue;
     handedOut.push(port);
     if (handedOut.length > 256) handedOut.shift();
     return port;
@@ -135,7 +134,8 @@ function ephemeralRange(): [number, number] {
   return [32768, 60999];
 }
 
-function canBind(port: number): Promise<boolean> {
+/** True when nothing listens on 127.0.0.1:`port` now (a server could bind it). */
+export function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));

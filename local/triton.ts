@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
-import { httpAnswers, sleep, startProcess, type RunningProcess } from "./processes.js";
+import { httpAnswers, portIsFree, sleep, startProcess, type RunningProcess } from "./processes.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -240,9 +240,10 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     ...(options.extraArgs ?? []),
   ];
   const shmPrefix = `triton${options.grpcPort}_`;
-  // Regions of this prefix belong to a server that listened on this port and was killed (no
-  // live one can, since the port was free): a killed server leaves its regions behind.
-  removeShmRegions(shmPrefix);
+  // A killed server leaves its regions behind. With nothing listening on this port, regions of
+  // this prefix can only be such leftovers; with a server there, they are its own, and this
+  // start will fail on the port anyway.
+  if (await portIsFree(options.grpcPort)) removeShmRegions(shmPrefix);
   const triton = await startProcess({
     name: "triton",
     command: install.tritonserver,
@@ -255,7 +256,6 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
   });
   return {
     ...triton,
-    isRunning: () => triton.isRunning(),
     async stop(graceMs) {
       await triton.stop(graceMs);
       removeShmRegions(shmPrefix);
