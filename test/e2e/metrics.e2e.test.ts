@@ -10,6 +10,7 @@ import { ensurePhotos } from "../../local/photos.js";
 import { sleep } from "../../local/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
 import { waitForLogLine, type LogLine } from "../support/stackLogs.js";
+import { waitForJobEnd } from "../support/stackJobs.js";
 
 const stack = inject("stack");
 let token: string;
@@ -19,17 +20,6 @@ beforeAll(async () => {
   token = await signLocalToken(`metered-${Date.now()}`, { audience: stack.projectId });
   photo = await sharp(join(await ensurePhotos(), "coffee.png")).resize(160).jpeg({ quality: 90 }).toBuffer();
 });
-
-async function finished(jobId: string): Promise<string> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const response = await fetch(`${stack.apiUrl}/v1/edits/${jobId}`, { headers: { authorization: `Bearer ${token}` } });
-    const { status } = (await response.json()) as { status: string };
-    if (["succeeded", "failed", "canceled"].includes(status)) return status;
-    await sleep(250);
-  }
-  throw new Error(`job ${jobId} did not end`);
-}
 
 describe("metrics", () => {
   it("counts a finished job on the worker's /metrics: outcome, queue wait, stages, Triton calls, tiles", async () => {
@@ -41,7 +31,7 @@ describe("metrics", () => {
     });
     expect(created.status).toBe(202);
     const { jobId } = (await created.json()) as { jobId: string };
-    expect(await finished(jobId)).toBe("succeeded");
+    expect(await waitForJobEnd(stack.apiUrl, token, jobId)).toBe("succeeded");
     // The worker acks after recording the result; wait until the delivery is out of its hands.
     let after = await scrape(stack.metricsUrls.worker);
     for (let tries = 0; sampleSum(after, "image_edit_jobs_in_flight") !== 0 && tries < 40; tries += 1) {

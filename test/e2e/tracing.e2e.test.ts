@@ -14,6 +14,7 @@ import type { ReceivedSpan } from "../../local/otlpReceiver.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { sleep } from "../../local/processes.js";
 import { readJsonLog, waitForLogLine, type LogLine } from "../support/stackLogs.js";
+import { waitForJobEnd } from "../support/stackJobs.js";
 
 const stack = inject("stack");
 const SERVER = 2;
@@ -58,7 +59,7 @@ async function createJob(): Promise<string> {
 async function waitForSpans(find: (all: ReceivedSpan[]) => ReceivedSpan[] | string): Promise<ReceivedSpan[]> {
   const deadline = Date.now() + 60_000;
   while (true) {
-    const all = (await (await fetch(`${stack.otlpUrl}/spans`)).json()) as ReceivedSpan[];
+    const all = await receivedSpans();
     const found = find(all);
     if (typeof found !== "string") return found;
     if (Date.now() > deadline) throw new Error(`the expected spans did not arrive (${found}); the receiver has ${all.length}`);
@@ -66,22 +67,11 @@ async function waitForSpans(find: (all: ReceivedSpan[]) => ReceivedSpan[] | stri
   }
 }
 
-async function waitForEnd(jobId: string): Promise<string> {
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const response = await fetch(`${stack.apiUrl}/v1/edits/${jobId}`, { headers: { authorization: `Bearer ${token}` } });
-    const { status } = (await response.json()) as { status: string };
-    if (["succeeded", "failed", "canceled"].includes(status)) return status;
-    await sleep(250);
-  }
-  throw new Error(`job ${jobId} did not end`);
-}
-
 describe("tracing", () => {
   it("puts a job's every hop, from the HTTP request to each Triton call, in one connected trace", async () => {
     const before = (await receivedSpans()).length;
     const jobId = await createJob();
-    expect(await waitForEnd(jobId)).toBe("succeeded");
+    expect(await waitForJobEnd(stack.apiUrl, token, jobId)).toBe("succeeded");
 
     const succeeded = (await waitForLogLine(join(stack.logDir, "worker-1.log"), (line) => line.message === "edit succeeded" && line.jobId === jobId)) as LogLine & {
       tiles: number;
@@ -125,7 +115,7 @@ describe("tracing", () => {
     for (const span of spans) if (span.spanId !== rootId) expect(ids.has(span.parentSpanId as string), `parent of ${span.name}`).toBe(true);
     // Nothing that changed the job or worked on it landed in another trace (the test's own
     // status reads are traces of their own, and only read).
-    const all = (await (await fetch(`${stack.otlpUrl}/spans`)).json()) as ReceivedSpan[];
+    const all = await receivedSpans();
     const work = (span: ReceivedSpan) =>
       span.kind === PRODUCER || span.kind === CONSUMER || ["events.append", "storage.read", "storage.write"].includes(span.name);
     expect(all.filter((span) => span.attributes["job.id"] === jobId && span.traceId !== traceId && work(span))).toEqual([]);
