@@ -75,16 +75,9 @@ export async function startPubsubEmulator(port: number, logDir: string): Promise
  * the emulator lets past any rules) of a missing document gets Firestore's NOT_FOUND. Both Java
  * emulators answer "Ok" at `/`, so that alone cannot tell them apart.
  */
-export async function firestoreAnswers(host: string): Promise<boolean> {
-  try {
-    const response = await fetch(`http://${host}/v1/projects/readiness-probe/databases/(default)/documents/probe/missing`, {
-      headers: { authorization: "Bearer owner" },
-      signal: AbortSignal.timeout(2_000),
-    });
-    return response.status === 404 && (await response.text()).includes('"NOT_FOUND"');
-  } catch {
-    return false;
-  }
+export function firestoreAnswers(host: string): Promise<boolean> {
+  const missing = `http://${host}/v1/projects/readiness-probe/databases/(default)/documents/probe/missing`;
+  return httpAnswers(missing, 404, '"NOT_FOUND"', { authorization: "Bearer owner" });
 }
 
 /** True when the Pub/Sub API itself answers at `host`: listing a project's topics succeeds. */

@@ -148,9 +148,9 @@ export function portIsFree(port: number): Promise<boolean> {
  * `bodyIncludes` is given, a body that holds it: enough to tell one server from another that
  * happens to answer on the same port.
  */
-export async function httpAnswers(url: string, expectStatus?: number, bodyIncludes?: string): Promise<boolean> {
+export async function httpAnswers(url: string, expectStatus?: number, bodyIncludes?: string, headers?: Record<string, string>): Promise<boolean> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    const response = await fetch(url, { headers, signal: AbortSignal.timeout(2_000) });
     const body = await response.text();
     const statusOk = expectStatus === undefined ? response.status < 500 : response.status === expectStatus;
     return statusOk && (bodyIncludes === undefined || body.includes(bodyIncludes));
