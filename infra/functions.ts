@@ -85,7 +85,7 @@ export class Functions extends pulumi.ComponentResource {
       QUOTA_JOBS_IN_FLIGHT: String(config.quotaJobsInFlight),
     };
     const buildConfig = (entryPoint: string): gcp.types.input.cloudfunctionsv2.FunctionBuildConfig => ({
-      runtime: "nodejs20",
+      runtime: "nodejs24",
       entryPoint,
       source: { storageSource: { bucket: sourceBucket.name, object: sourceObject.name } },
       environmentVariables: {

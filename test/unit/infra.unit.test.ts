@@ -367,8 +367,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     it("run api and uploadFinalized on Node 20, each as its own service account", () => {
       const api = run.one(T.function, "api").inputs;
       const upload = run.one(T.function, "upload-finalized").inputs;
-      expect(api.buildConfig).toMatchObject({ runtime: "nodejs20", entryPoint: "api" });
-      expect(upload.buildConfig).toMatchObject({ runtime: "nodejs20", entryPoint: "uploadFinalized" });
+      expect(api.buildConfig).toMatchObject({ runtime: "nodejs24", entryPoint: "api" });
+      expect(upload.buildConfig).toMatchObject({ runtime: "nodejs24", entryPoint: "uploadFinalized" });
       expect(api.serviceConfig.serviceAccountEmail).toBe(email("api"));
       expect(upload.serviceConfig.serviceAccountEmail).toBe(email("upload-trigger"));
     });
