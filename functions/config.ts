@@ -32,6 +32,17 @@ export interface FunctionsConfig {
   maxDirectUploadBytes: number;
   /** MAX_UPLOAD_BYTES: the largest signed upload (default 50 MiB). */
   maxUploadBytes: number;
+  /** MAX_JSON_BODY_BYTES: the largest body of any API request but a direct upload (default 8 KiB, 256..1 MiB). */
+  maxJsonBodyBytes: number;
+  /**
+   * BODY_MEMORY_BUDGET_BYTES: the most body bytes one instance holds for all requests being read
+   * at once (default 128 MiB, of a 512 MiB instance); past it a request is answered 503, unread.
+   */
+  bodyMemoryBudgetBytes: number;
+  /** REQUEST_TIMEOUT_SECONDS: the longest a request may take to arrive, headers and body (default 120, 5..600). */
+  requestTimeoutSeconds: number;
+  /** HEADERS_TIMEOUT_SECONDS: the longest a request's headers may take to arrive (default 10, 1..60). */
+  headersTimeoutSeconds: number;
   /** QUOTA_REQUESTS_PER_MINUTE: API requests one user may make per minute (default 120, 1..100000). */
   quotaRequestsPerMinute: number;
   /** QUOTA_JOBS_IN_FLIGHT: edits one user may have not yet ended (default 20, 1..10000). */
@@ -42,7 +53,7 @@ export interface FunctionsConfig {
   maxInputPixels: number;
   /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
   queuedRepublishSeconds: number;
-  /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any (default). */
+  /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any; none by default. */
   corsOrigins: string[];
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
   storageApiEndpoint?: string;
@@ -65,6 +76,11 @@ export function parseConfig(env: Env): FunctionsConfig {
   if (storageApiEndpoint !== undefined && !/^https?:\/\//.test(storageApiEndpoint)) {
     throw new ConfigError(`STORAGE_API_ENDPOINT must be a URL such as http://127.0.0.1:4443, not "${storageApiEndpoint}"`);
   }
+  const maxDirectUploadBytes = integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024);
+  const bodyMemoryBudgetBytes = integer(env, "BODY_MEMORY_BUDGET_BYTES", 128 * 1024 * 1024, 1024 * 1024, 4 * 1024 * 1024 * 1024);
+  if (bodyMemoryBudgetBytes < maxDirectUploadBytes) {
+    throw new ConfigError(`BODY_MEMORY_BUDGET_BYTES (${bodyMemoryBudgetBytes}) must be at least MAX_DIRECT_UPLOAD_BYTES (${maxDirectUploadBytes})`);
+  }
   return {
     projectId,
     uploadsBucket: required(env, "UPLOADS_BUCKET"),
@@ -77,15 +93,19 @@ export function parseConfig(env: Env): FunctionsConfig {
     },
     signedUrlTtlSeconds: integer(env, "SIGNED_URL_TTL_SECONDS", 600, 60, 3600),
     resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),
-    maxDirectUploadBytes: integer(env, "MAX_DIRECT_UPLOAD_BYTES", 10 * 1024 * 1024, 1024, 32 * 1024 * 1024),
+    maxDirectUploadBytes,
     maxUploadBytes: integer(env, "MAX_UPLOAD_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxJsonBodyBytes: integer(env, "MAX_JSON_BODY_BYTES", 8 * 1024, 256, 1024 * 1024),
+    bodyMemoryBudgetBytes,
+    requestTimeoutSeconds: integer(env, "REQUEST_TIMEOUT_SECONDS", 120, 5, 600),
+    headersTimeoutSeconds: integer(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 60),
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
     telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
-    corsOrigins: (env.CORS_ORIGINS ?? "*").split(",").map((origin) => origin.trim()).filter(Boolean),
+    corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),
     ...(storageSignerKeyFile === undefined ? {} : { storageSignerKeyFile }),
   };

@@ -28,6 +28,7 @@ import { createPipelineMetrics } from "../observability/pipelineMetrics.js";
 import { activeLogContext, startTelemetry } from "../observability/telemetry.js";
 import { parseConfig } from "./config.js";
 import { createEditApi, type ApiRequest } from "./editApi.js";
+import { createBodyGuard, installBodyGuard, securityHeaders } from "./bodyGuard.js";
 import { createUploadFinalizedHandler, type StorageObjectData } from "./uploadFinalized.js";
 import { jobIdOfUpload } from "./uploadObject.js";
 
@@ -52,13 +53,18 @@ const images = instrumentImageStore(createGcsImageStore(storage), instruments);
 const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
+const verifier = createJwtTokenVerifier(config.auth);
+// Before the Functions Framework creates its server (after loading this module): no body is
+// parsed but by the guard, within its limits.
+installBodyGuard(createBodyGuard({ verifier, config, log }), config);
+
 const api = instrumentHttpHandler(
   createEditApi({
     store,
     images,
     queue,
     clock,
-    verifier: createJwtTokenVerifier(config.auth),
+    verifier,
     newJobId: randomUUID,
     quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
     checkDimensions: createDimensionCheck(config.maxInputPixels),
@@ -69,6 +75,7 @@ const api = instrumentHttpHandler(
 );
 
 functions.http("api", async (req, res) => {
+  res.set(securityHeaders());
   const origin = req.get("origin");
   if (origin && (config.corsOrigins.includes("*") || config.corsOrigins.includes(origin))) {
     res.set("Access-Control-Allow-Origin", origin);

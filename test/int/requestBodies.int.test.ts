@@ -1,0 +1,240 @@
+/**
+ * What the API reads before it knows who is asking, against the real Functions Framework process
+ * (local/functionsHost.ts) on the int tier's emulators: compressed bodies are refused unread,
+ * sizes are checked before and while reading, nothing beyond the headers is read without a valid
+ * token, and slow requests are cut off. The process's resident memory is read from /proc before
+ * and after, and may grow by little.
+ */
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { createGzip } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
+import { LOCAL_DIR, REPO_ROOT } from "../../local/paths.js";
+import { freePort, logContains, startProcess, type RunningProcess } from "../../local/processes.js";
+
+const services = inject("services");
+const audience = `aud-${randomUUID()}`;
+const logFile = join(LOCAL_DIR, "logs", "int", `function-api-bodies-${randomUUID()}.log`);
+const MAX_DIRECT = 1024 * 1024;
+const MAX_JSON = 8 * 1024;
+const MiB = 1024 * 1024;
+let api: RunningProcess;
+let base: string;
+let port: number;
+let token: string;
+
+beforeAll(async () => {
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  api = await startProcess({
+    name: "function-api-bodies",
+    command: process.execPath,
+    args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), "api", String(port)],
+    env: {
+      ...process.env,
+      ...localAuthSettings(audience),
+      METADATA_SERVER_DETECTION: "none",
+      FIRESTORE_EMULATOR_HOST: services.firestoreHost,
+      PUBSUB_EMULATOR_HOST: services.pubsubHost,
+      STORAGE_API_ENDPOINT: services.storageUrl,
+      GCP_PROJECT: services.projectId,
+      UPLOADS_BUCKET: `uploads-${randomUUID()}`,
+      RESULTS_BUCKET: `results-${randomUUID()}`,
+      JOBS_TOPIC: `jobs-${randomUUID()}`,
+      MAX_DIRECT_UPLOAD_BYTES: String(MAX_DIRECT),
+      MAX_JSON_BODY_BYTES: String(MAX_JSON),
+      REQUEST_TIMEOUT_SECONDS: "5",
+      HEADERS_TIMEOUT_SECONDS: "2",
+      NODE_ENV: "production",
+    },
+    cwd: REPO_ROOT,
+    logFile,
+    ready: () => logContains(logFile, `function api listening on http://127.0.0.1:${port}/`),
+    timeoutMs: 60_000,
+  });
+  token = await signLocalToken(`bodies-${randomUUID()}`, { audience });
+  // Warm the process up (JIT, the JWKS, the Firestore client) before measuring its memory.
+  for (let index = 0; index < 3; index += 1) await send("GET", "/v1/edits", { authorization: `Bearer ${token}` });
+});
+
+afterAll(async () => {
+  await api?.stop();
+});
+
+/** The functions process's resident set, in bytes. */
+function rss(): number {
+  const line = readFileSync(`/proc/${api.pid}/status`, "utf8").split("\n").find((each) => each.startsWith("VmRSS:")) ?? "";
+  return Number(/(\d+)/.exec(line)?.[1] ?? Number.NaN) * 1024;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  ms: number;
+}
+
+/**
+ * Sends a request whose body comes from `chunks` (streamed; chunked unless `content-length` is
+ * given) and resolves with the answer as soon as it arrives, whether or not the body was taken.
+ */
+function send(method: string, path: string, headers: Record<string, string>, chunks?: AsyncIterable<Buffer> | Buffer[]): Promise<Answer> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const request = httpRequest(`${base}${path}`, { method, headers, agent: false }, (response) => {
+      answered = true;
+      let body = "";
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, ms: performance.now() - started });
+        request.destroy();
+      };
+      response.setEncoding("utf8");
+      response.on("data", (text: string) => (body += text));
+      response.on("end", finish).on("close", finish).on("error", finish);
+    });
+    // The server may answer and close before the whole body is sent (EPIPE, ECONNRESET): the
+    // answer counts; only an error with no answer at all fails.
+    request.on("error", (error) => setTimeout(() => (answered ? undefined : reject(error)), 1_000));
+    if (!chunks) {
+      request.end();
+      return;
+    }
+    void (async () => {
+      request.once("close", () => request.emit("drain"));
+      for await (const chunk of chunks) {
+        if (request.destroyed) return;
+        if (!request.write(chunk)) await new Promise((next) => request.once("drain", next));
+      }
+      if (!request.destroyed) request.end();
+    })().catch(() => request.destroy());
+  });
+}
+
+async function* zeros(total: number, chunk = MiB): AsyncIterable<Buffer> {
+  for (let sent = 0; sent < total; sent += chunk) yield Buffer.alloc(Math.min(chunk, total - sent));
+}
+
+/** 300 MB of zeros, gzipped at level 1: about 1.3 MB on the wire. */
+async function gzipBomb(): Promise<Buffer[]> {
+  const gzip = createGzip({ level: 1 });
+  const parts: Buffer[] = [];
+  gzip.on("data", (part: Buffer) => parts.push(part));
+  const done = new Promise((resolve) => gzip.on("end", resolve));
+  for await (const chunk of zeros(300_000_000)) if (!gzip.write(chunk)) await new Promise((next) => gzip.once("drain", next));
+  gzip.end();
+  await done;
+  return parts;
+}
+
+const errorOf = (answer: Answer) => (JSON.parse(answer.body) as { error: { code: string; message: string } }).error;
+
+describe("bodies before authentication", () => {
+  it("refuses a gzip bomb unread with 415, with or without a token, and the process does not grow", async () => {
+    const bomb = await gzipBomb();
+    const length = bomb.reduce((total, part) => total + part.length, 0);
+    expect(length).toBeLessThan(2 * MiB);
+    const before = rss();
+    for (const auth of [{}, { authorization: `Bearer ${token}` }] as Array<Record<string, string>>) {
+      const answer = await send("POST", "/v1/edits?operation=upscale", { "content-type": "application/octet-stream", "content-encoding": "gzip", "content-length": String(length), ...auth }, bomb);
+      expect(answer.status).toBe(415);
+      expect(errorOf(answer)).toEqual({ code: "unsupported_media_type", message: "Content-Encoding gzip is not accepted; send the body uncompressed" });
+    }
+    const deflated = await send("POST", "/v1/edits", { "content-type": "application/json", "content-encoding": "deflate", "content-length": "10" }, [Buffer.alloc(10)]);
+    expect(deflated.status).toBe(415);
+    expect(rss() - before).toBeLessThan(32 * MiB);
+  });
+
+  it("answers eight parallel 32 MiB JSON bodies without a token at once, from their declared length, and the process does not grow", async () => {
+    const before = rss();
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => send("POST", "/v1/edits", { "content-type": "application/json", "content-length": String(32 * MiB) }, zeros(32 * MiB))),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(413));
+    expect(errorOf(answers[0] as Answer)).toEqual({ code: "payload_too_large", message: `the body may be at most ${MAX_JSON} bytes` });
+    expect(rss() - before).toBeLessThan(32 * MiB);
+  });
+
+  it("reads nothing of a chunked body (no declared length) without a valid token: 401", async () => {
+    const before = rss();
+    let offered = 0;
+    async function* counted(): AsyncIterable<Buffer> {
+      for await (const chunk of zeros(64 * MiB)) {
+        offered += chunk.length;
+        yield chunk;
+      }
+    }
+    const answers = await Promise.all([
+      send("POST", "/v1/edits", { "content-type": "application/json" }, counted()),
+      send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", authorization: "Bearer not-a-token" }, counted()),
+    ]);
+    expect(answers.map((answer) => answer.status)).toEqual([401, 401]);
+    expect(errorOf(answers[0] as Answer).code).toBe("unauthenticated");
+    expect(offered).toBeLessThan(2 * 64 * MiB);
+    expect(rss() - before).toBeLessThan(32 * MiB);
+  });
+
+  it("counts a direct upload while it streams: 413 past MAX_DIRECT_UPLOAD_BYTES with a valid token and no declared length", async () => {
+    const before = rss();
+    const answer = await send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", authorization: `Bearer ${token}` }, zeros(64 * MiB, 64 * 1024));
+    expect(answer.status).toBe(413);
+    expect(errorOf(answer).message).toBe(`a direct upload may be at most ${MAX_DIRECT} bytes; use a signed upload`);
+    const declared = await send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", "content-length": String(MAX_DIRECT + 1) }, zeros(MAX_DIRECT + 1));
+    expect(declared.status).toBe(413);
+    expect(rss() - before).toBeLessThan(32 * MiB);
+  });
+
+  it("answers a malformed JSON body with our error envelope and one JSON log line, not an HTML page", async () => {
+    const answer = await send("POST", "/v1/edits", { "content-type": "application/json", authorization: `Bearer ${token}`, "content-length": "19" }, [Buffer.from("{operation: upscale")]);
+    expect(answer.status).toBe(400);
+    expect(answer.headers["content-type"]).toMatch(/^application\/json/);
+    expect(errorOf(answer).code).toBe("invalid_json");
+    const outside = await send("POST", "/", { "content-type": "application/json", "content-length": "5" }, [Buffer.from("{nope")]);
+    expect(outside.status).toBe(400);
+    expect(errorOf(outside)).toEqual({ code: "invalid_json", message: "the body is not valid JSON" });
+    const lines = readFileSync(logFile, "utf8").split("\n").filter((line) => line.includes("invalid_json") || line.includes("SyntaxError"));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it("still takes a small JSON request with a valid token, with nosniff and no-store, and no CORS origin by default", async () => {
+    const body = Buffer.from(JSON.stringify({ operation: "upscale", params: { scale: 2 }, contentType: "image/jpeg" }));
+    const answer = await send("POST", "/v1/edits", { "content-type": "application/json", authorization: `Bearer ${token}`, "content-length": String(body.length), origin: "https://evil.example" }, [body]);
+    expect(answer.status).toBe(202);
+    expect(answer.headers["x-content-type-options"]).toBe("nosniff");
+    expect(answer.headers["cache-control"]).toBe("no-store");
+    expect(answer.headers["access-control-allow-origin"]).toBeUndefined();
+    const nullOrigin = await send("OPTIONS", "/v1/edits", { origin: "null" });
+    expect(nullOrigin.headers["access-control-allow-origin"]).toBeUndefined();
+  });
+});
+
+describe("slow requests", () => {
+  it("cuts off a request whose headers never end, after HEADERS_TIMEOUT_SECONDS, and one whose body never ends, after REQUEST_TIMEOUT_SECONDS", async () => {
+    const closedAfter = (prefix: string) =>
+      new Promise<{ ms: number; answer: string }>((resolve) => {
+        const started = performance.now();
+        let answer = "";
+        const socket = connect(port, "127.0.0.1", () => socket.write(prefix));
+        socket.setEncoding("utf8");
+        socket.on("data", (text: string) => (answer += text));
+        socket.on("close", () => resolve({ ms: performance.now() - started, answer }));
+        socket.on("error", () => undefined);
+      });
+    const [headers, body] = await Promise.all([
+      closedAfter("POST /v1/edits HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"),
+      closedAfter(`POST /v1/edits HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"op`),
+    ]);
+    // Node checks its timeouts every few seconds: the bounds leave room for that, not for 300 s.
+    expect(headers.ms).toBeLessThan(15_000);
+    expect(body.ms).toBeLessThan(20_000);
+    expect(headers.answer).toMatch(/^HTTP\/1.1 408/);
+  });
+});
