@@ -3,7 +3,7 @@
  * append, or a typed rejection. Pure; time and ids come in.
  */
 import type { EditEvent, OutputRef } from "./editEvents.js";
-import { assertNever, hasLiveLease, isTerminal, type JobState } from "./jobState.js";
+import { assertNever, hasLiveLease, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
 
 export type EditCommand =
@@ -45,7 +45,14 @@ export type EditCommand =
    * be lost, so it is queued (and published) again. Workers take each job once, so a message
    * that was not lost after all costs nothing but a needless delivery.
    */
-  | { type: "RequeueStale"; staleMs: number };
+  | { type: "RequeueStale"; staleMs: number }
+  /**
+   * The order for a job still awaiting its upload `expireAfterMs` after it was requested (its
+   * upload URL has expired by then): it ends, canceled with the reason `upload_expired`, which
+   * frees its owner's in-flight slot. Given by the sweeper, and by the upload trigger when a late
+   * upload arrives.
+   */
+  | { type: "ExpireUpload"; expireAfterMs: number };
 
 export type RejectionCode =
   | "not_found"
@@ -56,7 +63,8 @@ export type RejectionCode =
   | "lease_held"
   | "not_lease_holder"
   | "not_running"
-  | "not_stale";
+  | "not_stale"
+  | "not_expired";
 
 export interface Rejection {
   code: RejectionCode;
@@ -134,6 +142,12 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
       if (state.status !== "queued") return reject("not_stale", `the job is ${state.status}, not queued`);
       if (now.getTime() - Date.parse(state.updatedAt) < command.staleMs) return reject("not_stale", `the job was queued at ${state.updatedAt}`);
       return accept({ type: "EditQueued", data: { attempt: state.attempts + 1 } });
+    case "ExpireUpload":
+      if (state.status !== "awaiting_upload") return reject("not_expired", `the job is ${state.status}, not awaiting its upload`);
+      if (now.getTime() - Date.parse(state.createdAt) < command.expireAfterMs) {
+        return reject("not_expired", `the job was requested at ${state.createdAt}; its upload URL is still valid`);
+      }
+      return accept({ type: "EditCanceled", data: { by: "system", reason: UPLOAD_EXPIRED } });
     default:
       return assertNever(command);
   }

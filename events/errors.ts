@@ -15,6 +15,18 @@ export class ConcurrencyError extends Error {
   }
 }
 
+/** Starting one more job would take its owner past the most jobs they may have in flight. */
+export class InFlightLimitError extends Error {
+  override readonly name = "InFlightLimitError";
+  readonly code = "in_flight_limit";
+  constructor(
+    readonly inFlight: number,
+    readonly limit: number,
+  ) {
+    super(`${inFlight} jobs in flight; the limit is ${limit}`);
+  }
+}
+
 export type ImageStoreErrorCode = "not_found" | "too_large" | "unavailable";
 
 export class ImageStoreError extends Error {

@@ -7,7 +7,7 @@ import { decide, type EditCommand, type Rejection } from "./decide.js";
 import { EVENT_SCHEMAS, validateNewEvent, type RecordedEvent } from "./editEvents.js";
 import { ConcurrencyError } from "./errors.js";
 import { evolve, foldEvents, type JobState } from "./jobState.js";
-import type { Clock, EventStore } from "./ports.js";
+import type { AppendOptions, Clock, EventStore } from "./ports.js";
 
 export interface CommandOutcome {
   /** The state after the command (unchanged when rejected or when nothing was due). */
@@ -21,8 +21,9 @@ export async function handleCommand(
   deps: { store: EventStore; clock: Clock },
   jobId: string,
   command: EditCommand,
-  maxConflicts = 8,
+  options: AppendOptions & { maxConflicts?: number } = {},
 ): Promise<CommandOutcome> {
+  const { maxConflicts = 8, ...append } = options;
   for (let round = 0; ; round += 1) {
     const log = await deps.store.load(jobId);
     const state = foldEvents(log);
@@ -39,7 +40,7 @@ export async function handleCommand(
     }));
     const next = appended.reduce<JobState | undefined>(evolve, state) as JobState;
     try {
-      await deps.store.append(jobId, version, appended, next);
+      await deps.store.append(jobId, version, appended, next, append);
       return { state: next, appended };
     } catch (error) {
       if (!(error instanceof ConcurrencyError) || round + 1 >= maxConflicts) throw error;

@@ -15,6 +15,23 @@ export function isTerminal(status: JobStatus): boolean {
 }
 
 /**
+ * How the owner's count of jobs in flight changes when `events` are appended: +1 as a job starts
+ * (EditRequested), −1 as it ends (EditSucceeded, EditFailed, EditCanceled; the rules let each job
+ * end once). The event store keeps that count in the same write as the events.
+ */
+export function inFlightChange(events: readonly { type: string }[]): number {
+  let change = 0;
+  for (const event of events) {
+    if (event.type === "EditRequested") change += 1;
+    else if (event.type === "EditSucceeded" || event.type === "EditFailed" || event.type === "EditCanceled") change -= 1;
+  }
+  return change;
+}
+
+/** The reason of an `EditCanceled` that ended a job whose upload never came before its URL expired. */
+export const UPLOAD_EXPIRED = "upload_expired";
+
+/**
  * Queued and never started: the job's message may have been lost between recording the upload
  * and publishing, so publishing it again is safe (a worker takes each job once) and may be needed.
  */
@@ -110,6 +127,9 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       return withoutLease(next);
     case "EditCanceled":
       next.status = "canceled";
+      if (event.data.reason === UPLOAD_EXPIRED) {
+        next.error = { code: UPLOAD_EXPIRED, message: "The photo was not uploaded before its upload URL expired; request the edit again." };
+      }
       return withoutLease(next);
     default:
       return assertNever(event);

@@ -19,19 +19,34 @@ export interface EventStore {
    * atomically. Throws `ConcurrencyError` when another writer appended first; nothing is
    * written then.
    */
-  append(jobId: string, expectedVersion: number, events: readonly RecordedEvent[], projection: JobState): Promise<void>;
+  append(jobId: string, expectedVersion: number, events: readonly RecordedEvent[], projection: JobState, options?: AppendOptions): Promise<void>;
   /** The stored projection, as clients see it; undefined for an unknown job. */
   getProjection(jobId: string): Promise<JobState | undefined>;
   /** Overwrites the projection, e.g. after rebuilding it from the log. */
   putProjection(state: JobState): Promise<void>;
   /** A user's jobs, newest first. */
   listByOwner(ownerId: string, limit: number): Promise<JobState[]>;
-  /** How many of a user's jobs have not ended (awaiting upload, queued or running). */
+  /**
+   * How many of a user's jobs have not ended (awaiting upload, queued or running): a count the
+   * store keeps per owner, in the same write as each job's events (see `inFlightChange`), so
+   * reading it costs the same however many jobs the owner has.
+   */
   countInFlight(ownerId: string): Promise<number>;
+  /** Jobs still awaiting their upload, requested before `before`. Oldest first. */
+  listAwaitingUploadSince(before: Date, limit: number): Promise<JobState[]>;
   /** Running jobs whose lease lapsed before `now`: their workers stopped beating. Oldest first. */
   listLapsedLeases(now: Date, limit: number): Promise<JobState[]>;
   /** Jobs queued with no change since before `before`: their message may be lost. Oldest first. */
   listStaleQueued(before: Date, limit: number): Promise<JobState[]>;
+}
+
+export interface AppendOptions {
+  /**
+   * For an append that starts a job: the most jobs its owner may have in flight. When the
+   * owner already has that many, the append throws `InFlightLimitError` and writes nothing; the
+   * check and the count's increase are one atomic step, so parallel requests cannot overshoot.
+   */
+  maxInFlight?: number;
 }
 
 /** Where images live: uploads and results. */
@@ -52,6 +67,8 @@ export interface ImageStore {
   createDownloadUrl(ref: ObjectRef, expiresAt: Date): Promise<string>;
   /** The object's bytes; throws `ImageStoreError` "not_found" or "too_large" (over `maxBytes`). */
   read(ref: ObjectRef, maxBytes: number): Promise<Buffer>;
+  /** The object's first `length` bytes (fewer for a smaller object), to tell its type; throws `ImageStoreError` "not_found". */
+  readHead(ref: ObjectRef, length: number): Promise<Buffer>;
   /**
    * Writes the object whole, with `metadata` as its custom metadata: from a buffer, or streamed
    * from `body`. If `body` throws, the write fails with that same error and no object is left.

@@ -2,7 +2,7 @@
  * Errors the HTTP API answers with, and the one place that maps every error to a status and the
  * JSON body `{"error":{"code","message"}}`.
  */
-import { AuthError, ImageStoreError } from "../events/errors.js";
+import { AuthError, ImageStoreError, InFlightLimitError } from "../events/errors.js";
 
 export type ApiErrorCode =
   | "bad_request"
@@ -68,6 +68,13 @@ export function toErrorResponse(error: unknown): ErrorResponse {
   const apiError =
     error instanceof ApiError
       ? error
+      : error instanceof InFlightLimitError
+        ? new ApiError(
+            "rate_limited",
+            `you have ${error.inFlight} edits that have not ended; the limit is ${error.limit}. Wait for one to end, or cancel one`,
+            // Small edits end within seconds; a client retrying then finds a free slot.
+            5,
+          )
       : error instanceof AuthError
         ? new ApiError("unauthenticated", error.message)
         : error instanceof ImageStoreError && error.code === "unavailable"

@@ -135,7 +135,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       flow: edit.flow,
       input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
       ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
-    });
+    }, deps.quota === undefined ? {} : { maxInFlight: deps.quota.jobsInFlight });
     if (!outcome.rejection) return { job: outcome.state as JobState, replayed: false };
     const existing = outcome.state;
     if (outcome.rejection.code !== "already_exists" || !existing || existing.ownerId !== userId) {
@@ -221,7 +221,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     }
     // Every other route wants a valid token, the model list included, and counts towards quotas.
     const userId = await authenticate(request);
-    await deps.quota?.admit(userId, { createsJob: path === "/v1/edits" && method === "POST" });
+    await deps.quota?.admit(userId);
     if (path === "/v1/models") {
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       return { status: 200, body: { models: listModels() } };

@@ -66,7 +66,7 @@ const api = instrumentHttpHandler(
     clock,
     verifier,
     newJobId: randomUUID,
-    quota: createQuota({ store, counter: createFirestoreRequestCounter(firestore), clock, config }),
+    quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock, config }),
     checkDimensions: createDimensionCheck(config.maxInputPixels),
     config,
     log,
@@ -125,5 +125,10 @@ functions.http("sweepJobs", async (req, res) => {
     return;
   }
   const result = await sweep();
-  res.status(200).json({ requeued: result.requeued.length, failed: result.failed.length, republished: result.republished.length });
+  res.status(200).json({
+    requeued: result.requeued.length,
+    failed: result.failed.length,
+    republished: result.republished.length,
+    expired: result.expired.length,
+  });
 });

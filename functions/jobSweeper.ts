@@ -4,18 +4,34 @@
  * the dead worker's message may be gone), or fails once its attempts are used up. A job whose
  * worker still beats is never touched: the lease decides, as it does for a second delivery.
  * A job left `queued` for QUEUED_REPUBLISH_SECONDS with nothing happening (its message lost, say
- * with the worker that held it) is queued and published again.
+ * with the worker that held it) is queued and published again. A job still awaiting its upload
+ * once its upload URL has expired (SIGNED_URL_TTL_SECONDS, plus `UPLOAD_GRACE_MS` for an upload
+ * that started in time) ends, canceled with the reason `upload_expired`, which frees its owner's
+ * in-flight slot.
  */
 import { handleCommand } from "../events/handleCommand.js";
 import type { Clock, EventStore, JobQueue } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
 
+/**
+ * How long after its URL expired an upload may still arrive: Cloud Storage checks the signature
+ * when the upload starts, and a large one on a slow link finishes minutes later.
+ */
+export const UPLOAD_GRACE_MS = 5 * 60_000;
+
+/** How long after it was requested a job awaiting its upload is given up. */
+export function uploadExpiryMs(config: Pick<FunctionsConfig, "signedUrlTtlSeconds">): number {
+  return config.signedUrlTtlSeconds * 1000 + UPLOAD_GRACE_MS;
+}
+
 export interface SweepResult {
   requeued: string[];
   failed: string[];
   /** Queued jobs whose message may have been lost, published again. */
   republished: string[];
+  /** Jobs whose upload never came before its URL expired, ended. */
+  expired: string[];
 }
 
 /** Jobs looked at per run; the next run takes the rest. */
@@ -25,12 +41,12 @@ export function createJobSweeper(deps: {
   store: EventStore;
   queue: JobQueue;
   clock: Clock;
-  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds">;
+  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds" | "signedUrlTtlSeconds">;
   log?: Logger;
 }): () => Promise<SweepResult> {
   const log = deps.log ?? (() => {});
   return async () => {
-    const result: SweepResult = { requeued: [], failed: [], republished: [] };
+    const result: SweepResult = { requeued: [], failed: [], republished: [], expired: [] };
     const lapsed = await deps.store.listLapsedLeases(deps.clock.now(), BATCH);
     for (const job of lapsed) {
       const outcome = await handleCommand(deps, job.jobId, { type: "ReclaimJob", maxAttempts: deps.config.maxAttempts });
@@ -53,6 +69,14 @@ export function createJobSweeper(deps: {
       await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
       result.republished.push(job.jobId);
       log({ severity: "WARNING", message: "stale queued job published again: its message may have been lost", jobId: job.jobId, queuedSince: job.updatedAt });
+    }
+    const expireAfterMs = uploadExpiryMs(deps.config);
+    const abandoned = await deps.store.listAwaitingUploadSince(new Date(deps.clock.now().getTime() - expireAfterMs), BATCH);
+    for (const job of abandoned) {
+      const outcome = await handleCommand(deps, job.jobId, { type: "ExpireUpload", expireAfterMs });
+      if (outcome.rejection) continue;
+      result.expired.push(job.jobId);
+      log({ severity: "WARNING", message: "edit ended: its upload never came before the upload URL expired", jobId: job.jobId, requestedAt: job.createdAt });
     }
     return result;
   };

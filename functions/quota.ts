@@ -1,10 +1,12 @@
 /**
  * Per-user quotas of the HTTP API: requests per minute, and jobs in flight (not yet ended). Both
- * are counted where every instance of the function sees the same numbers (the event store, and
- * a request counter in Firestore), so the limits hold however many instances run. Over a limit,
- * the API answers 429 with `Retry-After`.
+ * are counted where every instance of the function sees the same numbers (a request counter in
+ * Firestore, and the event store's per-owner count of jobs in flight), so the limits hold however
+ * many instances run. Over a limit, the API answers 429 with `Retry-After`. The in-flight limit
+ * is enforced by the event store itself, in the transaction that creates the job
+ * (`AppendOptions.maxInFlight`), so parallel creates cannot overshoot it.
  */
-import type { Clock, EventStore } from "../events/ports.js";
+import type { Clock } from "../events/ports.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 
@@ -15,21 +17,23 @@ export interface RequestCounter {
 }
 
 export interface Quota {
-  /** Throws `ApiError("rate_limited")` when the user is over a limit; `createsJob` adds the in-flight check. */
-  admit(userId: string, options: { createsJob: boolean }): Promise<void>;
+  /** Throws `ApiError("rate_limited")` when the user is over the requests per minute. */
+  admit(userId: string): Promise<void>;
+  /** The most jobs one user may have in flight, checked when a job is created. */
+  readonly jobsInFlight: number;
 }
 
 const WINDOW_MS = 60_000;
 
 export function createQuota(deps: {
-  store: Pick<EventStore, "countInFlight">;
   counter: RequestCounter;
   clock: Clock;
   config: Pick<FunctionsConfig, "quotaRequestsPerMinute" | "quotaJobsInFlight">;
 }): Quota {
   const { config } = deps;
   return {
-    async admit(userId, { createsJob }) {
+    jobsInFlight: config.quotaJobsInFlight,
+    async admit(userId) {
       const now = deps.clock.now().getTime();
       const windowStart = now - (now % WINDOW_MS);
       const count = await deps.counter.hit(userId, new Date(windowStart));
@@ -38,16 +42,6 @@ export function createQuota(deps: {
           "rate_limited",
           `more than ${config.quotaRequestsPerMinute} requests in a minute; try again shortly`,
           Math.max(1, Math.ceil((windowStart + WINDOW_MS - now) / 1000)),
-        );
-      }
-      if (!createsJob) return;
-      const inFlight = await deps.store.countInFlight(userId);
-      if (inFlight >= config.quotaJobsInFlight) {
-        throw new ApiError(
-          "rate_limited",
-          `you have ${inFlight} edits that have not ended; the limit is ${config.quotaJobsInFlight}. Wait for one to end, or cancel one`,
-          // Small edits end within seconds; a client retrying then finds a free slot.
-          5,
         );
       }
     },

@@ -1,14 +1,23 @@
 /**
  * The Cloud Storage "object finalized" handler: an upload to the uploads bucket records
- * `ImageUploaded` and `EditQueued` on its job and publishes the job. Repeated notifications change
- * nothing; a failure throws, so that Eventarc delivers the event again.
+ * `ImageUploaded` and `EditQueued` on its job and publishes the job. Before that, the object's
+ * first bytes must be a JPEG, PNG or WebP of the type the edit was requested for (the declared
+ * Content-Type alone proves nothing), so that no other decoder ever runs on a worker. An upload
+ * that comes after its URL expired, or after the job ended, is refused and its object deleted.
+ * Repeated notifications change nothing; a failure throws, so that Eventarc delivers the event
+ * again.
  */
 import { handleCommand } from "../events/handleCommand.js";
-import { awaitsFirstStart } from "../events/jobState.js";
+import { awaitsFirstStart, isTerminal } from "../events/jobState.js";
 import type { Clock, EventStore, ImageStore, JobQueue } from "../events/ports.js";
 import type { Logger } from "../adapters/logging/jsonLogger.js";
 import type { FunctionsConfig } from "./config.js";
 import { jobIdOfUpload } from "./uploadObject.js";
+import { isAnimatedPng, sniffImageType } from "./imageType.js";
+import { uploadExpiryMs } from "./jobSweeper.js";
+
+/** Enough of a file to tell its type, and to find a PNG's animation chunk right after its header. */
+const HEAD_BYTES = 4096;
 
 /** The fields of a `google.cloud.storage.object.v1.finalized` event's data that we use. */
 export interface StorageObjectData {
@@ -25,7 +34,7 @@ export interface UploadDeps {
   images: ImageStore;
   queue: JobQueue;
   clock: Clock;
-  config: Pick<FunctionsConfig, "uploadsBucket" | "maxUploadBytes">;
+  config: Pick<FunctionsConfig, "uploadsBucket" | "maxUploadBytes" | "signedUrlTtlSeconds">;
   log?: Logger;
 }
 
@@ -33,6 +42,28 @@ export type UploadOutcome = "queued" | "republished" | "unchanged" | "ignored" |
 
 export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageObjectData) => Promise<UploadOutcome> {
   const log = deps.log ?? (() => {});
+
+  /** Why the upload cannot be the edit's input, or undefined when it can. */
+  async function refusalOf(data: StorageObjectData, sizeBytes: number, requested: string): Promise<{ code: string; message: string } | undefined> {
+    if (sizeBytes === 0) return { code: "empty_upload", message: "The upload is empty (0 bytes); upload the photo again." };
+    if (sizeBytes > deps.config.maxUploadBytes) {
+      return { code: "image_too_large", message: `The upload is ${sizeBytes} bytes; the limit is ${deps.config.maxUploadBytes}.` };
+    }
+    if (data.contentType !== requested) {
+      return { code: "content_type_mismatch", message: `The upload is ${data.contentType ?? "untyped"}, but the edit was requested for ${requested}.` };
+    }
+    const head = await deps.images.readHead({ bucket: data.bucket, object: data.name }, HEAD_BYTES);
+    const actual = sniffImageType(head);
+    if (actual === undefined) {
+      return { code: "unsupported_image", message: `The upload is not a JPEG, PNG or WebP image, though it was sent as ${requested}.` };
+    }
+    if (actual !== requested) return { code: "content_type_mismatch", message: `The upload is ${actual}, but the edit was requested for ${requested}.` };
+    if (actual === "image/png" && isAnimatedPng(head)) {
+      return { code: "unsupported_image", message: "The upload is an animated PNG (APNG); upload a single still image." };
+    }
+    return undefined;
+  }
+
   return async (data) => {
     const jobId = data.bucket === deps.config.uploadsBucket ? jobIdOfUpload(data.name) : undefined;
     if (!jobId) {
@@ -46,15 +77,21 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
       log({ severity: "WARNING", message: "upload ignored: no such job", jobId });
       return "ignored";
     }
-    const refusal =
-      sizeBytes === 0
-        ? { code: "empty_upload", message: "The upload is empty (0 bytes); upload the photo again." }
-        : sizeBytes > deps.config.maxUploadBytes
-        ? { code: "image_too_large", message: `The upload is ${sizeBytes} bytes; the limit is ${deps.config.maxUploadBytes}.` }
-        : data.contentType !== job.input.contentType
-          ? { code: "content_type_mismatch", message: `The upload is ${data.contentType ?? "untyped"}, but the edit was requested for ${job.input.contentType}.` }
-          : undefined;
-    if (refusal && job.status === "awaiting_upload") {
+    if (job.status === "awaiting_upload") {
+      const expired = await handleCommand(deps, jobId, { type: "ExpireUpload", expireAfterMs: uploadExpiryMs(deps.config) });
+      if (expired.appended.length > 0) {
+        await deps.images.delete(ref);
+        log({ severity: "WARNING", message: "upload refused: it came after its upload URL expired; the edit has ended", jobId });
+        return "refused";
+      }
+    } else if (isTerminal(job.status) && job.input.sizeBytes === undefined) {
+      // Canceled or expired before any upload was recorded: nothing will ever read this object.
+      await deps.images.delete(ref);
+      log({ severity: "WARNING", message: `upload refused: the edit has already ${job.status}`, jobId });
+      return "refused";
+    }
+    const refusal = job.status === "awaiting_upload" ? await refusalOf(data, sizeBytes, job.input.contentType) : undefined;
+    if (refusal) {
       await handleCommand(deps, jobId, { type: "FailEdit", ...refusal });
       await deps.images.delete(ref);
       log({ severity: "WARNING", message: "upload refused", jobId, reason: refusal.code });

@@ -189,6 +189,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       JOBS_TOPIC: names.jobsTopic,
       // As deployed: no stack traces in the error pages the Functions Framework writes itself.
       NODE_ENV: "production",
+      // The web app's origin (outside the local stack the API allows none unless told).
+      CORS_ORIGINS: `http://127.0.0.1:${ports.web},http://localhost:${ports.web}`,
       METRICS_HOST: "127.0.0.1",
       ...options.telemetryEnv,
       ...options.functionsEnv,

@@ -68,10 +68,10 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
     );
   return {
     load: (jobId) => span("load", jobId, () => store.load(jobId)),
-    async append(jobId, expectedVersion, events, projection) {
+    async append(jobId, expectedVersion, events, projection, options) {
       await span("append", jobId, async () => {
         trace.getActiveSpan()?.setAttributes({ "job.events": events.map((event) => event.type), "job.expected_version": expectedVersion });
-        await store.append(jobId, expectedVersion, events, projection);
+        await store.append(jobId, expectedVersion, events, projection, options);
       });
       for (const event of events) {
         const outcome = OUTCOMES[event.type];
@@ -84,6 +84,7 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
     countInFlight: (ownerId) => span("countInFlight", undefined, () => store.countInFlight(ownerId)),
     listLapsedLeases: (now, limit) => span("listLapsedLeases", undefined, () => store.listLapsedLeases(now, limit)),
     listStaleQueued: (before, limit) => span("listStaleQueued", undefined, () => store.listStaleQueued(before, limit)),
+    listAwaitingUploadSince: (before, limit) => span("listAwaitingUploadSince", undefined, () => store.listAwaitingUploadSince(before, limit)),
   };
 }
 
@@ -113,6 +114,7 @@ export function instrumentImageStore(images: ImageStore, { tracer, metrics }: In
         { kind: SpanKind.CLIENT, attributes: { ...attributes(ref), ...(Buffer.isBuffer(body) ? { "gcs.bytes": body.length } : { "gcs.streamed": true }) } },
         () => timed(metrics, "upload", () => images.write(ref, body, contentType, { ...metadata, ...injectTraceHeaders() })),
       ),
+    readHead: (ref, length) => inSpan(tracer, "storage.readHead", { kind: SpanKind.CLIENT, attributes: attributes(ref) }, () => images.readHead(ref, length)),
     delete: (ref) => inSpan(tracer, "storage.delete", { kind: SpanKind.CLIENT, attributes: attributes(ref) }, () => images.delete(ref)),
   };
 }

@@ -3,17 +3,21 @@
  * document per event, zero-padded seq as its id) and `jobs/{jobId}` the projection clients
  * watch. An append creates the next seq documents with `create()` and sets the projection in one
  * transaction, so a second writer at the same version fails with ALREADY_EXISTS and nothing of
- * its write lands.
+ * its write lands. `inFlight/{ownerId}` counts each owner's jobs that have not ended, changed in
+ * that same transaction; an append that starts a job reads it first, so that the limit check and
+ * the admission are one step. Clients read neither the log nor the counts (infra/firestore.rules).
  */
-import type { Firestore } from "@google-cloud/firestore";
+import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
-import { ConcurrencyError } from "../../events/errors.js";
-import type { JobState } from "../../events/jobState.js";
+import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
+import { inFlightChange, type JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/ports.js";
 
 const JOBS = "jobs";
-const IN_FLIGHT = ["awaiting_upload", "queued", "running"];
 const EVENTS = "events";
+const IN_FLIGHT_COUNTS = "inFlight";
+/** Tries of a transaction that reads an owner's count, which parallel requests of theirs contend on. */
+const COUNTED_ATTEMPTS = 10;
 /** gRPC ALREADY_EXISTS, as the Firestore client reports it. */
 const ALREADY_EXISTS = 6;
 
@@ -29,20 +33,30 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
       return snapshot.docs.map((doc) => parseEvent(doc.data() as Parameters<typeof parseEvent>[0]));
     },
 
-    async append(jobId, expectedVersion, events, projection) {
+    async append(jobId, expectedVersion, events, projection, options = {}) {
       const first = events[0];
       if (!first || first.seq !== expectedVersion + 1) {
         throw new Error(`events for ${jobId} must start at seq ${expectedVersion + 1}`);
       }
+      const change = inFlightChange(events);
+      const counter = db.collection(IN_FLIGHT_COUNTS).doc(projection.ownerId);
+      const checked = change > 0 && options.maxInFlight !== undefined;
       try {
         await db.runTransaction(
           async (tx) => {
+            // Reads come before writes in a transaction.
+            if (checked) {
+              const inFlight = Number((await tx.get(counter)).get("count") ?? 0);
+              if (inFlight + change > (options.maxInFlight as number)) throw new InFlightLimitError(inFlight, options.maxInFlight as number);
+            }
             for (const event of events) {
               tx.create(job(jobId).collection(EVENTS).doc(seqId(event.seq)), toEventDocument(event));
             }
             tx.set(job(jobId), toProjectionDocument(projection));
+            if (change !== 0) tx.set(counter, { count: FieldValue.increment(change) }, { merge: true });
           },
-          { maxAttempts: 1 },
+          // A conflict on the events is answered by re-deciding (ConcurrencyError), not by retrying here.
+          { maxAttempts: checked ? COUNTED_ATTEMPTS : 1 },
         );
       } catch (error) {
         if (isAlreadyExists(error)) throw new ConcurrencyError(jobId, expectedVersion);
@@ -65,13 +79,21 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
     },
 
     async countInFlight(ownerId) {
+      const snapshot = await db.collection(IN_FLIGHT_COUNTS).doc(ownerId).get();
+      return Number(snapshot.get("count") ?? 0);
+    },
+
+    async listAwaitingUploadSince(before, limit) {
+      // A job awaiting its upload has one event, so its updatedAt is its createdAt; this uses the
+      // same (status, updatedAt) index as listStaleQueued.
       const snapshot = await db
         .collection(JOBS)
-        .where("ownerId", "==", ownerId)
-        .where("status", "in", IN_FLIGHT)
-        .count()
+        .where("status", "==", "awaiting_upload")
+        .where("updatedAt", "<", before.toISOString())
+        .orderBy("updatedAt")
+        .limit(limit)
         .get();
-      return snapshot.data().count;
+      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
     },
 
     async listLapsedLeases(now, limit) {

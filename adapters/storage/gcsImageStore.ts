@@ -37,6 +37,15 @@ export function createGcsImageStore(storage: Storage): ImageStore {
       }
     },
 
+    async readHead(ref, length) {
+      try {
+        const [bytes] = await file(ref).download({ start: 0, end: length - 1 });
+        return bytes.subarray(0, length);
+      } catch (error) {
+        throw translate(error, ref.object);
+      }
+    },
+
     async write(ref, body, contentType, metadata) {
       const options = {
         contentType,

@@ -177,7 +177,6 @@ describe("quotas", () => {
     createEditApi({
       ...deps,
       quota: createQuota({
-        store,
         counter: createFirestoreRequestCounter(firestore),
         clock: { now: () => frozen },
         config: { quotaRequestsPerMinute: 5, quotaJobsInFlight: 2 },
@@ -212,6 +211,31 @@ describe("quotas", () => {
     await call("POST", `/v1/edits/${(first.body as { jobId: string }).jobId}/cancel`, { token, via });
     // Four requests so far in this window; the fifth is still within the per-minute limit.
     expect((await createSigned(token, via)).status).toBe(202);
+  });
+});
+
+describe("the in-flight limit under parallel creates", () => {
+  it("admits at most the limit of 30 parallel creates, and keeps the owner's count equal to the jobs that have not ended", async () => {
+    const limit = 20;
+    const via = createEditApi({
+      ...deps,
+      quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock: { now: () => new Date() }, config: { quotaRequestsPerMinute: 1000, quotaJobsInFlight: limit } }),
+    });
+    const userId = `rush-${randomUUID()}`;
+    const token = await tokenFor(userId);
+    const answers = await Promise.all(Array.from({ length: 30 }, () => createSigned(token, via)));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 202)).toHaveLength(limit);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(30 - limit);
+    expect(await store.countInFlight(userId)).toBe(limit);
+    const listed = await store.listByOwner(userId, 50);
+    expect(listed.filter((job) => job.status === "awaiting_upload")).toHaveLength(limit);
+    // Ending one frees exactly one slot.
+    const first = answers.find((answer) => answer.status === 202)?.body as { jobId: string };
+    expect((await call("POST", `/v1/edits/${first.jobId}/cancel`, { token, via })).status).toBe(202);
+    expect(await store.countInFlight(userId)).toBe(limit - 1);
+    const [again, over] = [await createSigned(token, via), await createSigned(token, via)];
+    expect([again.status, over.status]).toEqual([202, 429]);
   });
 });
 

@@ -2,23 +2,30 @@
  * An in-memory EventStore for the pure core's unit tests. It passes the same contract suite as
  * the Firestore adapter (test/support/eventStoreContract.ts), which keeps it honest.
  */
-import { ConcurrencyError } from "../../events/errors.js";
+import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import type { RecordedEvent } from "../../events/editEvents.js";
-import { isTerminal, type JobState } from "../../events/jobState.js";
+import { inFlightChange, type JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/ports.js";
 
 export function createMemoryEventStore(): EventStore {
   const logs = new Map<string, RecordedEvent[]>();
   const projections = new Map<string, JobState>();
+  const inFlight = new Map<string, number>();
   const copy = <T>(value: T): T => structuredClone(value);
   return {
     async load(jobId) {
       return copy(logs.get(jobId) ?? []);
     },
-    async append(jobId, expectedVersion, events, projection) {
+    async append(jobId, expectedVersion, events, projection, options = {}) {
       const log = logs.get(jobId) ?? [];
       if (events[0]?.seq !== expectedVersion + 1) throw new Error(`events for ${jobId} must start at seq ${expectedVersion + 1}`);
       if (log.some((event) => events.some((next) => next.seq === event.seq))) throw new ConcurrencyError(jobId, expectedVersion);
+      const change = inFlightChange(events);
+      const count = inFlight.get(projection.ownerId) ?? 0;
+      if (change > 0 && options.maxInFlight !== undefined && count + change > options.maxInFlight) {
+        throw new InFlightLimitError(count, options.maxInFlight);
+      }
+      inFlight.set(projection.ownerId, count + change);
       logs.set(jobId, [...log, ...copy(events)]);
       projections.set(jobId, copy(projection));
     },
@@ -37,7 +44,14 @@ export function createMemoryEventStore(): EventStore {
         .map(copy);
     },
     async countInFlight(ownerId) {
-      return [...projections.values()].filter((state) => state.ownerId === ownerId && !isTerminal(state.status)).length;
+      return inFlight.get(ownerId) ?? 0;
+    },
+    async listAwaitingUploadSince(before, limit) {
+      return [...projections.values()]
+        .filter((state) => state.status === "awaiting_upload" && state.createdAt < before.toISOString())
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+        .slice(0, limit)
+        .map(copy);
     },
     async listStaleQueued(before, limit) {
       return [...projections.values()]
