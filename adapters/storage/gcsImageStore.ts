@@ -1,6 +1,7 @@
 /**
- * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type
- * and a maximum size (`x-goog-content-length-range`), and expire at the given instant.
+ * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type,
+ * a maximum size (`x-goog-content-length-range`) and one write (`x-goog-if-generation-match: 0`),
+ * and expire at the given instant.
  */
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -12,8 +13,10 @@ export function createGcsImageStore(storage: Storage): ImageStore {
   const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);
   return {
     async createUploadUrl(ref, { contentType, maxBytes, expiresAt, metadata = {} }) {
-      // Custom metadata travels as x-goog-meta-* headers, signed like the length range.
-      const extensionHeaders: Record<string, string> = { "x-goog-content-length-range": `0,${maxBytes}` };
+      // Custom metadata travels as x-goog-meta-* headers, signed like the length range. The
+      // generation match of 0 makes the URL write the object once: a second PUT (within the
+      // TTL, or after a cancel) cannot replace it.
+      const extensionHeaders: Record<string, string> = { "x-goog-content-length-range": `0,${maxBytes}`, "x-goog-if-generation-match": "0" };
       for (const [name, value] of Object.entries(metadata)) extensionHeaders[`x-goog-meta-${name}`] = value;
       const [url] = await file(ref).getSignedUrl({ version: "v4", action: "write", expires: expiresAt, contentType, extensionHeaders });
       return { url, headers: { "Content-Type": contentType, ...extensionHeaders } };

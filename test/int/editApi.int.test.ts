@@ -18,6 +18,9 @@ import { handleCommand } from "../../events/handleCommand.js";
 import type { JobQueue } from "../../events/ports.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
+import { createJobSweeper, UPLOAD_GRACE_MS } from "../../functions/jobSweeper.js";
+import { createQuota } from "../../functions/quota.js";
+import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
 import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/photos.js";
@@ -214,6 +217,107 @@ describe("signed upload flow", () => {
     const { jobId } = body<{ jobId: string }>(created);
     expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, ...upload })).toBe("refused");
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "failed", error: { code } });
+  });
+});
+
+describe("signed uploads: what the bytes are", () => {
+  const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="red"/></svg>');
+  it.each([
+    ["an SVG", async () => svg],
+    ["a GIF", async () => sharp(png).gif().toBuffer()],
+    ["a TIFF", async () => sharp(png).tiff().toBuffer()],
+  ])("fails the edit for %s uploaded as image/png through the signed URL, before any decoder sees it, and deletes it", async (_, bytes) => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/png" } });
+    const { jobId, upload } = body<{ jobId: string; upload: { url: string; headers: Record<string, string> } }>(created);
+    const payload = await bytes();
+    expect((await fetch(upload.url, { method: "PUT", headers: upload.headers, body: new Uint8Array(payload) })).status).toBe(200);
+    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/png", size: String(payload.length) })).toBe("refused");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({
+      status: "failed",
+      error: { code: "unsupported_image", message: "The upload is not a JPEG, PNG or WebP image, though it was sent as image/png." },
+    });
+    const [exists] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).exists();
+    expect(exists).toBe(false);
+    expect(published.some((message) => message.jobId === jobId)).toBe(false);
+  });
+
+  it("fails the edit for a JPEG uploaded as image/png, naming what it is", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/png" } });
+    const { jobId, upload } = body<{ jobId: string; upload: { url: string; headers: Record<string, string> } }>(created);
+    expect((await fetch(upload.url, { method: "PUT", headers: upload.headers, body: new Uint8Array(jpeg) })).status).toBe(200);
+    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/png", size: String(jpeg.length) })).toBe("refused");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({
+      status: "failed",
+      error: { code: "content_type_mismatch", message: "The upload is image/jpeg, but the edit was requested for image/png." },
+    });
+  });
+
+  it("signs the upload URL for one write (x-goog-if-generation-match: 0), which the client must send", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { upload } = body<{ upload: { url: string; headers: Record<string, string> } }>(created);
+    expect(upload.headers["x-goog-if-generation-match"]).toBe("0");
+    expect(new URL(upload.url).searchParams.get("X-Goog-SignedHeaders")?.split(";")).toContain("x-goog-if-generation-match");
+    // Cloud Storage answers a second PUT with 412 Precondition Failed. fake-gcs-server does not
+    // check this precondition on XML-API PUTs (a second PUT there answers 200), so what is tested
+    // here is that the URL is signed for the header: a PUT without it does not match the signature.
+    expect((await fetch(upload.url, { method: "PUT", headers: upload.headers, body: new Uint8Array(jpeg) })).status).toBe(200);
+  });
+});
+
+describe("abandoned uploads", () => {
+  const expiry = config.signedUrlTtlSeconds * 1000 + UPLOAD_GRACE_MS;
+  const later = (ms: number) => ({ now: () => new Date(Date.now() + ms) });
+  const store = () => createFirestoreEventStore(firestore);
+
+  it("end by themselves once the upload URL has expired, freeing the owner's in-flight slot", async () => {
+    const userId = `walked-away-${randomUUID()}`;
+    const token = await signLocalToken(userId, { audience });
+    const via = createEditApi({
+      ...apiDeps,
+      quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock: { now: () => new Date() }, config: { quotaRequestsPerMinute: 100, quotaJobsInFlight: 1 } }),
+    });
+    const first = await call("POST", "/v1/edits", { token, via, json: { operation: "upscale", contentType: "image/jpeg" } });
+    expect(first.status).toBe(202);
+    const { jobId } = body<{ jobId: string }>(first);
+    expect((await call("POST", "/v1/edits", { token, via, json: { operation: "upscale", contentType: "image/jpeg" } })).status).toBe(429);
+
+    // Before the URL (and its grace) expired, the sweeper leaves the job alone.
+    const early = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry - 60_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    expect((await early()).expired).not.toContain(jobId);
+    expect((await store().getProjection(jobId))?.status).toBe("awaiting_upload");
+
+    // The sweeper takes 200 jobs a run, oldest first; other tests' abandoned jobs come before.
+    const sweep = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry + 1_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    for (let run = 0; run < 20 && (await store().getProjection(jobId))?.status === "awaiting_upload"; run += 1) await sweep();
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token }))).toMatchObject({
+      status: "canceled",
+      error: { code: "upload_expired", message: expect.stringMatching(/not uploaded before its upload URL expired/) },
+    });
+    const events = body<Array<{ type: string; data: Record<string, unknown> }>>(await call("GET", `/v1/edits/${jobId}/events`, { token }));
+    expect(events.at(-1)).toMatchObject({ type: "EditCanceled", data: { by: "system", reason: "upload_expired" } });
+    expect(await store().countInFlight(userId)).toBe(0);
+    expect((await call("POST", "/v1/edits", { token, via, json: { operation: "upscale", contentType: "image/jpeg" } })).status).toBe(202);
+  });
+
+  it("refuse an upload that arrives after the URL expired, and delete its object", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).save(jpeg, { contentType: "image/jpeg" });
+    const late = createUploadFinalizedHandler({ store: store(), images: createGcsImageStore(storage), queue: apiDeps.queue, clock: later(expiry + 1_000), config });
+    expect(await late({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) })).toBe("refused");
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "canceled", error: { code: "upload_expired" } });
+    expect((await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).exists())[0]).toBe(false);
+    expect(published.some((message) => message.jobId === jobId)).toBe(false);
+  });
+
+  it("refuse an upload that arrives after the edit was canceled, and delete its object", async () => {
+    const created = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg" } });
+    const { jobId } = body<{ jobId: string }>(created);
+    expect((await call("POST", `/v1/edits/${jobId}/cancel`, { token: alice })).status).toBe(202);
+    await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).save(jpeg, { contentType: "image/jpeg" });
+    expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/jpeg", size: String(jpeg.length) })).toBe("refused");
+    expect((await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).exists())[0]).toBe(false);
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ status: "canceled" });
   });
 });
 

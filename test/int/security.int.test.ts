@@ -145,8 +145,8 @@ describe("signed URLs", () => {
     expect(url.searchParams.get("X-Goog-Algorithm")).toBe("GOOG4-RSA-SHA256");
     expect(url.searchParams.get("X-Goog-Expires")).toBe(String(config.signedUrlTtlSeconds));
     expect(url.searchParams.get("X-Goog-Signature")).toMatch(/^[0-9a-f]{256,}$/);
-    expect(url.searchParams.get("X-Goog-SignedHeaders")?.split(";").sort()).toEqual(["content-type", "host", "x-goog-content-length-range"]);
-    expect(body.upload.headers).toEqual({ "Content-Type": "image/jpeg", "x-goog-content-length-range": `0,${config.maxUploadBytes}` });
+    expect(url.searchParams.get("X-Goog-SignedHeaders")?.split(";").sort()).toEqual(["content-type", "host", "x-goog-content-length-range", "x-goog-if-generation-match"]);
+    expect(body.upload.headers).toEqual({ "Content-Type": "image/jpeg", "x-goog-content-length-range": `0,${config.maxUploadBytes}`, "x-goog-if-generation-match": "0" });
     const lifetime = Date.parse(body.upload.expiresAt) - before;
     expect(lifetime).toBeGreaterThan((config.signedUrlTtlSeconds - 5) * 1000);
     expect(lifetime).toBeLessThanOrEqual((config.signedUrlTtlSeconds + 5) * 1000);

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { EditCommand } from "../../events/decide.js";
-import { ConcurrencyError } from "../../events/errors.js";
+import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { handleCommand, rebuildProjection } from "../../events/handleCommand.js";
 import { evolve, type JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/ports.js";
@@ -147,6 +147,42 @@ export function eventStoreContract(adapter: string, makeStore: () => EventStore)
       const stranger = randomUUID();
       await handleCommand(deps, stranger, requestEdit(stranger, `other-${randomUUID()}`));
       expect(await store.countInFlight(owner)).toBe(2);
+    });
+
+    it("refuses to start a job past the owner's in-flight limit, atomically, and frees a slot when one ends", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const owner = `owner-${randomUUID()}`;
+      const ids = Array.from({ length: 6 }, () => randomUUID());
+      const outcomes = await Promise.allSettled(ids.map((jobId) => handleCommand(deps, jobId, requestEdit(jobId, owner), { maxInFlight: 3 })));
+      const refused = outcomes.filter((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
+      expect(refused).toHaveLength(3);
+      for (const outcome of refused) expect(outcome.reason).toBeInstanceOf(InFlightLimitError);
+      expect(await store.countInFlight(owner)).toBe(3);
+      const admitted = ids.filter((_, index) => outcomes[index]?.status === "fulfilled");
+      const refusedId = ids.find((_, index) => outcomes[index]?.status === "rejected") as string;
+      // Nothing of a refused job was written.
+      expect(await store.load(refusedId)).toEqual([]);
+      expect(await store.getProjection(refusedId)).toBeUndefined();
+      await handleCommand(deps, admitted[0] as string, { type: "CancelEdit", by: owner });
+      expect(await store.countInFlight(owner)).toBe(2);
+      const next = randomUUID();
+      await handleCommand(deps, next, requestEdit(next, owner), { maxInFlight: 3 });
+      expect(await store.countInFlight(owner)).toBe(3);
+    });
+
+    it("lists jobs still awaiting their upload since before an instant, and not later or uploaded ones", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock(Date.parse("2018-03-01T00:00:00.000Z")) };
+      const [abandoned, uploaded] = [randomUUID(), randomUUID()];
+      for (const jobId of [abandoned, uploaded]) await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      await handleCommand(deps, uploaded, recordUpload(uploaded));
+      const recent = randomUUID();
+      await handleCommand({ store, clock: tickingClock(Date.parse("2018-03-02T00:00:00.000Z")) }, recent, requestEdit(recent, "owner-a"));
+      const found = (await store.listAwaitingUploadSince(new Date("2018-03-01T12:00:00.000Z"), 1000)).map((job) => job.jobId);
+      expect(found).toContain(abandoned);
+      expect(found).not.toContain(uploaded);
+      expect(found).not.toContain(recent);
     });
 
     it("lists jobs queued since before an instant, and not those queued later or running", async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { decide, type EditCommand, type RejectionCode } from "../../events/decide.js";
 import type { EditEvent, EventType, RecordedEvent } from "../../events/editEvents.js";
-import { foldEvents, type JobState } from "../../events/jobState.js";
+import { foldEvents, inFlightChange, type JobState } from "../../events/jobState.js";
 
 const now = new Date("2026-11-22T10:00:00.000Z");
 const jobId = randomUUID();
@@ -88,6 +88,9 @@ const cmd = {
   requeueFresh: { type: "RequeueStale", staleMs: 60_000 },
   progressW1: { type: "RecordProgress", workerId: "w1", tilesDone: 3, tilesTotal: 9 },
   progressW2: { type: "RecordProgress", workerId: "w2", tilesDone: 3, tilesTotal: 9 },
+  // Every given history is recorded at `now`: 0 ms old.
+  expireUpload: { type: "ExpireUpload", expireAfterMs: 0 },
+  expireUploadEarly: { type: "ExpireUpload", expireAfterMs: 60_000 },
 } satisfies Record<string, EditCommand>;
 
 type Then = { events: EventType[] } | { rejected: RejectionCode };
@@ -161,6 +164,13 @@ const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> 
   ["running", "progressW2", { rejected: "not_lease_holder" }],
   ["queued", "progressW1", { rejected: "not_lease_holder" }],
   ["canceled", "progressW1", { rejected: "already_ended" }],
+  // An upload that never came: the job ends once its URL has expired, and not before.
+  ["awaiting", "expireUpload", { events: ["EditCanceled"] }],
+  ["awaiting", "expireUploadEarly", { rejected: "not_expired" }],
+  ["queued", "expireUpload", { rejected: "not_expired" }],
+  ["running", "expireUpload", { rejected: "not_expired" }],
+  ["canceled", "expireUpload", { rejected: "not_expired" }],
+  ["none", "expireUpload", { rejected: "not_found" }],
 ];
 
 describe("decide", () => {
@@ -198,6 +208,27 @@ const statusTable: Array<[keyof typeof H, Partial<JobState>]> = [
   ["failed", { status: "failed", error: { code: "unsupported_image", message: "not an image" } }],
   ["canceled", { status: "canceled", version: 4 }],
 ];
+
+describe("decide: abandoned uploads", () => {
+  it("ends an expired upload canceled with the reason upload_expired, a sentence for the person, and one slot less in flight", () => {
+    const decision = decide(cmd.expireUpload, foldEvents(record(H.awaiting)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ type: "EditCanceled", data: { by: "system", reason: "upload_expired" } }] });
+    const events = [...H.awaiting, ...(decision.ok ? decision.events : [])];
+    expect(foldEvents(record(events))).toMatchObject({ status: "canceled", error: { code: "upload_expired", message: expect.stringMatching(/not uploaded before its upload URL expired/) } });
+    expect(inFlightChange(events)).toBe(0);
+  });
+
+  it.each([
+    [[requested], 1],
+    [[requested, uploaded, queued, startedLive, retried], 1],
+    [[succeeded], -1],
+    [[failed], -1],
+    [[canceled], -1],
+    [[uploaded, queued, startedLive], 0],
+  ] as const)("counts the change in jobs in flight of %j as %i", (events, change) => {
+    expect(inFlightChange(events)).toBe(change);
+  });
+});
 
 describe("decide: faults", () => {
   it("extends the holder's lease to leaseMs from now", () => {
