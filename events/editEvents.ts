@@ -120,7 +120,7 @@ export class EventSchemaError extends Error {
  * upcasters here, keyed by type and the version they lift from.
  */
 export function parseEvent(raw: { seq: number; at: string; type: string; schemaVersion?: number; data: unknown }): RecordedEvent {
-  if (!(raw.type in EVENT_SCHEMAS)) {
+  if (!Object.hasOwn(EVENT_SCHEMAS, raw.type)) {
     throw new EventSchemaError(`unknown event type ${raw.type} at seq ${raw.seq}`);
   }
   const type = raw.type as EventType;

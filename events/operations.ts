@@ -118,7 +118,8 @@ export type ParamsCheck =
 export function checkParams(operation: Operation, raw: Record<string, unknown>): ParamsCheck {
   const specs = OPERATION_SPECS[operation].params;
   for (const name of Object.keys(raw)) {
-    if (!(name in specs)) {
+    // Own names only: `constructor`, `toString` or `__proto__` are in every object.
+    if (!Object.hasOwn(specs, name)) {
       return { ok: false, param: name, message: `${operation} has no parameter "${name}"` };
     }
   }

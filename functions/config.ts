@@ -51,6 +51,8 @@ export interface FunctionsConfig {
   maxAttempts: number;
   /** MAX_INPUT_PIXELS: the most pixels a direct upload's header may declare, as the workers' limit (default 40 megapixels). */
   maxInputPixels: number;
+  /** MAX_OUTPUT_PIXELS: the most pixels an output may have, as the workers' limit (default 160 megapixels). */
+  maxOutputPixels: number;
   /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
   queuedRepublishSeconds: number;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any; none by default. */
@@ -103,6 +105,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
+    maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
     telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean),

@@ -40,8 +40,8 @@ export interface ApiDeps {
   newJobId: () => string;
   /** Per-user limits; absent, no limits apply. */
   quota?: Quota;
-  /** Refuses a direct upload whose header declares too many pixels; absent, the worker decides. */
-  checkDimensions?: (bytes: Buffer) => Promise<void>;
+  /** Refuses a direct upload whose header declares too many pixels, in or (at `outputScale`) out; absent, the worker decides. */
+  checkDimensions?: (bytes: Buffer, outputScale: number) => Promise<void>;
   config: Pick<
     FunctionsConfig,
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
@@ -67,6 +67,8 @@ export interface JobView {
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** The fields of a signed-upload request's JSON body. */
+const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType"];
 const JOB_PATH = /^\/v1\/edits\/([A-Za-z0-9-]{1,64})(\/events|\/cancel)?$/;
 
 export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<ApiResponse> {
@@ -149,6 +151,10 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
 
   async function createSigned(userId: string, request: ApiRequest): Promise<ApiResponse> {
     const body = parseJson(request.rawBody);
+    const unknown = Object.keys(body).filter((name) => !SIGNED_BODY_FIELDS.includes(name));
+    if (unknown.length > 0) {
+      throw new ApiError("invalid_param", `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((name) => JSON.stringify(name)).join(", ")}; the body takes ${SIGNED_BODY_FIELDS.join(", ")}`);
+    }
     const operation = parseOperation(body.operation);
     const params = parseParams(operation, body.params ?? {});
     const contentType = body.contentType;
@@ -190,7 +196,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     if (actual === "image/png" && isAnimatedPng(bytes)) {
       throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
-    await deps.checkDimensions?.(bytes);
+    await deps.checkDimensions?.(bytes, OPERATION_SPECS[operation].outputScale(params));
     const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
     let job = requested.job;
     if (job.status === "awaiting_upload") {

@@ -1,13 +1,14 @@
 /**
  * A look at an upload's header before it is accepted: an image whose header declares more
  * pixels than the workers will decode (a decompression bomb: a tiny file, an enormous pixel
- * count) is refused at once, with its size in the answer, instead of failing later in a worker.
+ * count) is refused at once, with its size in the answer, instead of failing later in a worker;
+ * so is one whose output, at the edit's scale, would be over the workers' output limit.
  */
 import sharp from "sharp";
 import { ApiError } from "./apiError.js";
 
-export function createDimensionCheck(maxInputPixels: number): (bytes: Buffer) => Promise<void> {
-  return async (bytes) => {
+export function createDimensionCheck(maxInputPixels: number, maxOutputPixels: number): (bytes: Buffer, outputScale: number) => Promise<void> {
+  return async (bytes, outputScale) => {
     let width = 0;
     let height = 0;
     try {
@@ -21,6 +22,13 @@ export function createDimensionCheck(maxInputPixels: number): (bytes: Buffer) =>
       throw new ApiError(
         "payload_too_large",
         `the image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); the limit is ${(maxInputPixels / 1e6).toFixed(0)} megapixels`,
+      );
+    }
+    const outputPixels = width * outputScale * height * outputScale;
+    if (outputPixels > maxOutputPixels) {
+      throw new ApiError(
+        "payload_too_large",
+        `scaling a ${width}×${height} image ${outputScale} times gives ${(outputPixels / 1e6).toFixed(0)} megapixels; the output limit is ${(maxOutputPixels / 1e6).toFixed(0)} megapixels`,
       );
     }
   };

@@ -67,7 +67,7 @@ const api = instrumentHttpHandler(
     verifier,
     newJobId: randomUUID,
     quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock, config }),
-    checkDimensions: createDimensionCheck(config.maxInputPixels),
+    checkDimensions: createDimensionCheck(config.maxInputPixels, config.maxOutputPixels),
     config,
     log,
   }),

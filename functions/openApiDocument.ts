@@ -32,7 +32,8 @@ export const OPENAPI_DOCUMENT = {
     title: "Image edits API",
     version: "1",
     description: [
-      "Create, follow and cancel AI image edits. Every call except the model list and this document needs `Authorization: Bearer <Firebase ID token>` (locally: `npm run token -- <userId>`).",
+      "Create, follow and cancel AI image edits. Every call except this document needs `Authorization: Bearer <Firebase ID token>` (locally: `npm run token -- <userId>`), the model list included.",
+      "Bodies: no `Content-Encoding` but `identity` (415); a JSON body at most MAX_JSON_BODY_BYTES (8 KiB by default) and a direct upload at most MAX_DIRECT_UPLOAD_BYTES (413), checked before the body is read; without a valid token no body is read (401). Unknown fields of a JSON body answer 400, naming them.",
       "Errors are `{\"error\":{\"code\",\"message\"}}`. A method that a path does not list answers 405; a path not listed here answers 404 (401 first without a token).",
       "A job's live state is also the Firestore document `jobs/{jobId}` (readable by its owner), with the same fields as `Job`, except that `output.url` is its `gs://` address.",
     ].join("\n\n"),

@@ -42,7 +42,7 @@ export class Storage extends pulumi.ComponentResource {
                 origins,
                 methods: ["PUT", "POST", "OPTIONS"],
                 // Browsers send every header the signed URL covers: the length range and the trace context.
-                responseHeaders: ["Content-Type", "Content-Length", "x-goog-resumable", "x-goog-content-length-range", "x-goog-meta-traceparent", "x-goog-meta-tracestate"],
+                responseHeaders: ["Content-Type", "Content-Length", "x-goog-resumable", "x-goog-content-length-range", "x-goog-if-generation-match", "x-goog-meta-traceparent", "x-goog-meta-tracestate"],
                 maxAgeSeconds: 3600,
               },
             ]

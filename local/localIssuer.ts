@@ -51,19 +51,22 @@ export function localAuthSettings(audience: string): { AUTH_ISSUER: string; AUTH
 }
 
 export interface TokenOptions {
-  audience: string;
+  /** One audience, as Firebase's; an array only for tests of bad tokens. */
+  audience: string | string[];
   /** Seconds until it expires (default one hour, as Firebase's). */
   expiresInSeconds?: number;
   /** Override claims, for tests of bad tokens. */
   issuer?: string;
+  /** Seconds from now to the token's `iat` (default 0), for tests of bad tokens. */
+  issuedAtOffsetSeconds?: number;
 }
 
 /** An ID token for `userId`, signed by the local issuer. */
 export async function signLocalToken(userId: string, options: TokenOptions): Promise<string> {
   const key = ensureKeys();
   const privateKey = await importPKCS8(key.privateKeyPem, "RS256");
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ auth_time: now, firebase: { sign_in_provider: "custom" } })
+  const now = Math.floor(Date.now() / 1000) + (options.issuedAtOffsetSeconds ?? 0);
+  return new SignJWT({ auth_time: Math.min(now, Math.floor(Date.now() / 1000)), firebase: { sign_in_provider: "custom" } })
     .setProtectedHeader({ alg: "RS256", kid: key.kid, typ: "JWT" })
     .setIssuer(options.issuer ?? LOCAL_ISSUER)
     .setAudience(options.audience)

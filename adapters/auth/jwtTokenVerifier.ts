@@ -19,6 +19,8 @@ export interface JwtVerifierOptions {
   jwks: string;
   /** Clock skew tolerated on `exp`, `iat` and `auth_time`. */
   clockToleranceSeconds?: number;
+  /** The longest lifetime a token may have (`exp` − `iat`) and the oldest `iat` taken; Firebase's are one hour. */
+  maxTokenAgeSeconds?: number;
 }
 
 export function createJwtTokenVerifier(options: JwtVerifierOptions): TokenVerifier {
@@ -26,6 +28,7 @@ export function createJwtTokenVerifier(options: JwtVerifierOptions): TokenVerifi
     ? createRemoteJWKSet(new URL(options.jwks))
     : createLocalJWKSet(JSON.parse(readFileSync(options.jwks, "utf8")) as JSONWebKeySet);
   const tolerance = options.clockToleranceSeconds ?? 30;
+  const maxAge = options.maxTokenAgeSeconds ?? 3600;
   return {
     async verify(token) {
       if (!token) throw new AuthError("missing_token", "an Authorization: Bearer token is required");
@@ -36,13 +39,20 @@ export function createJwtTokenVerifier(options: JwtVerifierOptions): TokenVerifi
           algorithms: ["RS256"],
           clockTolerance: tolerance,
           requiredClaims: ["sub", "exp", "iat"],
+          maxTokenAge: maxAge,
         });
+        const now = Date.now() / 1000;
+        const issuedAt = payload.iat as number;
+        if (issuedAt > now + tolerance) throw new AuthError("invalid_token", "the token was issued in the future");
+        if ((payload.exp as number) - issuedAt > maxAge) throw new AuthError("invalid_token", `the token lives longer than ${maxAge} seconds`);
+        // Firebase ID tokens name exactly one audience.
+        if (typeof payload.aud !== "string") throw new AuthError("invalid_token", "the token must name exactly one audience");
         const subject = payload.sub ?? "";
         // Firebase's own rules for ID tokens: a non-empty uid of at most 128 characters, and an
         // authentication time that is not in the future.
         if (subject === "" || subject.length > 128) throw new AuthError("invalid_token", "the token has no valid subject");
         const authTime = payload.auth_time;
-        if (typeof authTime === "number" && authTime > Date.now() / 1000 + tolerance) {
+        if (typeof authTime === "number" && authTime > now + tolerance) {
           throw new AuthError("invalid_token", "the token was issued for a future sign-in");
         }
         return { userId: subject };

@@ -20,6 +20,7 @@ import { createEditApi, type ApiRequest, type ApiResponse } from "../../function
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
 import { createJobSweeper, UPLOAD_GRACE_MS } from "../../functions/jobSweeper.js";
 import { createQuota } from "../../functions/quota.js";
+import { createDimensionCheck } from "../../functions/imageDimensions.js";
 import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
 import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
@@ -322,6 +323,28 @@ describe("abandoned uploads", () => {
 });
 
 describe("direct flow", () => {
+  it("refuses at once an image whose output at the edit's scale is over the output limit, from its header", async () => {
+    const via = createEditApi({ ...apiDeps, checkDimensions: createDimensionCheck(1_000_000, 1_000_000) });
+    const photo = await sharp({ create: { width: 400, height: 300, channels: 3, background: "gray" } }).jpeg().toBuffer();
+    const send = (scale: string) => call("POST", "/v1/edits", { token: alice, via, body: photo, headers: { "content-type": "image/jpeg" }, query: { operation: "upscale", "params.scale": scale } });
+    const refused = await send("4");
+    expect(refused.status).toBe(413);
+    expect(body<{ error: { message: string } }>(refused).error.message).toBe("scaling a 400×300 image 4 times gives 2 megapixels; the output limit is 1 megapixels");
+    expect((await send("2")).status).toBe(202);
+  });
+
+  it("refuses unknown fields of a signed-upload request, naming them", async () => {
+    const response = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/jpeg", ownerId: "someone-else", __proto__x: 1 } });
+    expect(response.status).toBe(400);
+    expect(body<{ error: { code: string; message: string } }>(response).error).toEqual({
+      code: "invalid_param",
+      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType',
+    });
+    const proto = await call("POST", "/v1/edits", { token: alice, body: Buffer.from('{"operation":"upscale","contentType":"image/jpeg","params":{"__proto__":{"scale":4},"constructor":1}}'), headers: { "content-type": "application/json" } });
+    expect(proto.status).toBe(400);
+    expect(body<{ error: { message: string } }>(proto).error.message).toBe('params.__proto__: upscale has no parameter "__proto__"');
+  });
+
   it("takes the bytes, queues the job and publishes it once", async () => {
     const response = await call("POST", "/v1/edits", {
       token: alice,

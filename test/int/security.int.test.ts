@@ -82,6 +82,9 @@ describe("authentication", () => {
     ["no token", async () => undefined],
     ["an expired token", () => tokenFor("mallory", { expiresInSeconds: -600 })],
     ["a token for another audience", () => tokenFor("mallory", { audience: "another-project" })],
+    ["a token issued ten minutes in the future", () => tokenFor("mallory", { issuedAtOffsetSeconds: 600 })],
+    ["a token valid for ten years", () => tokenFor("mallory", { expiresInSeconds: 10 * 365 * 86_400 })],
+    ["a token with an array of audiences", () => tokenFor("mallory", { audience: [audience, "another-project"] })],
     [
       "a wrongly signed token",
       async () =>

@@ -21,7 +21,7 @@ export interface FaultStack {
   /** Where each test file records its counts for the summary line (JSON lines). */
   countsFile: string;
   /** Limits the stack runs with, for the bad-input rows. */
-  limits: { maxDirectUploadBytes: number; maxInputPixels: number };
+  limits: { maxDirectUploadBytes: number; maxInputPixels: number; maxOutputPixels: number };
 }
 
 declare module "vitest" {
@@ -35,7 +35,7 @@ export const FAULT_COUNTS_FILE = join(LOCAL_DIR, "faults", "counts.jsonl");
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   rmSync(FAULT_COUNTS_FILE, { force: true });
   mkdirSync(join(LOCAL_DIR, "faults"), { recursive: true });
-  const limits = { maxDirectUploadBytes: 65_536, maxInputPixels: 1_000_000 };
+  const limits = { maxDirectUploadBytes: 65_536, maxInputPixels: 1_000_000, maxOutputPixels: 4_000_000 };
   const logDir = join(LOCAL_DIR, "logs", "faults");
   rmSync(logDir, { recursive: true, force: true });
   const began = performance.now();
@@ -52,11 +52,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       TILE_OVERLAP: "8",
       WORKER_MAX_MESSAGES: "4",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
+      MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
     },
     functionsEnv: {
       MAX_ATTEMPTS: "10",
       QUEUED_REPUBLISH_SECONDS: "90",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
+      MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
       MAX_DIRECT_UPLOAD_BYTES: String(limits.maxDirectUploadBytes),
       MAX_UPLOAD_BYTES: "1048576",
       // The suites submit hundreds of jobs; quotas have their own test with small limits.

@@ -12,6 +12,8 @@ describe("parseEvent", () => {
 
   it.each([
     [{ seq: 1, at, type: "EditExploded", data: {} }, /unknown event type/],
+    [{ seq: 1, at, type: "constructor", data: {} }, /unknown event type/],
+    [{ seq: 1, at, type: "toString", data: {} }, /unknown event type/],
     [{ seq: 1, at, type: "EditQueued", schemaVersion: 2, data: { attempt: 1 } }, /newer than this code/],
     [{ seq: 1, at, type: "EditQueued", schemaVersion: 1, data: { attempt: "one" } }, /does not match its schema/],
   ])("refuses %j", (raw, message) => {
@@ -31,5 +33,12 @@ describe("checkParams", () => {
     ["enhance", { strength: 0.25 }, { ok: true, params: { strength: 0.25 } }],
   ] as const)("%s with %j gives %j", (operation, raw, expected) => {
     expect(checkParams(operation, raw)).toMatchObject(expected);
+  });
+});
+
+describe("checkParams: only the operation's own parameter names", () => {
+  it.each(["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"])("refuses a parameter named %s", (name) => {
+    const raw = JSON.parse(`{"${name}": 2}`) as Record<string, unknown>;
+    expect(checkParams("upscale", raw)).toEqual({ ok: false, param: name, message: `upscale has no parameter "${name}"` });
   });
 });
