@@ -251,7 +251,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
       await ownedJob(jobId, userId);
       const events = await deps.store.load(jobId);
-      return { status: 200, body: events.map(({ seq, type, at, data }) => ({ seq, type, at, data })) };
+      return { status: 200, body: events.map(({ seq, type, at, data }) => ({ seq, type, at, data: withoutServerFields(data) })) };
     }
     if (method !== "POST") throw new ApiError("method_not_allowed", "use POST");
     const job = await ownedJob(jobId, userId);
@@ -271,6 +271,15 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       return { status: response.status, body: response.body, ...(response.headers ? { headers: response.headers } : {}) };
     }
   };
+}
+
+/** Fields of an event's data that are the server's business: which worker, which bucket and object, the idempotency key and request digest. */
+const SERVER_FIELDS = new Set(["workerId", "bucket", "object", "idempotencyKey", "requestFingerprint"]);
+
+/** An event's data as a client sees it: the same, without the server's fields, at any depth. */
+function withoutServerFields(value: unknown): unknown {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([name]) => !SERVER_FIELDS.has(name)).map(([name, inner]) => [name, withoutServerFields(inner)]));
 }
 
 function parseJson(raw: Buffer | undefined): Record<string, unknown> {

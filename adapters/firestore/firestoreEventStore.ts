@@ -5,7 +5,10 @@
  * transaction, so a second writer at the same version fails with ALREADY_EXISTS and nothing of
  * its write lands. `inFlight/{ownerId}` counts each owner's jobs that have not ended, changed in
  * that same transaction; an append that starts a job reads it first, so that the limit check and
- * the admission are one step. Clients read neither the log nor the counts (infra/firestore.rules).
+ * the admission are one step. What clients must not see of a job (its worker, its input's bucket
+ * and object, its idempotency key and request fingerprint) is kept beside the projection, in
+ * `jobs/{jobId}/server/state`, written in the same transaction. Clients read only the projection
+ * (infra/firestore.rules); the log, the server state and the counts are the server's.
  */
 import { FieldValue, type Firestore } from "@google-cloud/firestore";
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
@@ -16,6 +19,8 @@ import type { EventStore } from "../../events/ports.js";
 const JOBS = "jobs";
 const EVENTS = "events";
 const IN_FLIGHT_COUNTS = "inFlight";
+const SERVER = "server";
+const SERVER_STATE = "state";
 /** Tries of a transaction that reads an owner's count, which parallel requests of theirs contend on. */
 const COUNTED_ATTEMPTS = 10;
 /** gRPC ALREADY_EXISTS, as the Firestore client reports it. */
@@ -27,6 +32,13 @@ export function seqId(seq: number): string {
 
 export function createFirestoreEventStore(db: Firestore): EventStore {
   const job = (jobId: string) => db.collection(JOBS).doc(jobId);
+  const serverState = (jobId: string) => job(jobId).collection(SERVER).doc(SERVER_STATE);
+  /** The jobs of a query's projections, each joined with its server state. */
+  const withServerState = async (docs: ReadonlyArray<{ id: string; data(): unknown }>): Promise<JobState[]> => {
+    if (docs.length === 0) return [];
+    const hidden = await db.getAll(...docs.map((doc) => serverState(doc.id)));
+    return docs.map((doc, index) => fromDocuments(doc.data() as ProjectionDocument, hidden[index]?.data() as ServerDocument | undefined));
+  };
   return {
     async load(jobId) {
       const snapshot = await job(jobId).collection(EVENTS).orderBy("seq").get();
@@ -53,6 +65,7 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
               tx.create(job(jobId).collection(EVENTS).doc(seqId(event.seq)), toEventDocument(event));
             }
             tx.set(job(jobId), toProjectionDocument(projection));
+            tx.set(serverState(jobId), toServerDocument(projection));
             if (change !== 0) tx.set(counter, { count: FieldValue.increment(change) }, { merge: true });
           },
           // A conflict on the events is answered by re-deciding (ConcurrencyError), not by retrying here.
@@ -65,17 +78,20 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
     },
 
     async getProjection(jobId) {
-      const snapshot = await job(jobId).get();
-      return snapshot.exists ? fromProjectionDocument(snapshot.data() as ProjectionDocument) : undefined;
+      const [visible, hidden] = await db.getAll(job(jobId), serverState(jobId));
+      return visible?.exists ? fromDocuments(visible.data() as ProjectionDocument, hidden?.data() as ServerDocument | undefined) : undefined;
     },
 
     async putProjection(state) {
-      await job(state.jobId).set(toProjectionDocument(state));
+      const batch = db.batch();
+      batch.set(job(state.jobId), toProjectionDocument(state));
+      batch.set(serverState(state.jobId), toServerDocument(state));
+      await batch.commit();
     },
 
     async listByOwner(ownerId, limit) {
       const snapshot = await db.collection(JOBS).where("ownerId", "==", ownerId).orderBy("createdAt", "desc").limit(limit).get();
-      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+      return withServerState(snapshot.docs);
     },
 
     async countInFlight(ownerId) {
@@ -93,7 +109,7 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
         .orderBy("updatedAt")
         .limit(limit)
         .get();
-      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+      return withServerState(snapshot.docs);
     },
 
     async listLapsedLeases(now, limit) {
@@ -105,7 +121,7 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
         .orderBy("leaseExpiresAt")
         .limit(limit)
         .get();
-      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+      return withServerState(snapshot.docs);
     },
 
     async listStaleQueued(before, limit) {
@@ -116,7 +132,7 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
         .orderBy("updatedAt")
         .limit(limit)
         .get();
-      return snapshot.docs.map((doc) => fromProjectionDocument(doc.data() as ProjectionDocument));
+      return withServerState(snapshot.docs);
     },
   };
 }
@@ -125,22 +141,37 @@ function toEventDocument(event: RecordedEvent) {
   return { seq: event.seq, type: event.type, at: event.at, schemaVersion: event.schemaVersion, data: event.data };
 }
 
+/** What of a job only the server reads. */
+type ServerDocument = Pick<JobState, "input" | "workerId" | "idempotencyKey" | "requestFingerprint">;
+
 /**
- * The projection as stored: the job's state, with the output's `gs://` address beside its
- * bucket and object, so that a listener sees where the result is without asking the API.
+ * The projection as stored, as clients see it: the job's state without the server's fields, with
+ * the output's `gs://` address beside its bucket and object, so that a listener sees where the
+ * result is without asking the API.
  */
-type ProjectionDocument = Omit<JobState, "output"> & { output?: NonNullable<JobState["output"]> & { url: string } };
+type ProjectionDocument = Omit<JobState, "output" | keyof ServerDocument> & { output?: NonNullable<JobState["output"]> & { url: string } };
 
 function toProjectionDocument(state: JobState): ProjectionDocument {
-  const { output: _output, ...rest } = state;
-  if (!state.output) return rest;
-  return { ...state, output: { ...state.output, url: `gs://${state.output.bucket}/${state.output.object}` } };
+  const { output, input: _input, workerId: _workerId, idempotencyKey: _key, requestFingerprint: _fingerprint, ...rest } = state;
+  if (!output) return rest;
+  return { ...rest, output: { ...output, url: `gs://${output.bucket}/${output.object}` } };
 }
 
-function fromProjectionDocument(document: ProjectionDocument): JobState {
-  if (!document.output) return document as JobState;
-  const { url: _url, ...output } = document.output;
-  return { ...document, output };
+function toServerDocument(state: JobState): ServerDocument {
+  return {
+    input: state.input,
+    ...(state.workerId === undefined ? {} : { workerId: state.workerId }),
+    ...(state.idempotencyKey === undefined ? {} : { idempotencyKey: state.idempotencyKey }),
+    ...(state.requestFingerprint === undefined ? {} : { requestFingerprint: state.requestFingerprint }),
+  };
+}
+
+/** Joins a projection with its server state; a projection written before the split carries both. */
+function fromDocuments(visible: ProjectionDocument, hidden: ServerDocument | undefined): JobState {
+  const joined = { ...visible, ...hidden } as JobState & { output?: { url?: string } };
+  if (!joined.output) return joined;
+  const { url: _url, ...output } = joined.output as NonNullable<JobState["output"]> & { url: string };
+  return { ...joined, output };
 }
 
 function isAlreadyExists(error: unknown): boolean {

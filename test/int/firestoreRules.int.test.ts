@@ -1,6 +1,7 @@
 /**
  * infra/firestore.rules against the official Firestore emulator: a signed-in user reads their own
- * jobs and events and nothing else; no client can write anything. Data is seeded as the admin,
+ * jobs' projections and nothing else (not the event log, which names workers and objects, nor the
+ * job's server state, nor the in-flight counts); no client can write anything. Data is seeded as the admin,
  * the way the API and the workers write it.
  */
 import { randomUUID } from "node:crypto";
@@ -44,8 +45,10 @@ beforeAll(async () => {
     db.create(admin, `jobs/${aliceJob}/events`, "0000000001", event("0000000001")),
     db.create(admin, `jobs/${bobJob}/events`, "0000000001", event("0000000001")),
     db.create(admin, "idempotency", idempotencyKey, { jobId: aliceJob, ownerId: aliceUid }),
+    db.create(admin, `jobs/${aliceJob}/server`, "state", { workerId: "host-1234", idempotencyKey }),
+    db.create(admin, "inFlight", aliceUid, { count: 1 }),
   ]);
-  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200]);
 }, 120_000);
 
 afterAll(async () => {
@@ -58,15 +61,18 @@ const denied = (result: { status: number; body: any }) => {
 };
 
 describe("reads", () => {
-  it("lets the owner read their job and its events", async () => {
+  it("lets the owner read their job's projection", async () => {
     const jobDoc = await db.get(alice, `jobs/${aliceJob}`);
     expect(jobDoc.status).toBe(200);
     expect(jobDoc.body.fields.ownerId.stringValue).toBe(aliceUid);
-    const eventDoc = await db.get(alice, `jobs/${aliceJob}/events/0000000001`);
-    expect(eventDoc.status).toBe(200);
-    const events = await db.list(alice, `jobs/${aliceJob}/events`);
-    expect(events.status).toBe(200);
-    expect(events.body.documents).toHaveLength(1);
+  });
+
+  it("keeps the event log, the job's server state and the in-flight count server-only, even from the owner", async () => {
+    denied(await db.get(alice, `jobs/${aliceJob}/events/0000000001`));
+    denied(await db.list(alice, `jobs/${aliceJob}/events`));
+    denied(await db.get(alice, `jobs/${aliceJob}/server/state`));
+    denied(await db.get(alice, `inFlight/${aliceUid}`));
+    expect((await db.get(admin, `jobs/${aliceJob}/server/state`)).status).toBe(200);
   });
 
   it("lets the owner list their jobs with the ownerId query the app runs", async () => {

@@ -217,6 +217,39 @@ describe("quotas", () => {
   });
 });
 
+describe("what a client sees of a job", () => {
+  it("names no worker, bucket, object, idempotency key or request digest in the events, the job, or the projection document", async () => {
+    const userId = `curious-${randomUUID()}`;
+    const token = await tokenFor(userId);
+    const created = await call("POST", "/v1/edits", { token, json: { operation: "upscale", params: { scale: 2 }, contentType: "image/jpeg" } });
+    const jobId = (created.body as { jobId: string }).jobId;
+    const clock = { now: () => new Date() };
+    await handleCommand({ store, clock }, jobId, { type: "RecordUpload", bucket: uploadsBucket, object: `uploads/${jobId}`, contentType: "image/jpeg", sizeBytes: 10 });
+    await handleCommand({ store, clock }, jobId, { type: "StartEdit", workerId: "worker-host-4242", leaseMs: 60_000 });
+    const key = randomUUID();
+    const keyedAnswer = await api({
+      method: "POST",
+      path: "/v1/edits",
+      query: {},
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "idempotency-key": key },
+      rawBody: Buffer.from(JSON.stringify({ operation: "upscale", contentType: "image/jpeg" })),
+    });
+    const keyed = { key, jobId: (keyedAnswer.body as { jobId: string }).jobId };
+    const secrets = ["worker-host-4242", uploadsBucket, `uploads/${jobId}`, keyed.key, "requestFingerprint", "workerId", "idempotencyKey"];
+    const seen = [
+      JSON.stringify((await call("GET", `/v1/edits/${jobId}/events`, { token })).body),
+      JSON.stringify((await call("GET", `/v1/edits/${jobId}`, { token })).body),
+      JSON.stringify((await call("GET", `/v1/edits/${keyed.jobId}/events`, { token })).body),
+      JSON.stringify((await firestore.collection("jobs").doc(jobId).get()).data()),
+      JSON.stringify((await firestore.collection("jobs").doc(keyed.jobId).get()).data()),
+    ];
+    for (const text of seen) for (const secret of secrets) expect(text).not.toContain(secret);
+    // The server still has them.
+    expect(await store.getProjection(jobId)).toMatchObject({ workerId: "worker-host-4242", input: { bucket: uploadsBucket, object: `uploads/${jobId}` } });
+    expect((await store.getProjection(keyed.jobId))?.idempotencyKey).toBe(keyed.key);
+  });
+});
+
 describe("the in-flight limit under parallel creates", () => {
   it("admits at most the limit of 30 parallel creates, and keeps the owner's count equal to the jobs that have not ended", async () => {
     const limit = 20;
