@@ -4,6 +4,9 @@
  * - `GET /config.json`: where the API and the Firestore emulator are, for the app to read;
  * - `POST /local/token` `{"userId"}`: an ID token from the local issuer, the local stand-in for
  *   signing in with Firebase Auth. Only the local stack has it.
+ * It answers only requests addressed to it by its loopback name (`Host`), and from its own page
+ * (`Origin`, when sent), so that a page elsewhere cannot mint tokens through DNS rebinding; and it
+ * sends a Content-Security-Policy that keeps the app out of frames and runs only its own scripts.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -64,11 +67,37 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+/**
+ * The app's Content-Security-Policy: its own scripts only, never framed. It talks to the API, the
+ * Firestore emulator and the Storage emulator, all on loopback ports of their own.
+ */
+export const WEB_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob: http://127.0.0.1:* http://localhost:*",
+  "connect-src 'self' http://127.0.0.1:* http://localhost:* ws://127.0.0.1:* ws://localhost:*",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const json = (status: number, code: string, message: string) => ({ status, type: TYPES[".json"]!, body: JSON.stringify({ error: { code, message } }) });
+
 export async function startWebServer(options: { port: number; config: WebConfig; signToken(userId: string): Promise<string> }): Promise<WebServer> {
+  const hosts = [`127.0.0.1:${options.port}`, `localhost:${options.port}`];
+  const origins = hosts.map((host) => `http://${host}`);
   const server = createServer((request, response) => {
     void answer(request).then(
       ({ status, type, body }) => {
-        response.writeHead(status, { "content-type": type, "cache-control": "no-store", "x-content-type-options": "nosniff" });
+        response.writeHead(status, {
+          "content-type": type,
+          "cache-control": "no-store",
+          "x-content-type-options": "nosniff",
+          "content-security-policy": WEB_CSP,
+          "x-frame-options": "DENY",
+        });
         response.end(body);
       },
       (error: unknown) => {
@@ -79,11 +108,24 @@ export async function startWebServer(options: { port: number; config: WebConfig;
   });
 
   async function answer(request: IncomingMessage): Promise<{ status: number; type: string; body: string | Buffer }> {
-    const path = new URL(request.url ?? "/", "http://local").pathname;
+    if (!hosts.includes(request.headers.host ?? "")) return json(421, "misdirected_request", `this server answers only as ${hosts.join(" or ")}`);
+    const origin = request.headers.origin;
+    if (origin !== undefined && !origins.includes(origin)) return json(403, "forbidden_origin", "requests from other origins are refused");
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(request.url ?? "/", "http://local").pathname);
+    } catch {
+      return json(400, "bad_request", "the URL is malformed");
+    }
     if (path === "/config.json") return { status: 200, type: TYPES[".json"]!, body: JSON.stringify(options.config) };
     if (path === "/local/token" && request.method === "POST") {
       const chunks: Buffer[] = [];
-      for await (const chunk of request) chunks.push(chunk as Buffer);
+      let length = 0;
+      for await (const chunk of request) {
+        length += (chunk as Buffer).length;
+        if (length > 1024) return json(413, "payload_too_large", "the body may be at most 1024 bytes");
+        chunks.push(chunk as Buffer);
+      }
       let userId: unknown;
       try {
         userId = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { userId?: unknown }).userId;
@@ -96,7 +138,7 @@ export async function startWebServer(options: { port: number; config: WebConfig;
       return { status: 200, type: TYPES[".json"]!, body: JSON.stringify({ token: await options.signToken(userId) }) };
     }
     if (request.method !== "GET" && request.method !== "HEAD") return { status: 405, type: "text/plain", body: "use GET" };
-    const file = normalize(join(WEB_DIST, decodeURIComponent(path)));
+    const file = normalize(join(WEB_DIST, path));
     if (!file.startsWith(WEB_DIST + sep) && file !== WEB_DIST) return { status: 404, type: "text/plain", body: "not found" };
     const target = existsSync(file) && statSync(file).isFile() ? file : join(WEB_DIST, "index.html");
     return { status: 200, type: TYPES[extname(target)] ?? "application/octet-stream", body: await readFile(target) };
