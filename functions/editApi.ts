@@ -174,7 +174,8 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
 
   async function createDirect(userId: string, request: ApiRequest): Promise<ApiResponse> {
     const operation = parseOperation(request.query.operation);
-    const rawParams: Record<string, string> = {};
+    // No prototype: a parameter named __proto__ must be a key like any other, and be refused.
+    const rawParams: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(request.query)) {
       if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
       else if (name !== "operation") throw new ApiError("invalid_param", `unknown query parameter "${name}"`);

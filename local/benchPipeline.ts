@@ -3,6 +3,8 @@
  * 1. accept latency: `POST /v1/edits` (signed-upload flow) p50 and p99 at a steady request rate,
  *    sent open-loop (on schedule, whether earlier requests have answered or not), against the
  *    100 ms p99 target;
+ *    and the same for a fresh user against a user with `openJobs` edits awaiting their upload:
+ *    the in-flight quota is one counter read, so accept latency must not grow with open jobs;
  * 3. pipeline throughput against Triton alone at saturation: tiles per second through the whole
  *    pipeline (API, upload, Pub/Sub, worker, Triton, storage, events) with the worker's full
  *    concurrency busy, against the same tiles sent straight to Triton with the same number of
@@ -16,6 +18,7 @@ import sharp from "sharp";
 import { createTritonClient } from "../workers/triton/tritonClient.js";
 import type { LocalStack } from "./localStack.js";
 import { REPO_ROOT } from "./paths.js";
+import { signLocalToken } from "./localIssuer.js";
 import { sleep } from "./processes.js";
 
 export interface AcceptLatency {
@@ -29,6 +32,14 @@ export interface AcceptLatency {
   targetP99Ms: number;
   /** p99 over the target: below 1 meets it. */
   p99OverTarget: number;
+}
+
+export interface AcceptByOpenJobs {
+  openJobs: number;
+  fresh: AcceptLatency;
+  withOpenJobs: AcceptLatency;
+  /** p99 with open jobs over p99 fresh: about 1 when latency does not grow with them. */
+  p99Ratio: number;
 }
 
 export interface PipelineThroughput {
@@ -51,6 +62,27 @@ export interface BenchContext {
   photo: Buffer;
   /** A client of the stack's Firestore emulator, to watch jobs end as an app would. */
   firestore: Firestore;
+}
+
+/** Accept latency of a fresh user, then of a user who first left `openJobs` edits awaiting their upload. */
+export async function measureAcceptByOpenJobs(context: BenchContext, openJobs = 300, ratePerSecond = 10, seconds = 10): Promise<AcceptByOpenJobs> {
+  const tokenOf = (name: string) => signLocalToken(`${name}-${Date.now()}`, { audience: context.stack.names.projectId });
+  const fresh = await measureAcceptLatency({ ...context, token: await tokenOf("bench-fresh") }, ratePerSecond, seconds);
+  const busyToken = await tokenOf("bench-open-jobs");
+  for (let sent = 0; sent < openJobs; sent += 20) {
+    await Promise.all(
+      Array.from({ length: Math.min(20, openJobs - sent) }, async () => {
+        const response = await fetch(`${context.stack.apiUrl}/v1/edits`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${busyToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+        });
+        if (response.status !== 202) throw new Error(`POST /v1/edits answered ${response.status}: ${await response.text()}`);
+      }),
+    );
+  }
+  const withOpenJobs = await measureAcceptLatency({ ...context, token: busyToken }, ratePerSecond, seconds);
+  return { openJobs, fresh, withOpenJobs, p99Ratio: round(withOpenJobs.p99Ms / fresh.p99Ms, 2) };
 }
 
 export async function measureAcceptLatency({ stack, token }: BenchContext, ratePerSecond = 10, seconds = 20): Promise<AcceptLatency> {
@@ -178,17 +210,29 @@ export async function measurePipelineVsTriton(
 }
 
 /** Items 1 and 3, one after the other on the same stack. */
-export async function benchAcceptAndThroughput(context: BenchContext): Promise<{ accept: AcceptLatency; throughput: PipelineThroughput }> {
+export async function benchAcceptAndThroughput(
+  context: BenchContext,
+): Promise<{ accept: AcceptLatency; byOpenJobs: AcceptByOpenJobs; throughput: PipelineThroughput }> {
   const accept = await measureAcceptLatency(context);
+  const byOpenJobs = await measureAcceptByOpenJobs(context);
   const throughput = await measurePipelineVsTriton(context);
-  return { accept, throughput };
+  return { accept, byOpenJobs, throughput };
 }
 
 /** Prints the two tables; with `json`, also writes bench-results/accept-throughput.json. */
-export function reportAcceptAndThroughput({ accept, throughput }: { accept: AcceptLatency; throughput: PipelineThroughput }, json: boolean): void {
+export function reportAcceptAndThroughput(
+  { accept, byOpenJobs, throughput }: { accept: AcceptLatency; byOpenJobs: AcceptByOpenJobs; throughput: PipelineThroughput },
+  json: boolean,
+): void {
   console.log(`\n1. Accept latency: POST /v1/edits (signed upload) at ${accept.ratePerSecond} requests/s, ${accept.requests} requests, ${accept.errors} not 202 (ms):`);
   console.log("| p50 | p99 | max | p99 target | p99 / target |\n|---:|---:|---:|---:|---:|");
   console.log(`| ${accept.p50Ms} | ${accept.p99Ms} | ${accept.maxMs} | ${accept.targetP99Ms} | ${accept.p99OverTarget} |`);
+  console.log(`\n1b. Accept latency by the user's open jobs, at ${byOpenJobs.fresh.ratePerSecond} requests/s (ms):`);
+  console.log("| user | requests | not 202 | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|");
+  for (const [label, row] of [["fresh", byOpenJobs.fresh], [`${byOpenJobs.openJobs} open jobs`, byOpenJobs.withOpenJobs]] as const) {
+    console.log(`| ${label} | ${row.requests} | ${row.errors} | ${row.p50Ms} | ${row.p99Ms} | ${row.maxMs} |`);
+  }
+  console.log(`| **p99 ratio (open / fresh)** | | | | **${byOpenJobs.p99Ratio}** | |`);
   console.log(
     `\n3. Pipeline against Triton alone at saturation, in alternating rounds: ${throughput.jobs} jobs × ${throughput.tilesPerJob} tiles (512×512 ×4), ${throughput.concurrency} tile requests in flight:`,
   );
@@ -199,7 +243,7 @@ export function reportAcceptAndThroughput({ accept, throughput }: { accept: Acce
   if (json) {
     const dir = join(REPO_ROOT, "bench-results");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "accept-throughput.json"), JSON.stringify({ accept, throughput }, null, 2));
+    writeFileSync(join(dir, "accept-throughput.json"), JSON.stringify({ accept, byOpenJobs, throughput }, null, 2));
     console.log(`\nwritten: ${join(dir, "accept-throughput.json")}`);
   }
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
+import { crc32, deflateSync, gzipSync } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { JobState } from "../../events/jobState.js";
@@ -244,9 +244,51 @@ const rows: Row[] = [
       const answer = await callApi(stack, token, "POST", "/v1/edits", { body: Buffer.from("{operation: upscale"), headers: { "content-type": "application/json" } });
       return { status: answer.status, body: answer.body };
     },
-    // The Functions Framework's body parser answers this one before our code runs: a bare 400,
-    // with no stack trace (NODE_ENV=production), and no message of ours.
-    expect: { http: 400, message: /^$/ },
+    // Read by the API's body guard, not the Functions Framework's parser: our envelope.
+    expect: { http: 400, message: /the body must be a JSON object/ },
+  },
+  {
+    name: "a gzip-compressed body (a 10 MB bomb in 10 KB)",
+    send: async () => direct(gzipSync(Buffer.alloc(10_000_000)), "image/jpeg", undefined, { "content-encoding": "gzip" })(),
+    expect: { http: 415, message: /Content-Encoding gzip is not accepted; send the body uncompressed/ },
+  },
+  {
+    name: "a 32 MiB JSON body",
+    send: async () => {
+      const answer = await callApi(stack, token, "POST", "/v1/edits", { body: Buffer.alloc(32 * 1024 * 1024, 0x20), headers: { "content-type": "application/json" } });
+      return { status: answer.status, body: answer.body };
+    },
+    expect: { http: 413, message: /the body may be at most 8192 bytes/ },
+  },
+  {
+    name: "an unknown top-level field (signed flow)",
+    send: async () => {
+      const answer = await callApi(stack, token, "POST", "/v1/edits", { json: { operation: "upscale", contentType: "image/jpeg", ownerId: "someone-else" } });
+      return { status: answer.status, body: answer.body };
+    },
+    expect: { http: 400, message: /unknown field "ownerId"/ },
+  },
+  { name: "a parameter named constructor", send: async () => direct(jpeg, "image/jpeg", "operation=upscale&params.constructor=2")(), expect: { http: 400, message: /params\.constructor/ } },
+  { name: "a parameter named __proto__", send: async () => direct(jpeg, "image/jpeg", "operation=upscale&params.__proto__=2")(), expect: { http: 400, message: /params\.__proto__/ } },
+  {
+    name: "an output over the limit at scale 4 (600×500 in, 4.8 megapixels out, limit 4)",
+    send: async () => direct(await sharp({ create: { width: 600, height: 500, channels: 3, background: "gray" } }).jpeg().toBuffer(), "image/jpeg", "operation=upscale&params.scale=4")(),
+    expect: { http: 413, message: /scaling a 600×500 image 4 times gives 5 megapixels; the output limit is 4 megapixels/ },
+  },
+  {
+    name: "an SVG uploaded as image/png through a signed URL",
+    send: async () => signed(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'), "image/png")(),
+    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+  },
+  {
+    name: "a GIF uploaded as image/png through a signed URL",
+    send: async () => signed(await sharp(png).gif().toBuffer(), "image/png")(),
+    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+  },
+  {
+    name: "a TIFF uploaded as image/png through a signed URL",
+    send: async () => signed(await sharp(png).tiff().toBuffer(), "image/png")(),
+    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
   },
 ];
 
