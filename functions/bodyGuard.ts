@@ -24,7 +24,7 @@ import type { FunctionsConfig } from "./config.js";
 /** The largest body on a path outside the API: the CloudEvents of Eventarc are a few KB. */
 export const EVENT_BODY_BYTES = 64 * 1024;
 
-/** How long a refused body may keep arriving (and be discarded) before its connection is cut. */
+/** How long after refusing a body, unread, its connection is cut. */
 const DRAIN_MS = 2_000;
 
 export type BodyGuardConfig = Pick<
@@ -50,18 +50,18 @@ export function createBodyGuard(deps: { verifier: TokenVerifier; config: BodyGua
       method: request.method,
       path: pathOf(request),
     });
-    // Node closes a connection right after the answer when the client asked for that, and a
-    // close with unread bytes resets it, which can lose the answer: keep it open while the rest
-    // is discarded, for DRAIN_MS at most.
-    if (!request.complete) response.shouldKeepAlive = true;
+    if (!request.complete) {
+      // The rest of the body is not read at all: the request stays paused (marked as consumed, so
+      // that Node does not drain it after the answer), TCP stops the sender, and the connection is
+      // cut once the answer has had time to arrive. Closing at once, with unread bytes, would reset
+      // the connection and could lose the answer, so it stays open (keep-alive) until then.
+      request.pause();
+      request.read(0);
+      response.shouldKeepAlive = true;
+      setTimeout(() => request.socket.destroy(), DRAIN_MS).unref();
+    }
     response.writeHead(answer.status, { ...securityHeaders(), "Content-Type": "application/json; charset=utf-8", ...answer.headers });
     response.end(JSON.stringify(answer.body));
-    if (!request.complete) {
-      // Node discards the rest of the body (it is never buffered); a sender that goes on is cut off.
-      const cut = setTimeout(() => request.socket.destroy(), DRAIN_MS);
-      cut.unref();
-      request.once("end", () => clearTimeout(cut));
-    }
   }
 
   return (request, response, next) => {
@@ -169,7 +169,7 @@ function queryOf(request: IncomingMessage): string {
 
 /**
  * Reads the body into one buffer, sized up front when its length is declared (Node's parser never
- * delivers more than that). Over `limit`, rejects with `tooLarge()` and discards the rest unread.
+ * delivers more than that). Over `limit`, stops reading and rejects with `tooLarge()`.
  */
 function readBody(request: IncomingMessage, limit: number, declared: number | undefined, tooLarge: () => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -178,8 +178,7 @@ function readBody(request: IncomingMessage, limit: number, declared: number | un
     let length = 0;
     const stop = (error: Error) => {
       request.off("data", onData).off("end", onEnd).off("error", stop).off("close", onClose);
-      // Keeps the stream flowing, so that what still arrives is thrown away, not buffered.
-      request.resume();
+      request.pause();
       reject(error);
     };
     const onData = (chunk: Buffer) => {

@@ -160,7 +160,7 @@ describe("bodies before authentication", () => {
     }
     const deflated = await send("POST", "/v1/edits", { "content-type": "application/json", "content-encoding": "deflate", "content-length": "10" }, [Buffer.alloc(10)]);
     expect(deflated.status).toBe(415);
-    grewLessThan("gzip bomb ×2 + deflate", before, 32 * MiB);
+    grewLessThan("gzip bomb ×2 + deflate", before, 16 * MiB);
   });
 
   it("answers eight parallel 32 MiB JSON bodies without a token at once, from their declared length, and the process does not grow", async () => {
@@ -170,7 +170,7 @@ describe("bodies before authentication", () => {
     );
     expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(413));
     expect(errorOf(answers[0] as Answer)).toEqual({ code: "payload_too_large", message: `the body may be at most ${MAX_JSON} bytes` });
-    grewLessThan("8 × 32 MiB JSON", before, 32 * MiB);
+    grewLessThan("8 × 32 MiB JSON", before, 16 * MiB);
   });
 
   it("reads nothing of a chunked body (no declared length) without a valid token: 401", async () => {
@@ -189,7 +189,7 @@ describe("bodies before authentication", () => {
     expect(answers.map((answer) => answer.status)).toEqual([401, 401]);
     expect(errorOf(answers[0] as Answer).code).toBe("unauthenticated");
     expect(offered).toBeLessThan(2 * 64 * MiB);
-    grewLessThan("2 × 64 MiB chunked", before, 32 * MiB);
+    grewLessThan("2 × 64 MiB chunked", before, 16 * MiB);
   });
 
   it("counts a direct upload while it streams: 413 past MAX_DIRECT_UPLOAD_BYTES with a valid token and no declared length", async () => {
@@ -199,7 +199,7 @@ describe("bodies before authentication", () => {
     expect(errorOf(answer).message).toBe(`a direct upload may be at most ${MAX_DIRECT} bytes; use a signed upload`);
     const declared = await send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", "content-length": String(MAX_DIRECT + 1) }, zeros(MAX_DIRECT + 1));
     expect(declared.status).toBe(413);
-    grewLessThan("64 MiB chunked upload + 1 MiB declared", before, 32 * MiB);
+    grewLessThan("64 MiB chunked upload + 1 MiB declared", before, 16 * MiB);
   });
 
   it("answers a malformed JSON body with our error envelope and one JSON log line, not an HTML page", async () => {
