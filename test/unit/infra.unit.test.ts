@@ -159,7 +159,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   describe("buckets", () => {
     it("are all private: uniform access and public access prevention", () => {
       const buckets = run.all(T.bucket);
-      expect(buckets.map((b) => b.name).sort()).toEqual(["functions-source", "models", "results", "uploads"]);
+      expect(buckets.map((b) => b.name).sort()).toEqual(["build-source", "functions-source", "models", "results", "uploads"]);
       for (const bucket of buckets) {
         expect(bucket.inputs).toMatchObject({ uniformBucketLevelAccess: true, publicAccessPrevention: "enforced" });
       }
@@ -217,7 +217,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
 
     it("runs the pinned release on one GPU, tolerating the taint", () => {
       const spec = triton().inputs.spec.template.spec;
-      expect(container(triton()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/triton:26.08`);
+      expect(container(triton()).image).toMatch(new RegExp(`^us-central1-docker\\.pkg\\.dev/${project}/images-${stack}/triton@sha256:[0-9a-f]{64}$`));
       expect(container(triton()).resources.limits["nvidia.com/gpu"]).toBe("1");
       expect(spec.tolerations).toEqual([
         { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
@@ -328,7 +328,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         MAX_INPUT_BYTES: run.one(T.function, "api").inputs.serviceConfig.environmentVariables.MAX_UPLOAD_BYTES,
         METRICS_PORT: "9464",
       });
-      expect(container(worker()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/worker:latest`);
+      expect(container(worker()).image).toMatch(new RegExp(`^us-central1-docker\\.pkg\\.dev/${project}/images-${stack}/worker@sha256:[0-9a-f]{64}$`));
     });
 
     it("serves /metrics on the port Managed Prometheus scrapes", () => {
