@@ -75,7 +75,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   beforeAll(async () => {
     run = await runInfraProgram(stack);
     project = run.config["gcp:project"] as string;
-  });
+  }, 30_000);
 
   describe("GPU node pool", () => {
     const gpuPool = () => run.one(T.nodePool, "gpu");
