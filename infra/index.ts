@@ -16,7 +16,7 @@ import { iamPropagationWait } from "./iamPropagation.js";
 import { Identity, WorkloadIdentity } from "./identity.js";
 import { Images } from "./images.js";
 import { Messaging } from "./messaging.js";
-import { ModelRepository } from "./models.js";
+import { ModelRepository, modelRepositoryFiles } from "./models.js";
 import { Network } from "./network.js";
 import { checkedGpuMaxNodes, checkProject } from "./preflight.js";
 import { Registry } from "./registry.js";
@@ -26,7 +26,9 @@ import { Triton } from "./triton.js";
 import { Worker } from "./worker.js";
 
 const config = loadInfraConfig();
-// Billing and Firebase cannot be set up from here: stop before anything is created without them.
+// The ONNX weights come from `npm run models`; billing and Firebase cannot be set up from here.
+// Stop before anything is created without them.
+const modelFiles = modelRepositoryFiles(config);
 await checkProject(config);
 const apis = new ProjectServices("apis", { project: config.project });
 const afterApis: pulumi.ComponentResourceOptions = { dependsOn: apis.services };
@@ -88,7 +90,7 @@ const images = new Images(
   },
   { dependsOn: [...apis.services, iamPropagated] },
 );
-const models = new ModelRepository("models", { config, modelsBucket: storage.models.name }, afterApis);
+const models = new ModelRepository("models", { config, modelsBucket: storage.models.name, files: modelFiles }, afterApis);
 
 const gpuMaxNodes = checkedGpuMaxNodes(config, [
   apis.byApi["cloudquotas.googleapis.com"],

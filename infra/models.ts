@@ -15,6 +15,8 @@ import { modelRepositoryPrefix } from "./storage.js";
 export interface ModelRepositoryArgs {
   config: InfraConfig;
   modelsBucket: pulumi.Input<string>;
+  /** `modelRepositoryFiles(config)`, checked before anything else is declared. */
+  files: readonly string[];
 }
 
 export class ModelRepository extends pulumi.ComponentResource {
@@ -24,7 +26,7 @@ export class ModelRepository extends pulumi.ComponentResource {
   constructor(name: string, args: ModelRepositoryArgs, opts?: pulumi.ComponentResourceOptions) {
     super("image-edit:infra:ModelRepository", name, {}, opts);
     const { config } = args;
-    this.objects = modelRepositoryFiles(config).map(
+    this.objects = args.files.map(
       (file) =>
         new gcp.storage.BucketObject(
           `model-${file}`,
