@@ -1,6 +1,6 @@
 """The models' benchmark of `npm run bench -- --only models`, for machines without Node.
 
-It measures what local/benchModels.ts measures, the same way, on two Triton servers someone else
+It measures what local/bench/benchModels.ts measures, the same way, on two Triton servers someone else
 started from the same model files: one with the repository's configs, one with each config's
 `dynamic_batching` block taken out. Every edit's model is driven at concurrency 1, 4 and 16, each
 caller sending its next request when its last one returns; each measurement lasts at least
