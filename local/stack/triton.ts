@@ -199,6 +199,8 @@ export interface StartTritonOptions {
   timeoutMs?: number;
   /** More tritonserver flags, appended last (a repeated flag wins). */
   extraArgs?: string[];
+  /** More environment for tritonserver, e.g. CLOUD_STORAGE_EMULATOR_ENDPOINT for a gs:// repository. */
+  env?: Record<string, string>;
 }
 
 /** Starts tritonserver with every model of the repository loaded; resolves once it is ready. */
@@ -214,6 +216,7 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     // No __pycache__ inside the model repository.
     PYTHONDONTWRITEBYTECODE: "1",
     PATH: `${join(VENV, "bin")}:${process.env.PATH ?? ""}`,
+    ...options.env,
   };
   const args = [
     `--model-repository=${modelRepository}`,

@@ -18,8 +18,9 @@ Python model only its own folder (from a gs:// repository it copies each model's
 own into a temporary directory), so a path to the repository root would hold in the local stack
 and the tests, which read triton/model_repository in place, but not in production. Whatever
 uploads the repository must therefore copy what the links point to
-(`gcloud storage rsync --no-ignore-symlinks`); test/unit/modelRepository.unit.test.ts checks
-that every model has its link.
+(`gcloud storage rsync --no-ignore-symlinks`). test/unit/modelRepository.unit.test.ts checks
+that every model has its links; test/int/modelRepositoryBucket.int.test.ts serves the repository
+from a bucket, uploaded with and without them.
 """
 
 from __future__ import annotations
