@@ -8,7 +8,7 @@ caller sending its next request when its last one returns; each measurement last
 128x128 tile of the astronaut photo with the edit's default params, or the 1024x1024 photo for
 background removal. The servers are measured in turn, never at once.
 
-This is how the GPU table in the README was made (a GPU machine has Triton and Python but no
+This is how the GPU table in docs/benchmarks.md was made (a GPU machine has Triton and Python but no
 Node). Prints one line per measurement and, at the end, the JSON of every figure.
 
     python triton/bench_models.py --batching 127.0.0.1:8001 --no-batching 127.0.0.1:8011 \
