@@ -9,8 +9,8 @@ import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 
 import { OPERATIONS, OPERATION_SPECS } from "../../events/operations.js";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { REPO_ROOT } from "../../local/paths.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { REPO_ROOT } from "../../local/stack/paths.js";
 
 const stack = inject("stack");
 const available = OPERATIONS.filter((operation) => OPERATION_SPECS[operation].available);
