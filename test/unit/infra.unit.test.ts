@@ -633,6 +633,9 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "model_repository/remove_background/1/isnet_medium.onnx",
           "model_repository/comic/1/model.py",
           "model_repository/aged/1/model.py",
+          // Shared modules, linked into each model folder: uploaded at the link, as Triton reads them.
+          "model_repository/comic/1/request_handling.py",
+          "model_repository/upscale/1/request_handling.py",
         ]),
       );
       expect(names.filter((n) => n.includes("__pycache__"))).toEqual([]);
