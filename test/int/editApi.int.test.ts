@@ -22,9 +22,9 @@ import { createJobSweeper, UPLOAD_GRACE_MS } from "../../functions/jobSweeper.js
 import { createQuota } from "../../functions/quota.js";
 import { createDimensionCheck } from "../../functions/imageDimensions.js";
 import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
-import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
+import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);

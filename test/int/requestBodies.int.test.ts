@@ -1,6 +1,6 @@
 /**
  * What the API reads before it knows who is asking, against the real Functions Framework process
- * (local/functionsHost.ts) on the int tier's emulators: compressed bodies are refused unread,
+ * (local/stack/functionsHost.ts) on the int tier's emulators: compressed bodies are refused unread,
  * sizes are checked before and while reading, nothing beyond the headers is read without a valid
  * token, and slow requests are cut off. The process's resident memory is read from /proc before
  * and after, and may grow by little.
@@ -12,9 +12,9 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
-import { LOCAL_DIR, REPO_ROOT } from "../../local/paths.js";
-import { freePort, logContains, startProcess, type RunningProcess } from "../../local/processes.js";
+import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
+import { freePort, logContains, startProcess, type RunningProcess } from "../../local/stack/processes.js";
 
 const services = inject("services");
 const audience = `aud-${randomUUID()}`;
@@ -33,7 +33,7 @@ beforeAll(async () => {
   api = await startProcess({
     name: "function-api-bodies",
     command: process.execPath,
-    args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), "api", String(port)],
+    args: ["--import", "tsx", join(REPO_ROOT, "local", "stack", "functionsHost.ts"), "api", String(port)],
     env: {
       ...process.env,
       ...localAuthSettings(audience),

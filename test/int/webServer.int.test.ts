@@ -1,13 +1,13 @@
 /**
- * The local stack's web server (local/webServer.ts) on a loopback port: it mints tokens only for
+ * The local stack's web server (local/stack/webServer.ts) on a loopback port: it mints tokens only for
  * its own page (Host and Origin checked, so DNS rebinding and other sites get nothing), answers a
  * malformed URL with 400, and sends a Content-Security-Policy that forbids framing.
  */
 import { randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../local/processes.js";
-import { startWebServer, type WebServer } from "../../local/webServer.js";
+import { freePort } from "../../local/stack/processes.js";
+import { startWebServer, type WebServer } from "../../local/stack/webServer.js";
 
 let server: WebServer;
 let port: number;
