@@ -9,8 +9,8 @@
  *   a direct upload (`POST /v1/edits?operation=...`) may be `maxDirectUploadBytes`, any other
  *   API body `maxJsonBodyBytes`, and a body on any other path (the CloudEvents Eventarc sends)
  *   `EVENT_BODY_BYTES`;
- * - all bodies being read in the process together stay within `bodyMemoryBudgetBytes`;
- *   past it a request is answered 503 with `Retry-After`, unread.
+ * - all bodies being read or handled in the process together stay within
+ *   `bodyMemoryBudgetBytes`; past it a request is answered 503 with `Retry-After`, unread.
  * A body read to its end leaves the request finished, so the framework's body parsers skip it;
  * the guard sets `rawBody` (and `body`, parsed, for JSON) as they would have. Refusals use the
  * API's `{"error":{"code","message"}}` envelope and log one JSON line.
@@ -85,13 +85,10 @@ export function createBodyGuard(deps: { verifier: TokenVerifier; config: BodyGua
       if (reserved + size > config.bodyMemoryBudgetBytes) {
         throw new ApiError("unavailable", "the server is busy receiving other uploads; try again shortly", 2);
       }
+      // Held from the first byte read until the answer is sent, while the handler has the body.
       reserved += size;
-      let body: Buffer;
-      try {
-        body = await readBody(request, limit, declared, () => tooLarge(limit, direct));
-      } finally {
-        reserved -= size;
-      }
+      response.once("close", () => (reserved -= size));
+      const body = await readBody(request, limit, declared, () => tooLarge(limit, direct));
       request.rawBody = body;
       if (!api && isJson(request)) {
         try {
@@ -104,7 +101,8 @@ export function createBodyGuard(deps: { verifier: TokenVerifier; config: BodyGua
       }
       next();
     })().catch((error: unknown) => {
-      if (response.headersSent) {
+      // Too late for an answer (it started, or the client went away): just end the connection.
+      if (response.headersSent || request.socket.destroyed) {
         request.socket.destroy();
         return;
       }

@@ -47,6 +47,7 @@ beforeAll(async () => {
       JOBS_TOPIC: `jobs-${randomUUID()}`,
       MAX_DIRECT_UPLOAD_BYTES: String(MAX_DIRECT),
       MAX_JSON_BODY_BYTES: String(MAX_JSON),
+      BODY_MEMORY_BUDGET_BYTES: String(2 * MAX_DIRECT),
       REQUEST_TIMEOUT_SECONDS: "5",
       HEADERS_TIMEOUT_SECONDS: "2",
       NODE_ENV: "production",
@@ -224,6 +225,34 @@ describe("bodies before authentication", () => {
     expect(answer.headers["access-control-allow-origin"]).toBeUndefined();
     const nullOrigin = await send("OPTIONS", "/v1/edits", { origin: "null" });
     expect(nullOrigin.headers["access-control-allow-origin"]).toBeUndefined();
+  });
+});
+
+describe("the instance's body budget", () => {
+  it("answers 503 with Retry-After, unread, while bodies being read already fill BODY_MEMORY_BUDGET_BYTES", async () => {
+    // Two direct uploads that declare the largest size and then stall: together, the whole budget.
+    const stalled = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<ReturnType<typeof connect>>((resolve) => {
+            const socket = connect(port, "127.0.0.1", () => {
+              socket.write(`POST /v1/edits?operation=upscale HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: image/jpeg\r\nContent-Length: ${MAX_DIRECT}\r\n\r\n`);
+              socket.write(Buffer.alloc(1024));
+              resolve(socket);
+            });
+            socket.on("error", () => undefined);
+          }),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const refused = await send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", authorization: `Bearer ${token}`, "content-length": "1024" }, [Buffer.alloc(1024)]);
+    expect(refused.status).toBe(503);
+    expect(refused.headers["retry-after"]).toBe("2");
+    for (const socket of stalled) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Freed when those connections closed: the next request is read (and refused for what it is, not for room).
+    const next = await send("POST", "/v1/edits?operation=upscale", { "content-type": "image/jpeg", authorization: `Bearer ${token}`, "content-length": "1024" }, [Buffer.alloc(1024)]);
+    expect(next.status).toBe(415);
   });
 });
 
