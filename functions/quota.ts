@@ -3,7 +3,7 @@
  * are counted where every instance of the function sees the same numbers (a request counter in
  * Firestore, and the event store's per-owner count of jobs in flight), so the limits hold however
  * many instances run. Over a limit, the API answers 429 with `Retry-After`. The in-flight limit
- * is enforced by the event store itself, in the transaction that creates the job
+ * is enforced by the event store itself, in the atomic write that creates the job
  * (`AppendOptions.maxInFlight`), so parallel creates cannot overshoot it.
  */
 import type { Clock } from "../events/ports.js";

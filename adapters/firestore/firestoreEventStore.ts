@@ -2,15 +2,16 @@
  * The event store on Firestore: `jobs/{jobId}/events/{seq}` is the append-only log (one
  * document per event, zero-padded seq as its id) and `jobs/{jobId}` the projection clients
  * watch. An append creates the next seq documents with `create()` and sets the projection in one
- * transaction, so a second writer at the same version fails with ALREADY_EXISTS and nothing of
- * its write lands. `inFlight/{ownerId}` counts each owner's jobs that have not ended, changed in
- * that same transaction; an append that starts a job reads it first, so that the limit check and
- * the admission are one step. What clients must not see of a job (its worker, its input's bucket
+ * batch, so a second writer at the same version fails with ALREADY_EXISTS and nothing of its
+ * write lands. `inFlight/{ownerId}` counts each owner's jobs that have not ended, changed in that
+ * same batch; an append that starts a job under a limit writes it on the condition that the count
+ * is still the one it read (`lastUpdateTime`), so that the limit check and the admission are one
+ * atomic step. What clients must not see of a job (its worker, its input's bucket
  * and object, its idempotency key and request fingerprint) is kept beside the projection, in
- * `jobs/{jobId}/server/state`, written in the same transaction. Clients read only the projection
+ * `jobs/{jobId}/server/state`, written in the same batch. Clients read only the projection
  * (infra/firestore.rules); the log, the server state and the counts are the server's.
  */
-import { FieldValue, type Firestore } from "@google-cloud/firestore";
+import { FieldValue, type Firestore, type Timestamp, type WriteBatch } from "@google-cloud/firestore";
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
@@ -21,10 +22,11 @@ const EVENTS = "events";
 const IN_FLIGHT_COUNTS = "inFlight";
 const SERVER = "server";
 const SERVER_STATE = "state";
-/** Tries of a transaction that reads an owner's count, which parallel requests of theirs contend on. */
-const COUNTED_ATTEMPTS = 10;
-/** gRPC ALREADY_EXISTS, as the Firestore client reports it. */
+/** Tries of an admission whose owner's count changed between its read and its write. */
+const COUNTED_ATTEMPTS = 20;
+/** gRPC ALREADY_EXISTS and FAILED_PRECONDITION, as the Firestore client reports them. */
 const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
 
 export function seqId(seq: number): string {
   return String(seq).padStart(10, "0");
@@ -52,28 +54,47 @@ export function createFirestoreEventStore(db: Firestore): EventStore {
       }
       const change = inFlightChange(events);
       const counter = db.collection(IN_FLIGHT_COUNTS).doc(projection.ownerId);
-      const checked = change > 0 && options.maxInFlight !== undefined;
-      try {
-        await db.runTransaction(
-          async (tx) => {
-            // Reads come before writes in a transaction.
-            if (checked) {
-              const inFlight = Number((await tx.get(counter)).get("count") ?? 0);
-              if (inFlight + change > (options.maxInFlight as number)) throw new InFlightLimitError(inFlight, options.maxInFlight as number);
-            }
-            for (const event of events) {
-              tx.create(job(jobId).collection(EVENTS).doc(seqId(event.seq)), toEventDocument(event));
-            }
-            tx.set(job(jobId), toProjectionDocument(projection));
-            tx.set(serverState(jobId), toServerDocument(projection));
-            if (change !== 0) tx.set(counter, { count: FieldValue.increment(change) }, { merge: true });
-          },
-          // A conflict on the events is answered by re-deciding (ConcurrencyError), not by retrying here.
-          { maxAttempts: checked ? COUNTED_ATTEMPTS : 1 },
-        );
-      } catch (error) {
-        if (isAlreadyExists(error)) throw new ConcurrencyError(jobId, expectedVersion);
-        throw error;
+      const writeJob = (batch: WriteBatch) => {
+        for (const event of events) batch.create(job(jobId).collection(EVENTS).doc(seqId(event.seq)), toEventDocument(event));
+        batch.set(job(jobId), toProjectionDocument(projection));
+        batch.set(serverState(jobId), toServerDocument(projection));
+      };
+      if (change <= 0 || options.maxInFlight === undefined) {
+        const batch = db.batch();
+        writeJob(batch);
+        if (change !== 0) batch.set(counter, { count: FieldValue.increment(change) }, { merge: true });
+        try {
+          await batch.commit();
+        } catch (error) {
+          if (isGrpcCode(error, ALREADY_EXISTS)) throw new ConcurrencyError(jobId, expectedVersion);
+          throw error;
+        }
+        return;
+      }
+      // Admission: read the owner's count, then write the job and the raised count in one batch on
+      // the condition that the count has not changed since (optimistic, so parallel creates of one
+      // user wait on no lock); when it has, read again and retry.
+      const limit = options.maxInFlight;
+      for (let attempt = 1; ; attempt += 1) {
+        const seen = await counter.get();
+        const inFlight = Number(seen.get("count") ?? 0);
+        if (inFlight + change > limit) throw new InFlightLimitError(inFlight, limit);
+        const batch = db.batch();
+        writeJob(batch);
+        if (seen.exists) batch.update(counter, { count: inFlight + change }, { lastUpdateTime: seen.updateTime as Timestamp });
+        else batch.create(counter, { count: inFlight + change });
+        try {
+          await batch.commit();
+          return;
+        } catch (error) {
+          const raced = isGrpcCode(error, FAILED_PRECONDITION) || (isGrpcCode(error, ALREADY_EXISTS) && !seen.exists && !(await job(jobId).collection(EVENTS).doc(seqId(first.seq)).get()).exists);
+          if (!raced) {
+            if (isGrpcCode(error, ALREADY_EXISTS)) throw new ConcurrencyError(jobId, expectedVersion);
+            throw error;
+          }
+          if (attempt >= COUNTED_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+        }
       }
     },
 
@@ -174,6 +195,6 @@ function fromDocuments(visible: ProjectionDocument, hidden: ServerDocument | und
   return { ...joined, output };
 }
 
-function isAlreadyExists(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === ALREADY_EXISTS;
+function isGrpcCode(error: unknown, code: number): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === code;
 }
