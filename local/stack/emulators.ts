@@ -116,7 +116,7 @@ export async function startStorageEmulator(options: {
       "-event.pubsub-topic", options.notifyTopic,
       "-event.bucket", options.notifyBucket,
       "-event.list", "finalize",
-      "-cors-headers", "x-goog-content-length-range,x-goog-meta-traceparent,x-goog-meta-tracestate",
+      "-cors-headers", "x-goog-content-length-range,x-goog-if-generation-match,x-goog-meta-traceparent,x-goog-meta-tracestate",
       "-log-level", "warn",
     ],
     env: { ...process.env, PUBSUB_EMULATOR_HOST: options.pubsubHost },
