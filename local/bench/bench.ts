@@ -6,16 +6,21 @@
  *   at saturation (local/benchPipeline.ts);
  * - `models`: every edit's Triton model driven directly at concurrency 1, 4 and 16, dynamic
  *   batching on and off side by side (local/benchModels.ts);
- * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts).
+ * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
+ * - `ceiling`: one worker process against an instant model, the output megapixels a second it
+ *   sustains by itself, where its time goes, and how that compares with one T4
+ *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory (default all), --runs N (default 5),
+ * Options: --only pipeline,models,memory,ceiling (default all), --runs N (default 5;
+ * for ceiling, the times the set of photos is sent, default 2),
  * --seconds S per model measurement (default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
+import { benchCeiling, ceilingReport } from "./benchCeiling.js";
 import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
@@ -54,6 +59,12 @@ if (wanted("memory")) {
   console.log("\nWorker peak memory on the largest images:");
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
+}
+
+if (wanted("ceiling")) {
+  const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, log });
+  console.log(`\n${ceilingReport(figures)}`);
+  writeResults("ceiling.json", figures);
 }
 
 function writeResults(file: string, figures: unknown): void {

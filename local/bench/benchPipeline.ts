@@ -204,7 +204,8 @@ export function reportAcceptAndThroughput({ accept, throughput }: { accept: Acce
   }
 }
 
-function untilSucceeded(firestore: Firestore, jobId: string): Promise<void> {
+/** Resolves once the job has succeeded, as an app's listener sees it; rejects if it failed or was canceled. */
+export function untilSucceeded(firestore: Firestore, jobId: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const stop = firestore.doc(`jobs/${jobId}`).onSnapshot((snapshot) => {
       const status = snapshot.get("status") as string | undefined;

@@ -56,9 +56,16 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
   const timer = busyTimer();
   const channels = image.alpha ? 4 : 3;
 
+  const timeStage = options.timeStage ?? untimedStages;
+  // Milliseconds of cutting and stitching since the last band went out, reported with it.
+  let tilingMs = 0;
+  let stitchingMs = 0;
+
   async function inferTile(tile: Tile, into: Uint8Array, originRow: number): Promise<void> {
     options.signal?.throwIfAborted();
+    const cutAt = performance.now();
     const pixels = extractTile(image.rgb, image.width, image.height, tile, grid);
+    tilingMs += performance.now() - cutAt;
     const stop = timer.start();
     try {
       const result = await options.inference.infer({
@@ -72,7 +79,9 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
       if (!out || !(out.data instanceof Uint8Array) || out.data.length !== side * scale * side * scale * 3) {
         throw new EditError("inference_failed", "The model returned an output of the wrong shape.", false);
       }
+      const placeAt = performance.now();
       placeTile(into, outWidth, out.data, tile, grid, scale, originRow);
+      stitchingMs += performance.now() - placeAt;
     } catch (error) {
       throw toEditError(error);
     } finally {
@@ -114,7 +123,6 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         if (remaining[band] === 0) done[band]?.resolve();
       }
     };
-    const timeStage = options.timeStage ?? untimedStages;
     const lanes = timeStage("inference", () => Promise.all(Array.from({ length: Math.min(options.maxInFlight, total) }, lane))).catch((error: unknown) => {
       failure = error;
       for (const band of done) band.reject(error);
@@ -127,6 +135,10 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         buffers.delete(index);
         const first = bands[index]?.[0] as Tile;
         const rows = first.height * scale;
+        timeStage.add("tiling", tilingMs);
+        timeStage.add("stitching", stitchingMs);
+        tilingMs = 0;
+        stitchingMs = 0;
         yield image.alpha ? withAlpha(rgb, scaleAlphaRows(image.alpha, image.width, image.height, scale, first.y * scale, rows)) : rgb;
         consumed = index + 1;
         const wake = advanced;
