@@ -30,6 +30,8 @@ describe("streaming PNG encoder", () => {
     [4, 64, 48, 48],
     [3, 1, 1, 1],
     [4, 300, 7, 3],
+    // More bands than the filter threads take at once: bands finish out of order, are written in order.
+    [3, 517, 97, 8],
   ] as const)("encodes %i-channel %i×%i pixels given in bands of %i rows losslessly", async (channels, width, height, rows) => {
     const pixels = noise(width * height * channels, width * 7 + height);
     const png = await collect(encodePng({ width, height, channels }, inBands(pixels, width * channels, rows)));
