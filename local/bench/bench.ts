@@ -13,7 +13,8 @@
  * `--json` also writes the figures to bench-results/.
  *
  * Options: --only pipeline,models,memory,ceiling (default all), --runs N (default 5;
- * for ceiling, the times the set of photos is sent, default 2),
+ * for ceiling, the times the set of photos is sent, default 2), --worker-env K=V,K=V (ceiling:
+ * the worker's settings, e.g. TILE_SIZE=256),
  * --seconds S per model measurement (default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -62,7 +63,9 @@ if (wanted("memory")) {
 }
 
 if (wanted("ceiling")) {
-  const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, log });
+  const envArg = args.includes("--worker-env") ? (args[args.indexOf("--worker-env") + 1] ?? "") : "";
+  const workerEnv = Object.fromEntries(envArg.split(",").filter(Boolean).map((pair) => pair.split("=") as [string, string]));
+  const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, workerEnv, log });
   console.log(`\n${ceilingReport(figures)}`);
   writeResults("ceiling.json", figures);
 }
