@@ -205,7 +205,7 @@ const STAGE_LABELS: Record<string, string> = {
   inference: "inference (first tile sent to last back, per job)",
   tiling: "tiling (cutting tiles, event loop)",
   stitching: "stitching (placing tile outputs, event loop)",
-  filtering: "PNG Paeth filter (event loop)",
+  filtering: "PNG Paeth filter (filter threads)",
   encode: "encode",
   upload: "upload (the streamed write: spans the edit)",
   events: "event appends and reads (Firestore)",
@@ -319,7 +319,7 @@ async function measureEncoder(): Promise<{ megapixels: number; seconds: number; 
     for (let top = 0; top < side; top += rowsPerBand) yield pixels.slice(top * side * 3, Math.min(side, top + rowsPerBand) * side * 3);
   }
   const encodeAll = async () => {
-    for await (const chunk of encodePng({ width: side, height: side, channels: 3 }, bands())) void chunk;
+    for await (const chunk of encodePng({ width: side, height: side, channels: 3 }, bands(), { moveBands: true })) void chunk;
   };
   await encodeAll(); // warm-up
   const cpuBefore = process.cpuUsage();

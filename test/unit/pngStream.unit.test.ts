@@ -40,6 +40,17 @@ describe("streaming PNG encoder", () => {
     expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
   });
 
+  it("encodes bands it may take (moved to its threads, not copied) losslessly", async () => {
+    const [width, height, rows] = [203, 61, 9];
+    const pixels = noise(width * height * 3, 11);
+    async function* ownBands(): AsyncGenerator<Uint8Array> {
+      for await (const band of inBands(pixels, width * 3, rows)) yield band.slice();
+    }
+    const png = await collect(encodePng({ width, height, channels: 3 }, ownBands(), { moveBands: true }));
+    const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
+  });
+
   it("refuses bands that do not add up to the declared height", async () => {
     const pixels = noise(10 * 4 * 3, 1);
     await expect(collect(encodePng({ width: 10, height: 5, channels: 3 }, inBands(pixels, 30, 2)))).rejects.toThrow(/4 rows, the header says 5/);

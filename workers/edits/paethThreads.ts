@@ -91,10 +91,13 @@ function startThread(): Thread {
 
 /**
  * Paeth-filters `band` (whole rows of `rowBytes`, `bpp` bytes a pixel) on a pool thread; `above`
- * is the row above the band's first (zeros for the image's first row). The band is copied to
- * the thread, so the caller keeps it.
+ * is the row above the band's first (zeros for the image's first row). A band that is a whole
+ * ArrayBuffer moves to the thread, uncopied, and is empty here afterwards; a view into a larger
+ * buffer is copied.
  */
 export function paethFilterBand(band: Uint8Array, above: Uint8Array, rowBytes: number, bpp: number): Promise<FilteredBand> {
+  const whole = band.byteOffset === 0 && band.byteLength === band.buffer.byteLength && !(band.buffer instanceof SharedArrayBuffer);
+  const sent = whole ? band : band.slice();
   while (threads.length < FILTER_THREADS) threads.push(startThread());
   const thread = threads[nextThread++ % threads.length] as Thread;
   const id = nextId++;
@@ -102,7 +105,7 @@ export function paethFilterBand(band: Uint8Array, above: Uint8Array, rowBytes: n
     thread.pending.set(id, { resolve, reject });
     // Pending work keeps the process alive; an idle pool does not.
     if (thread.pending.size === 1) thread.worker.ref();
-    thread.worker.postMessage({ id, band, above, rowBytes, bpp });
+    thread.worker.postMessage({ id, band: sent, above, rowBytes, bpp }, [sent.buffer as ArrayBuffer]);
   }).finally(() => {
     if (thread.pending.size === 0) thread.worker.unref();
   });

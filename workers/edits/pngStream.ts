@@ -21,6 +21,17 @@ const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** Bands handed to the filter threads before the oldest is waited for. */
 const BANDS_FILTERING = FILTER_THREADS + 1;
 
+export interface PngOptions {
+  /** zlib level: 0 stores the rows uncompressed; 1 to 9 all deflate with Z_RLE (default 4). */
+  level?: number;
+  timeStage?: StageTimer;
+  /**
+   * The bands are the encoder's to take: each one that is a whole ArrayBuffer moves to a filter
+   * thread uncopied, and is empty afterwards. Without it, every band is copied.
+   */
+  moveBands?: boolean;
+}
+
 /**
  * Encodes `bands` (whole rows, top to bottom, `width * channels` bytes each) into a PNG.
  * Throws if the bands do not add up to `height` rows; an error from `bands` ends the stream
@@ -29,8 +40,7 @@ const BANDS_FILTERING = FILTER_THREADS + 1;
 export async function* encodePng(
   header: PngHeader,
   bands: AsyncIterable<Uint8Array>,
-  level = 4,
-  timeStage: StageTimer = untimedStages,
+  { level = 4, timeStage = untimedStages, moveBands = false }: PngOptions = {},
 ): AsyncGenerator<Buffer> {
   const { width, height, channels } = header;
   const rowBytes = width * channels;
@@ -58,12 +68,11 @@ export async function* encodePng(
       rows += count;
       if (rows > height) throw new Error(`the bands hold more than ${height} rows`);
       if (count === 0) continue;
-      // The thread gets a copy: the band's own bytes, not the rest of a buffer it may be a view of.
-      const own = band.byteOffset === 0 && band.byteLength === band.buffer.byteLength ? band : band.slice();
-      const next = paethFilterBand(own, above, rowBytes, channels);
+      const last = band.slice(band.length - rowBytes);
+      const next = paethFilterBand(moveBands ? band : band.slice(), above, rowBytes, channels);
       next.catch(() => {}); // observed when its turn to be written comes
       filtering.push(next);
-      above = band.slice(band.length - rowBytes);
+      above = last;
       while (filtering.length >= BANDS_FILTERING) await writeOldest();
     }
     while (filtering.length > 0) await writeOldest();
