@@ -227,7 +227,7 @@ async function encodeInput(input: (typeof INPUTS)[number]): Promise<Input> {
  * A model repository of links: every model of triton/model_repository, except `upscale`, which
  * is the instant model. The links keep the models' own links to the shared Python working.
  */
-function ceilingRepository(): string {
+export function ceilingRepository(): string {
   const models = join(REPO_ROOT, "triton", "model_repository");
   const dir = join(LOCAL_DIR, "bench", "ceiling-models");
   rmSync(dir, { recursive: true, force: true });

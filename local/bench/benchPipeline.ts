@@ -179,7 +179,8 @@ export async function measurePipelineVsTriton(
 
 /** Items 1 and 3, one after the other on the same stack. */
 export async function benchAcceptAndThroughput(context: BenchContext): Promise<{ accept: AcceptLatency; throughput: PipelineThroughput }> {
-  const accept = await measureAcceptLatency(context);
+  // The target is a p99 under 100 ms at 50 requests/s (issue #14), not just at 10.
+  const accept = await measureAcceptLatency(context, 50);
   const throughput = await measurePipelineVsTriton(context);
   return { accept, throughput };
 }
