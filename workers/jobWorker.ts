@@ -8,15 +8,18 @@
  */
 import { EditError } from "../events/errors.js";
 import { handleCommand } from "../events/handleCommand.js";
-import { InferenceError, type InferenceClient } from "../events/inferencePort.js";
+import { InferenceError, type InferenceClient } from "../events/inferenceClient.js";
 import { hasLiveLease, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS } from "../events/operations.js";
-import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { ImageStore } from "../events/imageStore.js";
+import type { JobDelivery, JobSubscription } from "../events/jobQueue.js";
+import type { Logger } from "../events/logger.js";
 import type { WorkerConfig } from "./config.js";
 import { runEdit, type EditOutput } from "./edits/runEdit.js";
 import { createReadinessGate, watchRunningJob } from "./liveness.js";
-import type { StageTimer } from "./stageTimer.js";
+import type { StageTimer } from "../events/stageTimer.js";
 
 export interface WorkerDeps {
   store: EventStore;

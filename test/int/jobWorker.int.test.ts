@@ -13,9 +13,9 @@ import { createPubsubJobQueue, createPubsubJobSubscription } from "../../adapter
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import type { JobState } from "../../events/jobState.js";
-import type { InferenceClient } from "../../events/ports.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";

@@ -7,10 +7,10 @@
  * never the whole output.
  */
 import { EditError } from "../../events/errors.js";
-import { InferenceError, type InferenceClient, type Tensor } from "../../events/inferencePort.js";
+import { InferenceError, type InferenceClient, type Tensor } from "../../events/inferenceClient.js";
 import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha, type Tile } from "../tiling.js";
 import type { DecodedImage } from "./decodeImage.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface TiledModel {
   model: string;
