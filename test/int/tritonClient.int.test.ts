@@ -11,6 +11,7 @@ import { InferenceError, type InferenceRequest } from "../../events/inferenceCli
 import { freePort } from "../../local/processes.js";
 import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/checkModels.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
+import { inferenceContract } from "../support/inferenceContract.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { readPhotoTile } from "../../local/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
@@ -31,6 +32,8 @@ afterAll(async () => {
   await triton?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
+
+inferenceContract("Triton (a real server)", () => client);
 
 const UPSCALE: ExpectedModel = {
   model: "upscale",
