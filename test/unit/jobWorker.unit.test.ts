@@ -300,4 +300,19 @@ describe("what the decode does to a photo", () => {
     expect(data[(20 * info.width + 96) * info.channels]).toBeGreaterThan(150);
     expect(data[(140 * info.width + 96) * info.channels + 2]).toBeGreaterThan(150);
   });
+
+  it.each([
+    ["converts a CMYK JPEG to sRGB", () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("cmyk").jpeg().toBuffer(), [0, 1], 16],
+    ["reduces a 16-bit PNG to 8 bits", () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("rgb16").png().toBuffer(), [0, 2], 12],
+  ] as const)("%s", async (_name, make, channels, tolerance) => {
+    const core = memoryCore();
+    const jobId = await queuedJob(core, await make());
+    await worker(core).process(handDelivery({ jobId, operation: "upscale" }));
+    const { data, info } = await sharp(await core.images.read({ bucket: RESULTS, object: resultObjectName(jobId) }, 10_000_000))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    expect(info.channels).toBe(3);
+    const colour = [200, 100, 50];
+    for (const channel of channels) expect(Math.abs((data[channel] as number) - (colour[channel] as number))).toBeLessThan(tolerance);
+  });
 });
