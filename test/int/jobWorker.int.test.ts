@@ -21,6 +21,7 @@ import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
@@ -35,22 +36,7 @@ let inference: InferenceClient;
 let photo: Buffer;
 const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
 
-const workerConfig = {
-  resultsBucket,
-  leaseSeconds: 60,
-  heartbeatSeconds: 15,
-  cancelCheckMs: 500,
-  tritonReadyPollMs: 1_000,
-  maxAttempts: 2,
-  maxInputBytes: 10_000_000,
-  maxInputPixels: 4_000_000,
-  maxOutputPixels: 64_000_000,
-  tileSize: 64,
-  tileOverlap: 8,
-  tritonMaxInFlight: 4,
-  tritonTimeoutMs: 30_000,
-  progressIntervalMs: 1_000,
-};
+const workerConfig = { ...WORKER_TEST_CONFIG, resultsBucket };
 
 beforeAll(async () => {
   triton = await startTestTriton();

@@ -9,26 +9,12 @@ import { afterEach, describe, expect, it } from "vitest";
 import { handleCommand } from "../../events/handleCommand.js";
 import { InferenceError } from "../../events/inferenceClient.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
+import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
 import { ended, eventTypes, handDelivery, memoryCore, queuedJob, testJpeg, until, type MemoryCore } from "../support/coreFixtures.js";
 
 const RESULTS = "results";
 const LEASE_MS = 60_000;
-const config = {
-  resultsBucket: RESULTS,
-  leaseSeconds: LEASE_MS / 1000,
-  heartbeatSeconds: 15,
-  cancelCheckMs: 10,
-  tritonReadyPollMs: 10,
-  maxAttempts: 2,
-  maxInputBytes: 10_000_000,
-  maxInputPixels: 4_000_000,
-  maxOutputPixels: 64_000_000,
-  tileSize: 64,
-  tileOverlap: 8,
-  tritonMaxInFlight: 4,
-  tritonTimeoutMs: 30_000,
-  progressIntervalMs: 1_000,
-};
+const config = { ...WORKER_TEST_CONFIG, resultsBucket: RESULTS, leaseSeconds: LEASE_MS / 1000, cancelCheckMs: 10, tritonReadyPollMs: 10 };
 
 const started: Worker[] = [];
 afterEach(async () => {
@@ -85,6 +71,15 @@ describe("a delivery of a queued job", () => {
   });
 });
 
+/** A job another worker ("holder") runs, and a copy of its message being processed by "w2". */
+async function copyWhileHeld() {
+  const core = memoryCore();
+  const jobId = await queuedJob(core, await testJpeg());
+  await handleCommand(core, jobId, { type: "StartEdit", workerId: "holder", leaseMs: LEASE_MS });
+  const copy = handDelivery({ jobId, operation: "upscale" }, 2);
+  return { core, jobId, copy, waiting: worker(core, "w2").process(copy) };
+}
+
 describe("the delivery rules", () => {
   it("changes nothing on a duplicate delivery of a finished job, and acks it", async () => {
     const core = memoryCore();
@@ -99,11 +94,7 @@ describe("the delivery rules", () => {
   });
 
   it("waits while another live worker holds the job, and then changes nothing when that worker finishes", async () => {
-    const core = memoryCore();
-    const jobId = await queuedJob(core, await testJpeg());
-    await handleCommand(core, jobId, { type: "StartEdit", workerId: "holder", leaseMs: LEASE_MS });
-    const copy = handDelivery({ jobId, operation: "upscale" }, 2);
-    const waiting = worker(core, "w2").process(copy);
+    const { core, jobId, copy, waiting } = await copyWhileHeld();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(copy.settled).toBeUndefined();
     await handleCommand(core, jobId, {
@@ -135,11 +126,7 @@ describe("the delivery rules", () => {
   });
 
   it("hands a copy back when the holder still beats after a whole lease", async () => {
-    const core = memoryCore();
-    const jobId = await queuedJob(core, await testJpeg());
-    await handleCommand(core, jobId, { type: "StartEdit", workerId: "holder", leaseMs: LEASE_MS });
-    const copy = handDelivery({ jobId, operation: "upscale" }, 2);
-    const waiting = worker(core, "w2").process(copy);
+    const { core, jobId, copy, waiting } = await copyWhileHeld();
     await new Promise((resolve) => setTimeout(resolve, 20));
     core.clock.advance(LEASE_MS / 2);
     await handleCommand(core, jobId, { type: "RenewLease", workerId: "holder", leaseMs: LEASE_MS });
