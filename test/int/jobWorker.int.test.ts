@@ -19,7 +19,7 @@ import type { InferenceClient } from "../../events/inferenceClient.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
 

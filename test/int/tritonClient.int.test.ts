@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceError, type InferenceRequest } from "../../events/inferenceClient.js";
-import { freePort } from "../../local/processes.js";
+import { freePort } from "../../local/stack/processes.js";
 import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/checkModels.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { inferenceContract } from "../support/inferenceContract.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
-import { readPhotoTile } from "../../local/photos.js";
+import { readPhotoTile } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 
