@@ -8,7 +8,7 @@
 import { once } from "node:events";
 import { constants, crc32, createDeflate } from "node:zlib";
 import { FILTER_THREADS, paethFilterBand, type FilteredBand } from "./paethThreads.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface PngHeader {
   width: number;

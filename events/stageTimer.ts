@@ -1,7 +1,7 @@
 /**
- * The hook through which an edit reports how long its own stages take (decode, inference,
- * encode, and the short CPU pieces inside them), without knowing who listens: metrics and trace
- * spans in the worker, nothing in tests.
+ * The stage timer port: the hook through which an edit reports how long its own stages take
+ * (decode, inference, encode, and the short CPU pieces inside them), without knowing who
+ * listens: metrics and trace spans in the worker, nothing in tests.
  *
  *   const decoded = await timeStage("decode", () => decodeImage(input, options));
  *   timeStage.add("stitching", msSpentPlacingTheBandsTiles);
