@@ -6,11 +6,14 @@
  *   at saturation (local/benchPipeline.ts);
  * - `models`: every edit's Triton model driven directly at concurrency 1, 4 and 16, dynamic
  *   batching on and off side by side (local/benchModels.ts);
- * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts).
+ * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
+ * - `quality`: PSNR of the learned edits against classical filters on degraded photos
+ *   (local/benchQuality.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory (default all), --runs N (default 5),
- * --seconds S per model measurement (default 4), --json.
+ * Options: --only pipeline,models,memory,quality (default all), --runs N (default 5),
+ * --seconds S per model measurement (default 4), --model-repository DIR (quality only: another
+ * checkout's models, e.g. for a before/after), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +21,7 @@ import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
 import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
+import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "./localIssuer.js";
@@ -28,6 +32,7 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;
 const asJson = args.includes("--json");
 const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
+const modelRepository = args.includes("--model-repository") ? args[args.indexOf("--model-repository") + 1] : undefined;
 const only = args.includes("--only") ? new Set((args[args.indexOf("--only") + 1] ?? "").split(",")) : undefined;
 const wanted = (section: string) => only === undefined || only.has(section);
 const log = (line: string) => console.error(`[bench] ${line}`);
@@ -54,6 +59,12 @@ if (wanted("memory")) {
   console.log("\nWorker peak memory on the largest images:");
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
+}
+if (wanted("quality")) {
+  const figures = await benchQuality({ modelRepository, log });
+  console.log(`\nLearned edits against classical filters, PSNR (dB) on luma, ${figures.crop}×${figures.crop} centre crops, ${figures.border}-px border cropped:`);
+  console.log(qualityTable(figures));
+  writeResults("quality.json", figures);
 }
 
 function writeResults(file: string, figures: unknown): void {

