@@ -13,7 +13,8 @@
  *
  * Options: --only pipeline,models,memory,quality (default all), --runs N (default 5),
  * --seconds S per model measurement (default 4), --model-repository DIR (quality only: another
- * checkout's models, e.g. for a before/after), --json.
+ * checkout's models, e.g. for a before/after), --enhance-strength S (quality only: one enhance
+ * strength for every case instead of the documented ones), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -33,6 +34,7 @@ const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;
 const asJson = args.includes("--json");
 const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
 const modelRepository = args.includes("--model-repository") ? args[args.indexOf("--model-repository") + 1] : undefined;
+const enhanceStrength = args.includes("--enhance-strength") ? Number(args[args.indexOf("--enhance-strength") + 1]) : undefined;
 const only = args.includes("--only") ? new Set((args[args.indexOf("--only") + 1] ?? "").split(",")) : undefined;
 const wanted = (section: string) => only === undefined || only.has(section);
 const log = (line: string) => console.error(`[bench] ${line}`);
@@ -61,7 +63,7 @@ if (wanted("memory")) {
   writeResults("memory.json", figures);
 }
 if (wanted("quality")) {
-  const figures = await benchQuality({ modelRepository, log });
+  const figures = await benchQuality({ modelRepository, enhanceStrength, log });
   console.log(`\nLearned edits against classical filters, PSNR (dB) on luma, ${figures.crop}×${figures.crop} centre crops, ${figures.border}-px border cropped:`);
   console.log(qualityTable(figures));
   writeResults("quality.json", figures);

@@ -59,6 +59,8 @@ export interface QualityFigures {
 
 export interface QualityOptions {
   modelRepository?: string;
+  /** One enhance strength for every noise and JPEG case (e.g. another checkout's own scale). */
+  enhanceStrength?: number;
   log: (line: string) => void;
 }
 
@@ -95,14 +97,15 @@ export async function benchQuality(options: QualityOptions): Promise<QualityFigu
         const small = await resize(clean, CROP / scale, "cubic");
         figures.model[name] = "upscale";
         record(name, "upscale", photo, await timed(name, () => upscale(client, small, scale)), clean);
-        record(name, "bicubic", photo, await resize(small, CROP, "cubic"), clean);
-        record(name, "lanczos3", photo, await resize(small, CROP, "lanczos3"), clean);
+        record(name, "bicubic", photo, enlarge(small, scale, cubic, 2), clean);
+        record(name, "lanczos3", photo, enlarge(small, scale, lanczos3, 3), clean);
       }
       for (const sigma of [15, 25, 50] as const) {
         const name = `noise-${sigma}` as CaseName;
         const noisy = addNoise(clean, sigma, seedOf(photo, sigma));
-        figures.model[name] = `enhance s=${sigma / 50}`;
-        record(name, figures.model[name], photo, await timed(name, () => enhance(client, noisy, sigma / 50)), clean);
+        const strength = options.enhanceStrength ?? sigma / 50;
+        figures.model[name] = `enhance s=${strength}`;
+        record(name, figures.model[name], photo, await timed(name, () => enhance(client, noisy, strength)), clean);
         record(name, "noisy input", photo, noisy, clean);
         record(name, "gaussian σ0.6", photo, await filter(noisy, (s) => s.blur(0.6)), clean);
         record(name, "gaussian σ1", photo, await filter(noisy, (s) => s.blur(1)), clean);
@@ -111,8 +114,9 @@ export async function benchQuality(options: QualityOptions): Promise<QualityFigu
       for (const quality of [10, 15, 30] as const) {
         const name = `jpeg-${quality}` as CaseName;
         const jpeg = await jpegRoundTrip(clean, quality);
-        figures.model[name] = `enhance s=${JPEG_STRENGTH}`;
-        record(name, figures.model[name], photo, await timed(name, () => enhance(client, jpeg, JPEG_STRENGTH)), clean);
+        const strength = options.enhanceStrength ?? JPEG_STRENGTH;
+        figures.model[name] = `enhance s=${strength}`;
+        record(name, figures.model[name], photo, await timed(name, () => enhance(client, jpeg, strength)), clean);
         record(name, "the JPEG", photo, jpeg, clean);
         record(name, "gaussian σ0.6", photo, await filter(jpeg, (s) => s.blur(0.6)), clean);
       }
@@ -166,8 +170,62 @@ async function toImage(pipeline: Sharp): Promise<Image> {
   return { width: info.width, height: info.height, pixels: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
-function resize(image: Image, side: number, kernel: "cubic" | "lanczos3"): Promise<Image> {
+/** The bicubic (anti-aliased) reduction every super-resolution case starts from: libvips' cubic. */
+function resize(image: Image, side: number, kernel: "cubic"): Promise<Image> {
   return toImage(raw(image).resize(side, side, { kernel, fit: "fill" }));
+}
+
+/** Keys' cubic convolution, a = -0.5 (MATLAB's imresize "bicubic"). */
+export function cubic(x: number): number {
+  const t = Math.abs(x);
+  if (t <= 1) return 1.5 * t ** 3 - 2.5 * t ** 2 + 1;
+  if (t < 2) return -0.5 * t ** 3 + 2.5 * t ** 2 - 4 * t + 2;
+  return 0;
+}
+
+export function lanczos3(x: number): number {
+  if (x === 0) return 1;
+  if (Math.abs(x) >= 3) return 0;
+  const px = Math.PI * x;
+  return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
+}
+
+/**
+ * Enlarges by an integer factor with a separable kernel of the given support, pixel centres
+ * aligned (x_in = (x_out + 0.5) / factor - 0.5), edges clamped, weights normalised. (libvips,
+ * and so sharp, enlarges with its bicubic interpolator whatever the kernel, so Lanczos is ours.)
+ */
+export function enlarge(image: Image, factor: number, kernel: (x: number) => number, support: number): Image {
+  const pass = (src: Float64Array, w: number, h: number, horizontal: boolean): Float64Array => {
+    const outW = horizontal ? w * factor : w;
+    const outH = horizontal ? h : h * factor;
+    const out = new Float64Array(outW * outH * 3);
+    const length = horizontal ? w : h;
+    for (let o = 0; o < (horizontal ? outW : outH); o++) {
+      const centre = (o + 0.5) / factor - 0.5;
+      const first = Math.floor(centre) - support + 1;
+      const taps: Array<[number, number]> = [];
+      let total = 0;
+      for (let i = first; i < first + 2 * support; i++) {
+        const weight = kernel(centre - i);
+        taps.push([Math.min(length - 1, Math.max(0, i)), weight]);
+        total += weight;
+      }
+      for (let a = 0; a < (horizontal ? outH : outW); a++) {
+        for (let c = 0; c < 3; c++) {
+          let v = 0;
+          for (const [i, weight] of taps) v += weight * (src[((horizontal ? a * w + i : i * w + a) * 3) + c] ?? 0);
+          out[((horizontal ? a * outW + o : o * outW + a) * 3) + c] = v / total;
+        }
+      }
+    }
+    return out;
+  };
+  const wide = pass(Float64Array.from(image.pixels), image.width, image.height, true);
+  const both = pass(wide, image.width * factor, image.height, false);
+  const pixels = new Uint8Array(both.length);
+  for (let i = 0; i < both.length; i++) pixels[i] = Math.max(0, Math.min(255, Math.round(both[i] ?? 0)));
+  return { width: image.width * factor, height: image.height * factor, pixels };
 }
 
 function filter(image: Image, apply: (pipeline: Sharp) => Sharp): Promise<Image> {
