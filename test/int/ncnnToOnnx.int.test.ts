@@ -5,7 +5,7 @@
  * and float16 weight blobs), and once on each SRMD network the build serves, from the pinned wheel.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { ensureTriton, type TritonInstall } from "../../local/triton.js";
+import { ensureTriton, type TritonInstall } from "../../local/stack/triton.js";
 import { runSupportPython } from "../support/venvPython.js";
 
 interface Comparison {

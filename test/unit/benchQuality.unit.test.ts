@@ -1,6 +1,6 @@
 /** The quality benchmark's own arithmetic: the PSNR, the classical enlargers and the noise. */
 import { describe, expect, it } from "vitest";
-import { addNoise, cubic, enlarge, lanczos3, lumaPsnr, type Image } from "../../local/benchQuality.js";
+import { addNoise, cubic, enlarge, lanczos3, lumaPsnr, type Image } from "../../local/bench/benchQuality.js";
 
 function image(width: number, height: number, value: (x: number, y: number, c: number) => number): Image {
   const pixels = new Uint8Array(width * height * 3);

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from request_handling import BadRequest, answer_in_groups  # noqa: E402
 
 RESOLUTION = 1024
 MEAN, STD = 128.0, 256.0
@@ -48,34 +52,7 @@ class TritonPythonModel:
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}")
 
     def execute(self, requests):
-        responses: list = [None] * len(requests)
-        members: list[tuple[int, np.ndarray]] = []
-        for index, request in enumerate(requests):
-            if getattr(request, "is_cancelled", None) and request.is_cancelled():
-                responses[index] = error_response("request was cancelled", pb_utils.TritonError.CANCELLED)
-                continue
-            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-            if image.ndim != 4 or image.shape[1:] != (RESOLUTION, RESOLUTION, 3):
-                message = f"IMAGE must be [batch, {RESOLUTION}, {RESOLUTION}, 3], got {list(image.shape)}"
-                responses[index] = error_response(message, pb_utils.TritonError.INVALID_ARG)
-                continue
-            members.append((index, image))
-        if not members:
-            return responses
-
-        batch = np.concatenate([image for _, image in members])
-        try:
-            masks = self.masks(batch)
-        except Exception as error:
-            for index, _ in members:
-                responses[index] = error_response(f"onnxruntime failed: {error}", pb_utils.TritonError.INTERNAL)
-            return responses
-        start = 0
-        for index, image in members:
-            rows = masks[start : start + image.shape[0]]
-            start += image.shape[0]
-            responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("MASK", rows)])
-        return responses
+        return answer_in_groups(requests, read_photos, lambda batch, _: self.masks(batch), "MASK", "onnxruntime failed")
 
     def masks(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(((batch.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2))
@@ -86,5 +63,8 @@ class TritonPythonModel:
         self.session = None
 
 
-def error_response(message: str, code) -> "pb_utils.InferenceResponse":
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
+def read_photos(request) -> tuple[np.ndarray, None]:
+    image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
+    if image.ndim != 4 or image.shape[1:] != (RESOLUTION, RESOLUTION, 3):
+        raise BadRequest(f"IMAGE must be [batch, {RESOLUTION}, {RESOLUTION}, 3], got {list(image.shape)}")
+    return image, None

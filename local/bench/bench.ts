@@ -8,7 +8,7 @@
  *   batching on and off side by side (local/benchModels.ts);
  * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
  * - `quality`: PSNR of the learned edits against classical filters on degraded photos
- *   (local/benchQuality.ts).
+ *   (local/bench/benchQuality.ts).
  * `--json` also writes the figures to bench-results/.
  *
  * Options: --only pipeline,models,memory,quality (default all), --runs N (default 5),
@@ -25,9 +25,9 @@ import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
-import { signLocalToken } from "./localIssuer.js";
-import { startLocalStack } from "./localStack.js";
-import { REPO_ROOT } from "./paths.js";
+import { signLocalToken } from "../auth/localIssuer.js";
+import { startLocalStack } from "../stack/localStack.js";
+import { REPO_ROOT } from "../stack/paths.js";
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --only quality`: do the learned edits beat what a classical filter does?
  *
- * On real photos (the public-domain scikit-image set, local/photos.ts), a centre crop of each is
+ * On real photos (the public-domain scikit-image set, local/bench/photos.ts), a centre crop of each is
  * degraded in a known way, restored by the edit's model on a real local Triton (the whole crop
  * in one request, as the tiled worker's result equals the untiled one: the seam tests), and by
  * classical filters (sharp, i.e. libvips), and each result is scored against the clean crop:
@@ -20,12 +20,12 @@
  */
 import { join } from "node:path";
 import sharp, { type Sharp } from "sharp";
-import type { InferenceClient, Tensor } from "../events/inferencePort.js";
-import { createTritonClient } from "../workers/triton/tritonClient.js";
+import type { InferenceClient, Tensor } from "../../events/inferencePort.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { ensurePhotos } from "./photos.js";
-import { LOCAL_DIR } from "./paths.js";
-import { freePort } from "./processes.js";
-import { DEFAULT_MODEL_REPOSITORY, startTriton } from "./triton.js";
+import { LOCAL_DIR } from "../stack/paths.js";
+import { freePort } from "../stack/processes.js";
+import { DEFAULT_MODEL_REPOSITORY, startTriton } from "../stack/triton.js";
 
 export const TUNED = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "camera.png"];
 export const HELD_OUT = ["coins.png", "moon.png", "grass.png", "brick.png", "ihc.png"];
