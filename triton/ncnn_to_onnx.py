@@ -129,14 +129,16 @@ def convert(param_text: str, bin_bytes: bytes) -> Graph:
         graph.nodes.append(helper.make_node(op, inputs, outputs, name=f"{outputs[0]}/{op}", **attrs))
 
     def activation(layer: Layer, raw: str, out: str) -> None:
-        kind = ACTIVATIONS.get(int(layer.get(9, 0)))
-        args = layer.get(10, [])
         if int(layer.get(9, 0)) not in ACTIVATIONS:
             raise ValueError(f"{layer.name}: activation_type {layer.get(9)} is not supported")
+        kind = ACTIVATIONS[int(layer.get(9, 0))]
+        args = layer.get(10, [])
         if kind is None:
             node("Identity", [raw], [out])
-        elif kind == "relu":
-            node("Relu", [raw], [out]) if not args or args[0] == 0 else node("LeakyRelu", [raw], [out], alpha=float(args[0]))
+        elif kind == "relu" and (not args or args[0] == 0):
+            node("Relu", [raw], [out])
+        elif kind == "relu":  # ncnn's ReLU with a slope is a leaky one
+            node("LeakyRelu", [raw], [out], alpha=float(args[0]))
         elif kind == "leaky":
             node("LeakyRelu", [raw], [out], alpha=float(args[0]))
         elif kind == "clip":
@@ -200,7 +202,10 @@ def convert(param_text: str, bin_bytes: bytes) -> Graph:
             channels[t[0]] = out_ch
         elif layer.kind == "ReLU":
             slope = float(layer.get(0, 0.0))
-            node("Relu", b, t) if slope == 0 else node("LeakyRelu", b, t, alpha=slope)
+            if slope == 0:
+                node("Relu", b, t)
+            else:
+                node("LeakyRelu", b, t, alpha=slope)
         elif layer.kind == "Split":
             for top in t:
                 node("Identity", b, [top])
@@ -252,8 +257,8 @@ def convert(param_text: str, bin_bytes: bytes) -> Graph:
             node("DepthToSpace", b, t, blocksize=int(layer.get(0)), mode="CRD")
         else:
             raise ValueError(f"{layer.name}: ncnn layer type {layer.kind} is not supported")
-        # A blob nobody reads is the graph's output.
     weights.finish()
+    # The graph's output is the one blob nobody reads.
     read = {blob for n in graph.nodes for blob in n.input}
     written = [blob for n in graph.nodes for blob in n.output]
     graph.outputs = [blob for blob in written if blob not in read]
