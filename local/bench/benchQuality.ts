@@ -20,8 +20,8 @@
  */
 import { join } from "node:path";
 import sharp, { type Sharp } from "sharp";
-import type { InferenceClient, Tensor } from "../../events/inferencePort.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import type { InferenceClient, Tensor } from "../../events/inferenceClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { ensurePhotos } from "./photos.js";
 import { LOCAL_DIR } from "../stack/paths.js";
 import { freePort } from "../stack/processes.js";
