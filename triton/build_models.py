@@ -40,6 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from float16 import to_float16  # noqa: E402  (triton/float16.py, beside this file)
+
 PACKAGE = "@upscalerjs/esrgan-slim@1.0.0"
 TARBALL_NAME = "upscalerjs-esrgan-slim-1.0.0.tgz"
 # The tarball `npm pack @upscalerjs/esrgan-slim@1.0.0` downloads, byte for byte.
@@ -382,15 +385,22 @@ def sha256_file(path: Path) -> str:
 
 
 def converter_hash() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    """This script and the float16 conversion it applies."""
+    return hashlib.sha256(Path(__file__).read_bytes() + Path(__file__).with_name("float16.py").read_bytes()).hexdigest()
+
+
+def fp16_path(path: Path) -> Path:
+    """Where the float16 variant of a graph goes (model.py loads it with ONNX_PRECISION fp16)."""
+    return path.with_name(path.name.removesuffix(".onnx") + ".fp16.onnx")
 
 
 def build(tarball: Path, out_dir: Path, stamp_file: Path) -> None:
     outputs = {s: out_dir / onnx_file_name(s) for s in SCALES}
     wanted = {"package": PACKAGE, "tarball_sha256": TARBALL_SHA256, "converter_sha256": converter_hash()}
-    if stamp_file.exists() and all(p.exists() for p in outputs.values()):
+    every = [*outputs.values(), *(fp16_path(p) for p in outputs.values())]
+    if stamp_file.exists() and all(p.exists() for p in every):
         stamp = json.loads(stamp_file.read_text())
-        current = {onnx_file_name(s): sha256_file(p) for s, p in outputs.items()}
+        current = {p.name: sha256_file(p) for p in every}
         if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("outputs") == current:
             print(f"upscale models up to date in {out_dir}")
             return
@@ -405,6 +415,12 @@ def build(tarball: Path, out_dir: Path, stamp_file: Path) -> None:
         report = verify(tarball, s, synthetic_image(), path)
         print(f"built {path.name}: {len(onnx_model.graph.node)} nodes; vs numpy reference on a synthetic 1x24x20 image: {report}")
         recorded[path.name] = sha256_file(path)
+        half = fp16_path(path)
+        tmp = half.with_suffix(".onnx.tmp")
+        tmp.write_bytes(to_float16(onnx_model).SerializeToString())
+        os.replace(tmp, half)
+        print(f"built {half.name}: the same graph in float16")
+        recorded[half.name] = sha256_file(half)
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
 

@@ -32,6 +32,9 @@ RADIUS = 7
 LEVELS = (1, 3)
 ONNX_INPUT = "IMAGE"
 ONNX_OUTPUT = "DENOISED"
+# ONNX_PRECISION (a config parameter) picks the graphs: fp32, or fp16, the same graphs computed in
+# float16 (triton/float16.py; configs/gpu.pbtxt uses it). Both take and return uint8.
+PRECISION_SUFFIXES = {"fp32": ".onnx", "fp16": ".fp16.onnx"}
 
 
 class TritonPythonModel:
@@ -39,6 +42,8 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = config.get("parameters", {})
         threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
+        precision = onnx_precision(parameters)
+        buckets = batch_buckets(parameters)
         version_dir = os.path.join(args["model_repository"], args["model_version"])
 
         providers: list = ["CPUExecutionProvider"]
@@ -50,21 +55,21 @@ class TritonPythonModel:
             # (triton/BATCHING.md, "On a GPU").
             providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
-        self.sessions = {}
+        self.sessions: dict[int, dict[int, ort.InferenceSession]] = {}
         for level in LEVELS:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}.onnx")
-            self.sessions[level] = ort.InferenceSession(path, options, providers=providers)
+            path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}{PRECISION_SUFFIXES[precision]}")
+            self.sessions[level] = {bucket: ort.InferenceSession(path, options, providers=providers) for bucket in buckets}
         pb_utils.Logger.log_info(
-            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, providers {self.sessions[1].get_providers()}, intra-op threads {threads}, "
+            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, {precision}, batch buckets {buckets}, providers {self.sessions[1][buckets[0]].get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
     def denoise(self, level: int, batch: np.ndarray) -> np.ndarray:
-        return self.sessions[level].run([ONNX_OUTPUT], {ONNX_INPUT: batch})[0]
+        return run_bucketed(self.sessions[level], ONNX_OUTPUT, ONNX_INPUT, batch)
 
     def execute(self, requests):
         responses: list = [None] * len(requests)
@@ -110,6 +115,42 @@ def enhance(batch: np.ndarray, strength: float, denoise) -> np.ndarray:
         low, high, t = denoise(1, batch), denoise(3, batch), (strength - 0.5) / 0.5
     low, high = low.astype(np.float64), high.astype(np.float64)
     return np.round(low + (high - low) * t).astype(np.uint8)
+
+
+def batch_buckets(parameters: dict) -> list[int]:
+    """BATCH_BUCKETS (a config parameter, "1,2,4,8,16"): the batch sizes to keep one onnxruntime
+    session each for; unset: one session for every size ([0])."""
+    text = parameters.get("BATCH_BUCKETS", {}).get("string_value", "")
+    buckets = sorted({int(v) for v in text.split(",") if v.strip()})
+    if any(b < 1 for b in buckets):
+        raise ValueError(f"BATCH_BUCKETS must be positive batch sizes, got {text!r}")
+    return buckets or [0]
+
+
+def run_bucketed(sessions: dict, output: str, name: str, batch: np.ndarray) -> np.ndarray:
+    """Runs `batch` on the session of the smallest bucket that holds it, padded with copies of its
+    last row (key 0: one session for any size, no padding). onnxruntime's CUDA convolutions set
+    themselves up again whenever a session's input shape changes: with batch sizes alternating,
+    each execution stalled for about 60 ms on an H200 (docs/gpu.md). A session per bucket only
+    ever sees one shape."""
+    if 0 in sessions:
+        return sessions[0].run([output], {name: batch})[0]
+    largest = max(sessions)
+    parts = []
+    for start in range(0, batch.shape[0], largest):
+        chunk = batch[start : start + largest]
+        bucket = min(b for b in sessions if b >= chunk.shape[0])
+        if bucket > chunk.shape[0]:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bucket - chunk.shape[0], axis=0)])
+        parts.append(sessions[bucket].run([output], {name: chunk})[0][: min(largest, batch.shape[0] - start)])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def onnx_precision(parameters: dict) -> str:
+    precision = parameters.get("ONNX_PRECISION", {}).get("string_value", "fp32")
+    if precision not in PRECISION_SUFFIXES:
+        raise ValueError(f"ONNX_PRECISION must be one of {list(PRECISION_SUFFIXES)}, got {precision!r}")
+    return precision
 
 
 def check_request(image: np.ndarray, strength_rows: np.ndarray) -> str | None:
