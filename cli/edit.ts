@@ -45,14 +45,8 @@ async function run(options: EditOptions): Promise<number> {
   }
   const contentType = sniffPhotoType(image);
   if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG or WebP photo`);
-  if (!options.auth) return fail(EXIT.unauthenticated, "not signed in: give --token (or EDIT_TOKEN), or --user <name> on the local stack");
-
-  let token: string;
-  if ("token" in options.auth) token = options.auth.token;
-  else {
-    const { signLocalToken } = await import("../local/localIssuer.js");
-    token = await signLocalToken(options.auth.localUser, { audience: options.projectId });
-  }
+  if (!options.auth) return fail(EXIT.unauthenticated, "not signed in: give --token (or EDIT_TOKEN); on the local stack, `npm run -s token -- <name>` prints one");
+  const { token } = options.auth;
 
   let firestore: Awaited<ReturnType<typeof connectListener>> | undefined;
   let jobId: string | undefined;

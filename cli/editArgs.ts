@@ -13,8 +13,8 @@ and saves the result.
   -o, --output <path>      where to save the result (default: <file>.<operation>.png beside it)
   -p, --param name=value   a parameter of the edit, such as --param scale=2 (repeatable)
   --api <url>              the service (env EDIT_API_URL; default http://127.0.0.1:8080, the local stack)
-  --token <jwt>            a Firebase ID token (env EDIT_TOKEN)
-  --user <name>            local stack only: sign in as <name> with the local issuer instead of --token
+  --token <jwt>            a Firebase ID token (env EDIT_TOKEN); for the local stack,
+                           \`npm run -s token -- <name>\` prints one
   --firestore-emulator <host:port>
                            follow the job through a Firestore listener on the emulator (env
                            FIRESTORE_EMULATOR_HOST); without it the job is followed through the API
@@ -35,7 +35,7 @@ export interface EditOptions {
   output?: string;
   params: Record<string, string>;
   apiUrl: string;
-  auth: { token: string } | { localUser: string } | undefined;
+  auth: { token: string } | undefined;
   firestoreEmulatorHost?: string;
   projectId: string;
   direct: boolean;
@@ -51,7 +51,6 @@ const WITH_VALUE = new Map([
   ["--param", "param"],
   ["--api", "api"],
   ["--token", "token"],
-  ["--user", "user"],
   ["--firestore-emulator", "firestore"],
   ["--project", "project"],
 ]);
@@ -111,9 +110,8 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   } catch {
     return { kind: "usage_error", message: `--api must be an http(s) URL, not "${apiUrl}"` };
   }
-  if (values.token !== undefined && values.user !== undefined) return { kind: "usage_error", message: "give --token or --user, not both" };
-  const token = values.token ?? (values.user === undefined ? env.EDIT_TOKEN : undefined);
-  const auth = token ? { token } : values.user !== undefined ? { localUser: values.user } : undefined;
+  const token = values.token ?? env.EDIT_TOKEN;
+  const auth = token ? { token } : undefined;
   const firestoreEmulatorHost = values.firestore ?? env.FIRESTORE_EMULATOR_HOST;
   if (firestoreEmulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(firestoreEmulatorHost)) {
     return { kind: "usage_error", message: `the Firestore emulator must be host:port, not "${firestoreEmulatorHost}"` };

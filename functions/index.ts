@@ -1,6 +1,6 @@
 /**
  * The functions' entry file: reads the configuration, creates the real clients, and registers
- * the two functions with the Functions Framework:
+ * the four functions with the Functions Framework:
  * - `api`, the HTTP API;
  * - `uploadFinalized`, the Cloud Storage object-finalized CloudEvent handler;
  * - `deadLetter`, the Pub/Sub messagePublished CloudEvent handler of the dead-letter topic;

@@ -37,6 +37,21 @@ export class Alerts extends pulumi.ComponentResource {
     const subscription = (id: pulumi.Input<string>) => pulumi.interpolate`subscription_id="${id}",monitored_resource="pubsub_subscription"`;
     // The backlog the whole worker fleet is sized for: KEDA adds a replica per this many messages.
     const fleetBacklog = config.workerMaxReplicas * config.workerBacklogPerReplica;
+    // Who gets told: an email channel per address in `alertEmails`, plus existing channels.
+    const emailChannels = config.alertEmails.map(
+      (email, i) =>
+        new gcp.monitoring.NotificationChannel(
+          `alert-email-${i}`,
+          {
+            project: config.project,
+            displayName: `${email} (${config.stack})`,
+            type: "email",
+            labels: { email_address: email },
+          },
+          { parent: this },
+        ),
+    );
+    const notificationChannels = [...config.alertNotificationChannels, ...emailChannels.map((c) => c.name)];
 
     const rules: AlertRule[] = [
       {
@@ -117,7 +132,7 @@ export class Alerts extends pulumi.ComponentResource {
             ],
             // Incidents close by themselves half an hour after the condition clears.
             alertStrategy: { autoClose: "1800s" },
-            notificationChannels: [...config.alertNotificationChannels],
+            notificationChannels,
             documentation: { mimeType: "text/markdown", content: rule.runbook },
           },
           { parent: this },

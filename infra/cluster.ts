@@ -16,6 +16,8 @@ export interface ClusterArgs {
   config: InfraConfig;
   network: Network;
   nodeServiceAccount: pulumi.Input<string>;
+  /** The GPU pool's ceiling, once the GPU quota is known to allow it (infra/preflight.ts). */
+  gpuMaxNodes: pulumi.Input<number>;
 }
 
 export class Cluster extends pulumi.ComponentResource {
@@ -43,12 +45,20 @@ export class Cluster extends pulumi.ComponentResource {
           clusterSecondaryRangeName: network.podsRangeName,
           servicesSecondaryRangeName: network.servicesRangeName,
         },
-        // Nodes have no public IPs; the API endpoint stays public so `pulumi up` can reach it.
+        // Nodes have no public IPs; the API endpoint stays public so `pulumi up` can reach it,
+        // from the authorized networks only where the stack names them (production must).
         privateClusterConfig: {
           enablePrivateNodes: true,
           enablePrivateEndpoint: false,
           masterIpv4CidrBlock: networkRanges.controlPlane,
         },
+        masterAuthorizedNetworksConfig: config.masterAuthorizedNetworks.length
+          ? {
+              cidrBlocks: config.masterAuthorizedNetworks.map((cidrBlock) => ({ cidrBlock, displayName: "operators" })),
+              // Not every Google Cloud address: a VM in anyone's project must not reach it.
+              gcpPublicCidrsAccessEnabled: false,
+            }
+          : undefined,
         // Pools are managed below; the default pool would be an unmanaged third pool.
         removeDefaultNodePool: true,
         initialNodeCount: 1,
@@ -61,7 +71,9 @@ export class Cluster extends pulumi.ComponentResource {
         },
         deletionProtection: config.protectData,
       },
-      { parent: this },
+      // A regional control plane takes 10-20 minutes to create and longer to upgrade; the
+      // provider's defaults (40 min) leave too little margin on a slow day.
+      { parent: this, customTimeouts: { create: "60m", update: "90m", delete: "60m" } },
     );
 
     const nodeLocations = config.nodeZones ? [...config.nodeZones] : undefined;
@@ -106,7 +118,7 @@ export class Cluster extends pulumi.ComponentResource {
         name: "gpu-t4",
         // Scales to zero: an idle T4 costs ~$250/month on demand; KEDA scales Triton to zero
         // when no job waits, and the autoscaler then removes the node.
-        autoscaling: { totalMinNodeCount: 0, totalMaxNodeCount: config.gpuMaxNodes, locationPolicy: "ANY" },
+        autoscaling: { totalMinNodeCount: 0, totalMaxNodeCount: args.gpuMaxNodes, locationPolicy: "ANY" },
         management: { autoRepair: true, autoUpgrade: true },
         nodeConfig: {
           ...commonNodeConfig,
@@ -130,7 +142,8 @@ export class Cluster extends pulumi.ComponentResource {
           labels: { "image-edit/pool": "gpu" },
         },
       },
-      { parent: this },
+      // GPU capacity can be scarce in a zone: creating or upgrading the pool waits for it.
+      { parent: this, customTimeouts: { create: "60m", update: "90m", delete: "60m" } },
     );
 
     this.kubeconfig = pulumi

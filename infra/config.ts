@@ -3,6 +3,8 @@
  * validation here; no other infra file reads `pulumi.Config`. Set values with
  * `pulumi config set <key> <value>` (keys live in the `image-edit` namespace unless noted).
  */
+import { fileURLToPath } from "node:url";
+
 import * as pulumi from "@pulumi/pulumi";
 
 export type GpuDriverVersion = "DEFAULT" | "LATEST";
@@ -50,8 +52,12 @@ export interface InfraConfig {
   readonly gpuDriverVersion: GpuDriverVersion;
   /** `namespace`: the Kubernetes namespace of Triton and the workers. */
   readonly namespace: string;
-  /** `workerImageTag`: tag of `worker` in the Artifact Registry repo (CI pushes the git SHA). */
-  readonly workerImageTag: string;
+  /**
+   * `workerImage`: a worker image by digest (`<repo>/worker@sha256:<64 hex>`) to run instead of
+   * building one. Unset (the default), `pulumi up` builds workers/Dockerfile with Cloud Build and
+   * runs what it pushed, by digest. Set it to roll back to an image an earlier `up` built.
+   */
+  readonly workerImage: string | undefined;
   /** `workerMinReplicas`: 0 lets dev scale to nothing; prod keeps warm workers for latency. */
   readonly workerMinReplicas: number;
   /** `workerMaxReplicas`: ceiling for KEDA; bounded by what Triton can absorb, not by CPU. */
@@ -70,10 +76,22 @@ export interface InfraConfig {
    */
   readonly workerTerminationGraceSeconds: number;
   /**
-   * `tritonImageTag`: the NGC `nvcr.io/nvidia/tritonserver:<tag>-py3` release. The deployed image
-   * is that release plus onnxruntime-gpu (infra/triton.Dockerfile), pushed as `triton:<tag>`.
+   * `tritonImageTag`: the NGC `nvcr.io/nvidia/tritonserver:<tag>-py3` release. `pulumi up` builds
+   * that release plus onnxruntime-gpu (infra/triton.Dockerfile) with Cloud Build and runs it by digest.
    */
   readonly tritonImageTag: string;
+  /** `tritonImage`: a Triton image by digest to run instead of building one (as `workerImage`). */
+  readonly tritonImage: string | undefined;
+  /**
+   * `modelRepositoryDir`: the local model repository `pulumi up` uploads to the models bucket
+   * (default: the repository's triton/model_repository, whose ONNX files `npm run models` writes).
+   */
+  readonly modelRepositoryDir: string;
+  /**
+   * `excludedModels`: model folders left out of the upload, e.g. `["remove_background"]` when that
+   * edit is marked `available: false` (its ISNet weights are AGPL-3.0).
+   */
+  readonly excludedModels: readonly string[];
   /** `tritonMinReplicas`: 0 lets the GPU pool scale to zero when no job is queued. */
   readonly tritonMinReplicas: number;
   /** `tritonMaxReplicas`: at most `gpuMaxNodes`, since each replica takes a whole GPU. */
@@ -135,11 +153,37 @@ export interface InfraConfig {
    */
   readonly protectData: boolean;
   /**
-   * `alertNotificationChannels`: Cloud Monitoring notification channel ids
-   * (`projects/<p>/notificationChannels/<id>`) the alert policies notify. Empty: incidents still
-   * open in the console, but nobody is paged (fine for dev).
+   * `production`: the stack serves real users. It must page someone (`alertEmails` or
+   * `alertNotificationChannels`) and restrict its cluster endpoint (`masterAuthorizedNetworks`);
+   * the program refuses to run otherwise. Default: true for the stack named `prod`.
+   */
+  readonly production: boolean;
+  /**
+   * `alertNotificationChannels`: existing Cloud Monitoring notification channel ids
+   * (`projects/<p>/notificationChannels/<id>`) the alert policies notify, besides `alertEmails`.
    */
   readonly alertNotificationChannels: readonly string[];
+  /** `alertEmails`: addresses that get an email channel each, notified by every alert policy. */
+  readonly alertEmails: readonly string[];
+  /**
+   * `masterAuthorizedNetworks`: CIDR ranges allowed to reach the cluster's public endpoint (the
+   * operators' and CI's egress, which `pulumi up` itself needs). Empty: any address may try (the
+   * endpoint still demands Google credentials); refused in production.
+   */
+  readonly masterAuthorizedNetworks: readonly string[];
+  /**
+   * `firestorePointInTimeRecovery`: 7 days of point-in-time recovery on the database (a read at
+   * any minute of the last week, to undo a bad deploy's writes). Default: on where `protectData` is.
+   */
+  readonly firestorePointInTimeRecovery: boolean;
+  /** `firestoreBackupRetentionDays`: a daily backup kept this many days (1..98); 0, none. */
+  readonly firestoreBackupRetentionDays: number;
+  /**
+   * `iamPropagationSeconds`: how long `up` waits after granting Google's service agents and the
+   * build account their roles before using them. IAM grants take up to a minute or two to reach
+   * every Google service; Eventarc and Cloud Build check theirs at first use.
+   */
+  readonly iamPropagationSeconds: number;
 }
 
 export function loadInfraConfig(): InfraConfig {
@@ -180,6 +224,29 @@ export function loadInfraConfig(): InfraConfig {
     }
   }
   const project = gcp.require("project");
+  const protectData = config.getBoolean("protectData") ?? true;
+  const production = config.getBoolean("production") ?? stack === "prod";
+  const alertNotificationChannels = config.getObject<string[]>("alertNotificationChannels") ?? [];
+  const alertEmails = config.getObject<string[]>("alertEmails") ?? [];
+  for (const email of alertEmails) {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new Error(`alertEmails: "${email}" is not an email address`);
+  }
+  const masterAuthorizedNetworks = config.getObject<string[]>("masterAuthorizedNetworks") ?? [];
+  for (const cidr of masterAuthorizedNetworks) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr)) throw new Error(`masterAuthorizedNetworks: "${cidr}" is not an IPv4 CIDR range`);
+  }
+  if (production && alertEmails.length === 0 && alertNotificationChannels.length === 0) {
+    throw new Error(
+      `stack ${stack} is production and its alerts would page nobody: ` +
+        `pulumi config set --path 'alertEmails[0]' oncall@your-domain (or set alertNotificationChannels)`,
+    );
+  }
+  if (production && (masterAuthorizedNetworks.length === 0 || masterAuthorizedNetworks.includes("0.0.0.0/0"))) {
+    throw new Error(
+      `stack ${stack} is production and its cluster endpoint would be open to any address: ` +
+        `pulumi config set --path 'masterAuthorizedNetworks[0]' <your operators' and CI's egress range, e.g. 203.0.113.0/24>`,
+    );
+  }
   return {
     stack,
     project,
@@ -197,7 +264,7 @@ export function loadInfraConfig(): InfraConfig {
     gpuDriverVersion: (config.get("gpuDriverVersion", { allowedValues: ["DEFAULT", "LATEST"] }) ??
       "LATEST") as GpuDriverVersion,
     namespace: config.get("namespace", { pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/ }) ?? "image-edit",
-    workerImageTag: config.get("workerImageTag") ?? "latest",
+    workerImage: imageByDigest(config, "workerImage"),
     workerMinReplicas,
     workerMaxReplicas,
     workerMaxMessages: config.getNumber("workerMaxMessages", { min: 1 }) ?? 2,
@@ -205,6 +272,9 @@ export function loadInfraConfig(): InfraConfig {
     tritonTimeoutMs,
     workerTerminationGraceSeconds,
     tritonImageTag: config.get("tritonImageTag", { pattern: /^\d{2}\.\d{2}$/ }) ?? "26.08",
+    tritonImage: imageByDigest(config, "tritonImage"),
+    modelRepositoryDir: config.get("modelRepositoryDir") ?? fileURLToPath(new URL("../triton/model_repository", import.meta.url)),
+    excludedModels: config.getObject<string[]>("excludedModels") ?? [],
     tritonMinReplicas,
     tritonMaxReplicas,
     tritonQueueTargetMicros: config.getNumber("tritonQueueTargetMicros", { min: 1 }) ?? 100_000,
@@ -226,9 +296,20 @@ export function loadInfraConfig(): InfraConfig {
     apiMaxInstances: config.getNumber("apiMaxInstances", { min: 1 }) ?? 10,
     firestoreLocation: config.get("firestoreLocation") ?? region,
     firebaseProjectId: config.get("firebaseProjectId") ?? project,
-    protectData: config.getBoolean("protectData") ?? true,
-    alertNotificationChannels: config.getObject<string[]>("alertNotificationChannels") ?? [],
+    protectData,
+    production,
+    alertNotificationChannels,
+    alertEmails,
+    masterAuthorizedNetworks,
+    firestorePointInTimeRecovery: config.getBoolean("firestorePointInTimeRecovery") ?? protectData,
+    firestoreBackupRetentionDays: config.getNumber("firestoreBackupRetentionDays", { min: 0, max: 98 }) ?? 0,
+    iamPropagationSeconds: config.getNumber("iamPropagationSeconds", { min: 0, max: 600 }) ?? 90,
   };
+}
+
+/** An image reference pinned by digest, or undefined when the key is unset (then `up` builds it). */
+function imageByDigest(config: pulumi.Config, key: string): string | undefined {
+  return config.get(key, { pattern: /^[a-z0-9.-]+(:\d+)?\/[\w./-]+@sha256:[0-9a-f]{64}$/ });
 }
 
 /** `<base>-<stack>`: lets several stacks share one project without colliding. */

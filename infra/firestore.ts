@@ -1,6 +1,7 @@
 /**
- * Firestore: the (default) database, the composite indexes behind the API's queries, and the
- * security rules from infra/firestore.rules.
+ * Firestore: the (default) database with point-in-time recovery and backups where the stack asks
+ * for them, the composite indexes behind the API's queries, the TTL policy that deletes expired
+ * quota counters, and the security rules from infra/firestore.rules.
  */
 import { readFileSync } from "node:fs";
 
@@ -11,6 +12,14 @@ import type { InfraConfig } from "./config.js";
 
 /** The rules file the program deploys and the emulator test loads. */
 export const firestoreRulesPath = new URL("./firestore.rules", import.meta.url);
+
+/**
+ * The API's request counter (adapters/firestore/firestoreRequestCounter.ts) writes one document
+ * per request under `quotaWindows/{window}/hits`, each with `expiresAt` ten minutes on. Nothing
+ * else deletes them: without this TTL policy the collection grows by one document per request
+ * forever.
+ */
+export const quotaCounterTtl = { collectionGroup: "hits", field: "expiresAt" } as const;
 
 type IndexField = { fieldPath: string; order: "ASCENDING" | "DESCENDING" };
 
@@ -77,6 +86,40 @@ export class Firestore extends pulumi.ComponentResource {
         concurrencyMode: "OPTIMISTIC",
         deleteProtectionState: config.protectData ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED",
         deletionPolicy: config.protectData ? "ABANDON" : "DELETE",
+        // Reads of the database as it was at any minute of the last 7 days: the way back from a
+        // deploy or a script that wrote bad events (see infra/README.md, rolling back).
+        pointInTimeRecoveryEnablement: config.firestorePointInTimeRecovery
+          ? "POINT_IN_TIME_RECOVERY_ENABLED"
+          : "POINT_IN_TIME_RECOVERY_DISABLED",
+      },
+      { parent: this },
+    );
+
+    if (config.firestoreBackupRetentionDays > 0) {
+      // PITR covers a week; a daily backup outlives it, and survives the database's deletion.
+      new gcp.firestore.BackupSchedule(
+        "daily-backup",
+        {
+          project,
+          database: this.database.name,
+          retention: `${config.firestoreBackupRetentionDays * 86_400}s`,
+          dailyRecurrence: {},
+        },
+        { parent: this },
+      );
+    }
+
+    new gcp.firestore.Field(
+      "quota-counter-ttl",
+      {
+        project,
+        database: this.database.name,
+        collection: quotaCounterTtl.collectionGroup,
+        field: quotaCounterTtl.field,
+        ttlConfig: {},
+        // No single-field index on a TTL timestamp: nothing queries it, and an index on an
+        // always-increasing value is a write hotspot.
+        indexConfig: {},
       },
       { parent: this },
     );

@@ -30,6 +30,10 @@ export interface FunctionsArgs {
   jobsTopic: pulumi.Input<string>;
   /** The dead-letter topic's id (`projects/.../topics/...`), whose messages `deadLetter` handles. */
   deadLetterTopic: pulumi.Input<string>;
+  /** The account Cloud Build runs the functions' builds as (infra/identity.ts `builder`). */
+  builderServiceAccount: pulumi.Input<string>;
+  /** The stack's Artifact Registry repository id (`images-<stack>`), where the builds push. */
+  imageRepository: pulumi.Input<string>;
 }
 
 export class Functions extends pulumi.ComponentResource {
@@ -56,6 +60,16 @@ export class Functions extends pulumi.ComponentResource {
         forceDestroy: true,
         // Only the latest archives matter once deployed.
         lifecycleRules: [{ action: { type: "Delete" }, condition: { age: 30 } }],
+      },
+      { parent: this },
+    );
+    // The build account reads the archive from here.
+    new gcp.storage.BucketIAMMember(
+      "builder-functions-source",
+      {
+        bucket: sourceBucket.name,
+        role: "roles/storage.objectViewer",
+        member: pulumi.interpolate`serviceAccount:${args.builderServiceAccount}`,
       },
       { parent: this },
     );
@@ -88,6 +102,11 @@ export class Functions extends pulumi.ComponentResource {
       runtime: "nodejs24",
       entryPoint,
       source: { storageSource: { bucket: sourceBucket.name, object: sourceObject.name } },
+      // The stack's own build account: new projects' default Cloud Build account lacks the roles
+      // a build needs. Its images go to the stack's repository, where it may push, instead of
+      // the gcf-artifacts repository Cloud Functions would otherwise create.
+      serviceAccount: pulumi.interpolate`projects/${project}/serviceAccounts/${args.builderServiceAccount}`,
+      dockerRepository: pulumi.interpolate`projects/${project}/locations/${config.region}/repositories/${args.imageRepository}`,
       environmentVariables: {
         // dist/ is already built: the buildpack must not run the package's build scripts, and
         // installs production dependencies only.

@@ -24,6 +24,10 @@ export interface IdentityArgs {
   jobsTopic: pulumi.Input<string>;
   jobsSubscription: pulumi.Input<string>;
   registry: gcp.artifactregistry.Repository;
+  /** Where image builds stage their source (read by the build account). */
+  buildSourceBucket: pulumi.Input<string>;
+  /** The project's number, which names Google's service agents and Cloud Functions' source buckets. */
+  projectNumber: pulumi.Input<string>;
 }
 
 export class Identity extends pulumi.ComponentResource {
@@ -33,6 +37,12 @@ export class Identity extends pulumi.ComponentResource {
   readonly triton: gcp.serviceaccount.Account;
   readonly keda: gcp.serviceaccount.Account;
   readonly nodes: gcp.serviceaccount.Account;
+  readonly builder: gcp.serviceaccount.Account;
+  /**
+   * Grants that Google services check when first used (Eventarc's agent, the build account):
+   * `up` waits for them to propagate before creating triggers and starting builds.
+   */
+  readonly agentGrants: pulumi.Resource[];
 
   constructor(name: string, args: IdentityArgs, opts?: pulumi.ComponentResourceOptions) {
     super("image-edit:infra:Identity", name, {}, opts);
@@ -53,16 +63,6 @@ export class Identity extends pulumi.ComponentResource {
       );
     const bucketRole = (id: string, bucket: pulumi.Input<string>, sa: gcp.serviceaccount.Account, role: string) =>
       new gcp.storage.BucketIAMMember(id, { bucket, role, member: member(sa) }, { parent: this });
-    const workloadIdentity = (id: string, sa: gcp.serviceaccount.Account, namespace: string, ksa: string) =>
-      new gcp.serviceaccount.IAMMember(
-        id,
-        {
-          serviceAccountId: sa.name,
-          role: "roles/iam.workloadIdentityUser",
-          member: `serviceAccount:${project}.svc.id.goog[${namespace}/${ksa}]`,
-        },
-        { parent: this },
-      );
 
     // --- The HTTP API (Cloud Function `api`).
     this.api = account("api", "Image edit API");
@@ -99,7 +99,25 @@ export class Identity extends pulumi.ComponentResource {
     bucketRole("upload-trigger-uploads", args.uploadsBucket, this.uploadTrigger, "roles/storage.objectUser");
     // Storage events reach Eventarc through Pub/Sub, published by the Cloud Storage service agent.
     const storageAgent = gcp.storage.getProjectServiceAccountOutput({ project }, { parent: this }).emailAddress;
-    projectRole("storage-agent-publisher", pulumi.interpolate`serviceAccount:${storageAgent}`, "roles/pubsub.publisher");
+    const storageAgentGrant = projectRole(
+      "storage-agent-publisher",
+      pulumi.interpolate`serviceAccount:${storageAgent}`,
+      "roles/pubsub.publisher",
+    );
+    // Eventarc's own service agent reads the trigger's sources and creates its Pub/Sub plumbing.
+    // Enabling the API grants it roles/eventarc.serviceAgent eventually; on a fresh project that
+    // lands after the first trigger is created, which then fails. Creating the agent and granting
+    // the role here (an idempotent no-op where Google already did) makes the order explicit.
+    const eventarcAgent = new gcp.projects.ServiceIdentity(
+      "eventarc-agent",
+      { project, service: "eventarc.googleapis.com" },
+      { parent: this },
+    );
+    const eventarcAgentGrant = projectRole(
+      "eventarc-agent",
+      pulumi.interpolate`serviceAccount:${eventarcAgent.email}`,
+      "roles/eventarc.serviceAgent",
+    );
 
     // --- The worker (GKE), through Workload Identity.
     this.worker = account("worker", "Image edit worker");
@@ -113,22 +131,14 @@ export class Identity extends pulumi.ComponentResource {
     // objectUser, not objectCreator: a redelivered job rewrites the same result object, and
     // overwriting needs delete permission.
     bucketRole("worker-results", args.resultsBucket, this.worker, "roles/storage.objectUser");
-    workloadIdentity("worker-workload-identity", this.worker, config.namespace, kubernetesServiceAccounts.worker);
 
     // --- Triton reads the model repository, nothing else.
     this.triton = account("triton", "Triton model reader");
     bucketRole("triton-models", args.modelsBucket, this.triton, "roles/storage.objectViewer");
-    workloadIdentity("triton-workload-identity", this.triton, config.namespace, kubernetesServiceAccounts.triton);
 
     // --- KEDA reads the subscription backlog and Triton's Managed Prometheus metrics.
     this.keda = account("keda", "KEDA metrics reader");
     projectRole("keda-monitoring", this.keda, "roles/monitoring.viewer");
-    workloadIdentity(
-      "keda-workload-identity",
-      this.keda,
-      kubernetesServiceAccounts.keda.namespace,
-      kubernetesServiceAccounts.keda.name,
-    );
 
     // --- GKE nodes. Not the Compute Engine default account: that one holds roles/editor.
     this.nodes = account("gke-nodes", "GKE nodes");
@@ -144,6 +154,77 @@ export class Identity extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+
+    // --- Cloud Build, for the functions (buildConfig.serviceAccount) and the worker and Triton
+    // images. New projects no longer give the default build account the roles a build needs, and
+    // sharing it would hand every build in the project this stack's registry.
+    this.builder = account("builder", "Image edit builds");
+    const builderGrants = [
+      projectRole("builder-logs", this.builder, "roles/logging.logWriter"),
+      new gcp.artifactregistry.RepositoryIamMember(
+        "builder-push-images",
+        {
+          project,
+          location: args.registry.location,
+          repository: args.registry.name,
+          role: "roles/artifactregistry.writer",
+          member: member(this.builder),
+        },
+        { parent: this },
+      ),
+      bucketRole("builder-build-source", args.buildSourceBucket, this.builder, "roles/storage.objectViewer"),
+      // Cloud Functions copies each function's source into its own bucket
+      // (gcf-v2-sources-<number>-<region>), created on the first deploy, so no bucket-level grant
+      // can exist before it: a project-level grant, held to those buckets by its condition.
+      new gcp.projects.IAMMember(
+        "builder-function-sources",
+        {
+          project,
+          role: "roles/storage.objectAdmin",
+          member: member(this.builder),
+          condition: {
+            title: "Cloud Functions source buckets only",
+            expression: pulumi.interpolate`resource.name.startsWith("projects/_/buckets/gcf-v2-sources-${args.projectNumber}-")`,
+          },
+        },
+        { parent: this },
+      ),
+    ];
+    this.agentGrants = [storageAgentGrant, eventarcAgentGrant, ...builderGrants];
+    this.registerOutputs({});
+  }
+}
+
+export interface WorkloadIdentityArgs {
+  config: InfraConfig;
+  worker: gcp.serviceaccount.Account;
+  triton: gcp.serviceaccount.Account;
+  keda: gcp.serviceaccount.Account;
+}
+
+/**
+ * The Workload Identity bindings: each lets exactly one Kubernetes service account act as one
+ * Google account. The identity pool (`<project>.svc.id.goog`) only exists once the first cluster
+ * with Workload Identity does, so create this after the cluster (dependsOn), or the first `up`
+ * fails with "Identity Pool does not exist".
+ */
+export class WorkloadIdentity extends pulumi.ComponentResource {
+  constructor(name: string, args: WorkloadIdentityArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("image-edit:infra:WorkloadIdentity", name, {}, opts);
+    const { config } = args;
+    const bind = (id: string, sa: gcp.serviceaccount.Account, namespace: string, ksa: string) =>
+      new gcp.serviceaccount.IAMMember(
+        id,
+        {
+          serviceAccountId: sa.name,
+          role: "roles/iam.workloadIdentityUser",
+          member: `serviceAccount:${config.project}.svc.id.goog[${namespace}/${ksa}]`,
+        },
+        { parent: this },
+      );
+    bind("worker-workload-identity", args.worker, config.namespace, kubernetesServiceAccounts.worker);
+    bind("triton-workload-identity", args.triton, config.namespace, kubernetesServiceAccounts.triton);
+    bind("keda-workload-identity", args.keda, kubernetesServiceAccounts.keda.namespace, kubernetesServiceAccounts.keda.name);
     this.registerOutputs({});
   }
 }

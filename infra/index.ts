@@ -2,6 +2,7 @@
  * The image-edit pipeline on Google Cloud, one stack per environment (dev, staging, prod).
  * This file only wires the components together and exports what operators and the apps need.
  */
+import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 
@@ -11,9 +12,13 @@ import { Cluster } from "./cluster.js";
 import { loadInfraConfig } from "./config.js";
 import { Firestore } from "./firestore.js";
 import { Functions, repositoryRoot } from "./functions.js";
-import { Identity } from "./identity.js";
+import { iamPropagationWait } from "./iamPropagation.js";
+import { Identity, WorkloadIdentity } from "./identity.js";
+import { Images } from "./images.js";
 import { Messaging } from "./messaging.js";
+import { ModelRepository, modelRepositoryFiles } from "./models.js";
 import { Network } from "./network.js";
+import { checkedGpuMaxNodes, checkProject } from "./preflight.js";
 import { Registry } from "./registry.js";
 import { ProjectServices } from "./services.js";
 import { modelRepositoryPrefix, Storage } from "./storage.js";
@@ -21,8 +26,13 @@ import { Triton } from "./triton.js";
 import { Worker } from "./worker.js";
 
 const config = loadInfraConfig();
+// The ONNX weights come from `npm run models`; billing and Firebase cannot be set up from here.
+// Stop before anything is created without them.
+const modelFiles = modelRepositoryFiles(config);
+await checkProject(config);
 const apis = new ProjectServices("apis", { project: config.project });
 const afterApis: pulumi.ComponentResourceOptions = { dependsOn: apis.services };
+const projectNumber = gcp.organizations.getProjectOutput({ projectId: config.project }).apply((p) => p.number ?? "");
 
 const network = new Network("network", { config }, afterApis);
 const storage = new Storage("storage", { config }, afterApis);
@@ -38,9 +48,16 @@ const identity = new Identity(
     jobsTopic: messaging.jobsTopic.name,
     jobsSubscription: messaging.jobsSubscription.name,
     registry: registry.repository,
+    buildSourceBucket: storage.buildSource.name,
+    projectNumber,
   },
   afterApis,
 );
+// Eventarc's agent and the build account are checked by Google on first use.
+const iamPropagated = iamPropagationWait("iam-propagation", {
+  seconds: config.iamPropagationSeconds,
+  grants: identity.agentGrants,
+});
 const firestore = new Firestore("firestore", { config }, afterApis);
 const functions = new Functions(
   "functions",
@@ -53,14 +70,47 @@ const functions = new Functions(
     resultsBucket: storage.results.name,
     jobsTopic: messaging.jobsTopic.name,
     deadLetterTopic: messaging.deadLetterTopic.id,
+    builderServiceAccount: identity.builder.email,
+    imageRepository: registry.repository.repositoryId,
   },
-  // The trigger's IAM (event receiver, storage agent publisher) must exist before Eventarc
-  // validates it, and the database before the first request.
-  { dependsOn: [...apis.services, identity, firestore] },
+  // The triggers' IAM (event receiver, storage agent publisher, Eventarc's agent) and the build
+  // account's roles must have propagated before Eventarc and Cloud Build check them, and the
+  // database must exist before the first request.
+  { dependsOn: [...apis.services, identity, firestore, iamPropagated] },
 );
 
-const cluster = new Cluster("cluster", { config, network, nodeServiceAccount: identity.nodes.email }, afterApis);
-const inCluster: pulumi.ComponentResourceOptions = { providers: { kubernetes: cluster.provider } };
+const images = new Images(
+  "images",
+  {
+    config,
+    repositoryRoot,
+    registryUrl: registry.url,
+    builderServiceAccount: identity.builder.email,
+    buildSourceBucket: storage.buildSource.name,
+  },
+  { dependsOn: [...apis.services, iamPropagated] },
+);
+const models = new ModelRepository("models", { config, modelsBucket: storage.models.name, files: modelFiles }, afterApis);
+
+const gpuMaxNodes = checkedGpuMaxNodes(config, [
+  apis.byApi["cloudquotas.googleapis.com"],
+  apis.byApi["compute.googleapis.com"],
+]);
+const cluster = new Cluster(
+  "cluster",
+  { config, network, nodeServiceAccount: identity.nodes.email, gpuMaxNodes },
+  afterApis,
+);
+const workloadIdentity = new WorkloadIdentity(
+  "workload-identity",
+  { config, worker: identity.worker, triton: identity.triton, keda: identity.keda },
+  { dependsOn: [cluster.cluster] },
+);
+// Pods start with their Google identities already bound.
+const inCluster: pulumi.ComponentResourceOptions = {
+  providers: { kubernetes: cluster.provider },
+  dependsOn: [workloadIdentity],
+};
 
 const namespace = new k8s.core.v1.Namespace(
   "app",
@@ -79,10 +129,11 @@ const triton = new Triton(
     config,
     namespace: namespace.metadata.name,
     modelsBucket: storage.models.name,
-    image: pulumi.interpolate`${registry.url}/triton:${config.tritonImageTag}`,
+    image: images.triton,
     googleServiceAccountEmail: identity.triton.email,
     jobsSubscriptionPath,
     keda,
+    modelFiles: models.objects,
   },
   inCluster,
 );
@@ -91,7 +142,7 @@ new Worker(
   {
     config,
     namespace: namespace.metadata.name,
-    image: pulumi.interpolate`${registry.url}/worker:${config.workerImageTag}`,
+    image: images.worker,
     googleServiceAccountEmail: identity.worker.email,
     jobsSubscription: messaging.jobsSubscription.name,
     jobsSubscriptionPath,
@@ -122,4 +173,6 @@ export const clusterName = cluster.cluster.name;
 export const clusterLocation = cluster.cluster.location;
 export const kubeconfig = pulumi.secret(cluster.kubeconfig);
 export const tritonGrpcUrl = triton.grpcUrl;
+export const workerImage = images.worker;
+export const tritonImage = images.triton;
 export const firestoreDatabase = firestore.database.name;

@@ -9,9 +9,14 @@ const apis = [
   "artifactregistry.googleapis.com",
   "cloudbuild.googleapis.com", // Cloud Functions (2nd gen) builds the source with Cloud Build.
   "cloudfunctions.googleapis.com",
+  "cloudquotas.googleapis.com", // The GPU quota check before the cluster (infra/preflight.ts).
+  "cloudresourcemanager.googleapis.com", // Project IAM grants.
   "cloudscheduler.googleapis.com", // The sweeper's schedule.
   "compute.googleapis.com",
   "container.googleapis.com",
+  // Image streaming (gcfsConfig on the GPU pool): without it the pool is created but streaming
+  // stays off, and Triton's ~15 GB image takes minutes to pull on every fresh GPU node.
+  "containerfilesystem.googleapis.com",
   "eventarc.googleapis.com",
   "firebaserules.googleapis.com",
   "firestore.googleapis.com",
@@ -23,9 +28,13 @@ const apis = [
   "storage.googleapis.com",
 ] as const;
 
+export type Api = (typeof apis)[number];
+
 export class ProjectServices extends pulumi.ComponentResource {
   /** Depend on this to make sure the APIs are on before creating their resources. */
   readonly services: gcp.projects.Service[];
+  /** One API's enablement, to order a resource or a read after just that API. */
+  readonly byApi: Record<Api, gcp.projects.Service>;
 
   constructor(name: string, args: { project: string }, opts?: pulumi.ComponentResourceOptions) {
     super("image-edit:infra:ProjectServices", name, {}, opts);
@@ -37,6 +46,7 @@ export class ProjectServices extends pulumi.ComponentResource {
           { parent: this },
         ),
     );
+    this.byApi = Object.fromEntries(apis.map((api, i) => [api, this.services[i]])) as Record<Api, gcp.projects.Service>;
     this.registerOutputs({});
   }
 }

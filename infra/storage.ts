@@ -1,6 +1,6 @@
 /**
- * The three buckets: uploads (user input, short-lived), results (expiring outputs) and the Triton
- * model repository. All private: uniform bucket-level access (no per-object ACLs to audit) and
+ * The buckets: uploads (user input, short-lived), results (expiring outputs), the Triton model
+ * repository, and the source archives of the image builds. All private: uniform bucket-level access (no per-object ACLs to audit) and
  * public access prevention enforced, so that no IAM slip can expose a user's photo.
  */
 import * as gcp from "@pulumi/gcp";
@@ -15,6 +15,7 @@ export class Storage extends pulumi.ComponentResource {
   readonly uploads: gcp.storage.Bucket;
   readonly results: gcp.storage.Bucket;
   readonly models: gcp.storage.Bucket;
+  readonly buildSource: gcp.storage.Bucket;
 
   constructor(name: string, args: { config: InfraConfig }, opts?: pulumi.ComponentResourceOptions) {
     super("image-edit:infra:Storage", name, {}, opts);
@@ -80,6 +81,21 @@ export class Storage extends pulumi.ComponentResource {
         lifecycleRules: [
           { action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: 30, withState: "ARCHIVED" } },
         ],
+      },
+      { parent: this },
+    );
+
+    // `gcloud builds submit` stages the worker's source here (not in the project-wide
+    // <project>_cloudbuild bucket), so the build account reads this bucket and nothing else.
+    this.buildSource = new gcp.storage.Bucket(
+      "build-source",
+      {
+        ...common,
+        name: `${config.project}-${config.stack}-build-source`,
+        // A build reads its archive once, within minutes.
+        forceDestroy: true,
+        lifecycleRules: [{ action: { type: "Delete" }, condition: { age: 7 } }],
+        softDeletePolicy: { retentionDurationSeconds: 0 },
       },
       { parent: this },
     );

@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 # Triton for the T4 pool: NVIDIA's release, pinned by the stack's `tritonImageTag`, plus
-# onnxruntime-gpu, which the upscale model imports inside the Python backend (the stock image has
-# the backend but not onnxruntime). No build context is needed:
+# onnxruntime-gpu, which the learned models import inside the Python backend (the stock image has
+# the backend but not onnxruntime). The models' shared Python (triton/model_repository/
+# request_handling.py, gaussian_blur.py) is not in the image: it travels with the model repository,
+# linked into each model's folder, because Triton copies each model's folder from the bucket on its
+# own (see request_handling.py). No build context is needed:
 #   docker build --build-arg TRITON_TAG=$(pulumi config get tritonImageTag) \
 #     -t <region>-docker.pkg.dev/<project>/<repo>/triton:<tag> - < infra/triton.Dockerfile
 ARG TRITON_TAG

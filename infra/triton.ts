@@ -25,7 +25,15 @@ export interface TritonArgs {
   /** Full resource name of the jobs subscription: its backlog wakes Triton from zero. */
   jobsSubscriptionPath: pulumi.Input<string>;
   keda: Keda;
+  /** The model repository's objects: Triton reads them at start, so it starts after them. */
+  modelFiles: pulumi.Resource[];
 }
+
+/**
+ * The NGC image's unprivileged user (`triton-server`, uid/gid 1000). Triton needs no root: it
+ * listens on ports above 1024 and reads the repository from Cloud Storage into /tmp.
+ */
+const tritonUser = 1000;
 
 export class Triton extends pulumi.ComponentResource {
   readonly deployment: k8s.apps.v1.Deployment;
@@ -75,6 +83,13 @@ export class Triton extends pulumi.ComponentResource {
               ],
               // In-flight inferences finish on SIGTERM (see --exit-timeout-secs) before the kill.
               terminationGracePeriodSeconds: tritonTimeoutSeconds + 15,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: tritonUser,
+                runAsGroup: tritonUser,
+                fsGroup: tritonUser,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               containers: [
                 {
                   name: "triton",
@@ -122,15 +137,51 @@ export class Triton extends pulumi.ComponentResource {
                     periodSeconds: 5,
                     failureThreshold: 3,
                   },
+                  env: [
+                    // CUDA's kernel cache goes under $HOME by default, which is read-only here.
+                    { name: "CUDA_CACHE_PATH", value: "/tmp/cuda-cache" },
+                    { name: "HOME", value: "/tmp" },
+                  ],
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    capabilities: { drop: ["ALL"] },
+                    // Writable: /tmp (the repository Triton copies from Cloud Storage, caches)
+                    // and /dev/shm only.
+                    readOnlyRootFilesystem: true,
+                  },
                   // The Python backend passes tensors through shared memory; the container
                   // runtime's 64 MiB /dev/shm is too small for a batch of 16 large tiles.
-                  volumeMounts: [{ name: "dshm", mountPath: "/dev/shm" }],
+                  volumeMounts: [
+                    { name: "dshm", mountPath: "/dev/shm" },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
                 },
               ],
-              volumes: [{ name: "dshm", emptyDir: { medium: "Memory", sizeLimit: "2Gi" } }],
+              volumes: [
+                { name: "dshm", emptyDir: { medium: "Memory", sizeLimit: "2Gi" } },
+                // The model repository (~100 MB with the ONNX weights) plus CUDA's cache.
+                { name: "tmp", emptyDir: { sizeLimit: "4Gi" } },
+              ],
             },
           },
         },
+      },
+      {
+        parent: this,
+        dependsOn: args.modelFiles,
+        // The first pod waits for a GPU node from zero (autoscaler, driver install), the image
+        // (streamed) and every model loaded from Cloud Storage: past Pulumi's 10 minutes.
+        customTimeouts: { create: "40m", update: "40m" },
+      },
+    );
+
+    // Node upgrades and autoscaler scale-downs evict one Triton at a time; the others keep
+    // serving the workers' batches (a single replica may still go: it would block the upgrade).
+    new k8s.policy.v1.PodDisruptionBudget(
+      "triton",
+      {
+        metadata: { name: "triton", namespace: ns, labels },
+        spec: { selector: { matchLabels: labels }, maxUnavailable: 1 },
       },
       { parent: this },
     );

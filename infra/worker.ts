@@ -64,7 +64,13 @@ export class Worker extends pulumi.ComponentResource {
               // Shorter, and a rollout or scale-down would throw away a batch and redo it.
               // (Spot preemption gives only ~30 s whatever this says; idempotency covers that.)
               terminationGracePeriodSeconds: config.workerTerminationGraceSeconds,
-              securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+              // The image's `node` user; nothing in the worker needs root or a writable image.
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 1000,
+                runAsGroup: 1000,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
               containers: [
                 {
                   name: "worker",
@@ -92,12 +98,28 @@ export class Worker extends pulumi.ComponentResource {
                   securityContext: {
                     allowPrivilegeEscalation: false,
                     capabilities: { drop: ["ALL"] },
+                    readOnlyRootFilesystem: true,
                   },
+                  // Images stream through memory; /tmp is there for libvips' rare spills.
+                  volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
                 },
               ],
+              volumes: [{ name: "tmp", emptyDir: { sizeLimit: "1Gi" } }],
             },
           },
         },
+      },
+      // A worker pod may wait for a CPU node from the autoscaler.
+      { parent: this, customTimeouts: { create: "20m", update: "20m" } },
+    );
+
+    // Drains (node upgrades, autoscaler) take a quarter of the workers at a time: the rest keep
+    // pulling, and an evicted worker finishes its batch in its grace period.
+    new k8s.policy.v1.PodDisruptionBudget(
+      "worker",
+      {
+        metadata: { name: "worker", namespace: ns, labels },
+        spec: { selector: { matchLabels: labels }, maxUnavailable: "25%" },
       },
       { parent: this },
     );

@@ -1,6 +1,6 @@
 """The models' benchmark of `npm run bench -- --only models`, for machines without Node.
 
-It measures what local/benchModels.ts measures, the same way, on two Triton servers someone else
+It measures what local/bench/benchModels.ts measures, the same way, on two Triton servers someone else
 started from the same model files: one with the repository's configs, one with each config's
 `dynamic_batching` block taken out. Every edit's model is driven at concurrency 1, 4 and 16, each
 caller sending its next request when its last one returns; each measurement lasts at least
@@ -8,7 +8,7 @@ caller sending its next request when its last one returns; each measurement last
 128x128 tile of the astronaut photo with the edit's default params, or the 1024x1024 photo for
 background removal. The servers are measured in turn, never at once.
 
-This is how the GPU table in the README was made (a GPU machine has Triton and Python but no
+This is how the GPU table in docs/benchmarks.md was made (a GPU machine has Triton and Python but no
 Node). Prints one line per measurement and, at the end, the JSON of every figure.
 
     python triton/bench_models.py --batching 127.0.0.1:8001 --no-batching 127.0.0.1:8011 \

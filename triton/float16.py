@@ -3,7 +3,7 @@
 `to_float16` turns a graph whose inputs and outputs are uint8 (upscale, enhance) into the same
 graph computed in float16: every float32 weight and constant is rounded to float16 and every
 Cast to float32 becomes a Cast to float16. The inputs and outputs stay uint8, so the tensor
-contract does not change. build_models.py and build_enhance.py write it next to each float32
+contract does not change. build_upscale.py and build_enhance.py (pinned_build.py) write it next to each float32
 graph as `<name>.fp16.onnx`, which model.py loads when its config asks for ONNX_PRECISION fp16
 (configs/gpu.pbtxt). On a GPU the convolutions then run on the tensor cores at half the bytes.
 

@@ -215,6 +215,10 @@ export function createWorker(deps: WorkerDeps): Worker {
           })
           .catch((error: unknown) => log({ severity: "WARNING", message: "progress not recorded", jobId, error: String(error) }))
           .finally(() => {
+            // The event was stamped somewhere between the report and now: count the interval from
+            // now, so that two recorded events are never closer than the interval, however slow
+            // the append was.
+            lastAt = deps.clock.now().getTime();
             busy = false;
           });
       },

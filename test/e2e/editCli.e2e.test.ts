@@ -10,10 +10,10 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EXIT } from "../../cli/editArgs.js";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { LOCAL_DIR, REPO_ROOT } from "../../local/paths.js";
-import { ensurePhotos } from "../../local/photos.js";
-import { freePort } from "../../local/processes.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import { freePort } from "../../local/stack/processes.js";
 
 const stack = inject("stack");
 const work = join(LOCAL_DIR, "tmp", `cli-${randomUUID()}`);

@@ -11,8 +11,8 @@ import { createEditClient, type EditClient } from "../../client/editClient.js";
 import { EditApiError } from "../../client/editErrors.js";
 import type { Job, JobStatus } from "../../client/editTypes.js";
 import { connectEmulatorFirestore } from "../../client/firestoreConnection.js";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 
 const stack = inject("stack");
 const userId = `client-${randomUUID()}`;

@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { ensurePhotos } from "../../local/photos.js";
-import { sleep } from "../../local/processes.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import { sleep } from "../../local/stack/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
 import { waitForLogLine, type LogLine } from "../support/stackLogs.js";
 import { waitForJobEnd } from "../support/stackJobs.js";

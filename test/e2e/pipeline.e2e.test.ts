@@ -10,9 +10,9 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parseEvent } from "../../events/editEvents.js";
 import { foldEvents, type JobStatus } from "../../events/jobState.js";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 
 const stack = inject("stack");
 process.env.FIRESTORE_EMULATOR_HOST = stack.firestoreHost;

@@ -9,10 +9,10 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/localIssuer.js";
-import type { ReceivedSpan } from "../../local/otlpReceiver.js";
-import { ensurePhotos } from "../../local/photos.js";
-import { sleep } from "../../local/processes.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import type { ReceivedSpan } from "../../local/stack/otlpReceiver.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import { sleep } from "../../local/stack/processes.js";
 import { readJsonLog, waitForLogLine, type LogLine } from "../support/stackLogs.js";
 import { waitForJobEnd } from "../support/stackJobs.js";
 

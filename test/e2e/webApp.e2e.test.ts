@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const stack = inject("stack");

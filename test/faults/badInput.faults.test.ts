@@ -11,8 +11,8 @@ import { crc32, deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { JobState } from "../../events/jobState.js";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 import { callApi, checkOnce, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
 const stack = inject("faultStack");

@@ -8,9 +8,9 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/localIssuer.js";
-import { ensurePhotos } from "../../local/photos.js";
-import type { RunningProcess } from "../../local/processes.js";
+import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import type { RunningProcess } from "../../local/stack/processes.js";
 import { callApi, checkOnce, recordCounts, secretLines, stackClients, stackLogLines, startWorkerProcess, waitForEnd } from "../support/faultKit.js";
 
 const stack = inject("faultStack");

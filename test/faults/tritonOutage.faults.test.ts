@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { ensurePhotos } from "../../local/photos.js";
-import { logContains, type RunningProcess } from "../../local/processes.js";
-import { startTriton } from "../../local/triton.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import { logContains, type RunningProcess } from "../../local/stack/processes.js";
+import { startTriton } from "../../local/stack/triton.js";
 import { checkOnce, privateInputsBucket, recordCounts, stackClients, startWorkerProcess, waitForEnd } from "../support/faultKit.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 

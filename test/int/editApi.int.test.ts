@@ -18,9 +18,9 @@ import { handleCommand } from "../../events/handleCommand.js";
 import type { JobQueue } from "../../events/ports.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
-import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
+import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);

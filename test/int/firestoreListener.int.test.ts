@@ -14,9 +14,9 @@ import { createEditClient } from "../../client/editClient.js";
 import type { Job } from "../../client/editTypes.js";
 import { connectEmulatorFirestore } from "../../client/firestoreConnection.js";
 import { handleCommand } from "../../events/handleCommand.js";
-import { startFirestoreEmulator } from "../../local/emulators.js";
-import { LOCAL_DIR, REPO_ROOT } from "../../local/paths.js";
-import { freePort, type RunningProcess } from "../../local/processes.js";
+import { startFirestoreEmulator } from "../../local/stack/emulators.js";
+import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
+import { freePort, type RunningProcess } from "../../local/stack/processes.js";
 
 const projectId = `listener-${randomUUID().slice(0, 8)}`;
 let emulator: RunningProcess;

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureTriton, type TritonInstall } from "../../local/triton.js";
-import { readPhotoTile } from "../../local/photos.js";
+import { ensureTriton, type TritonInstall } from "../../local/stack/triton.js";
+import { readPhotoTile } from "../../local/bench/photos.js";
 import { writeNpyUint8 } from "../support/npy.js";
 import { runSupportPython } from "../support/venvPython.js";
 

@@ -17,7 +17,7 @@ import type { InferenceClient } from "../../events/ports.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 
 const services = inject("services");

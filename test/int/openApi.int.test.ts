@@ -20,9 +20,9 @@ import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { OPENAPI_DOCUMENT } from "../../functions/openApiDocument.js";
-import { localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
-import { ensurePhotos } from "../../local/photos.js";
-import { freePort } from "../../local/processes.js";
+import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
+import { freePort } from "../../local/stack/processes.js";
 import { emulatorClients } from "../support/clients.js";
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;

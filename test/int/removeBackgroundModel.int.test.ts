@@ -11,7 +11,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceClient, InferenceResult } from "../../events/inferencePort.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { compare, failure } from "../support/tiledEditContract.js";

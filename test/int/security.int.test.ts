@@ -17,7 +17,7 @@ import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createQuota } from "../../functions/quota.js";
-import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/localIssuer.js";
+import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
 import { emulatorClients } from "../support/clients.js";
 import { secretLines } from "../support/faultKit.js";
 

@@ -8,7 +8,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceClient } from "../../events/inferencePort.js";
 import { OPERATION_SPECS, checkParams, type EditParams, type Operation } from "../../events/operations.js";
-import { ensurePhotos } from "../../local/photos.js";
+import { ensurePhotos } from "../../local/bench/photos.js";
 import { editModel } from "../../workers/edits/editModels.js";
 import { runEdit } from "../../workers/edits/runEdit.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";

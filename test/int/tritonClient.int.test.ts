@@ -8,11 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceError, type InferenceRequest } from "../../events/inferencePort.js";
-import { freePort } from "../../local/processes.js";
+import { freePort } from "../../local/stack/processes.js";
 import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/triton/checkModels.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
-import { readPhotoTile } from "../../local/photos.js";
+import { readPhotoTile } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceClient, InferenceResult } from "../../events/inferencePort.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
-import { readPhotoTile, type Crop } from "../../local/photos.js";
+import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 

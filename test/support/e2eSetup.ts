@@ -5,8 +5,8 @@
  * and the spans its processes export to an OTLP receiver started here.
  */
 import type { TestProject } from "vitest/node";
-import { startLocalStack } from "../../local/localStack.js";
-import { startOtlpReceiver } from "../../local/otlpReceiver.js";
+import { startLocalStack } from "../../local/stack/localStack.js";
+import { startOtlpReceiver } from "../../local/stack/otlpReceiver.js";
 
 export interface E2eStack {
   apiUrl: string;

@@ -56,7 +56,9 @@ def enhance(args) -> None:
 
 
 def classical(args) -> None:
-    path = MODELS / args.model / "1" / f"{args.model}_filter.py"
+    folder = MODELS / args.model / "1"
+    sys.path.insert(0, str(folder))  # as model.py does, for the modules linked beside the filter
+    path = folder / f"{args.model}_filter.py"
     spec = importlib.util.spec_from_file_location(f"{args.model}_filter", path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]

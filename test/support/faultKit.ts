@@ -11,8 +11,8 @@ import { Storage } from "@google-cloud/storage";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import type { RecordedEvent } from "../../events/editEvents.js";
 import { isTerminal, type JobState } from "../../events/jobState.js";
-import { REPO_ROOT } from "../../local/paths.js";
-import { logContains, startProcess, type RunningProcess } from "../../local/processes.js";
+import { REPO_ROOT } from "../../local/stack/paths.js";
+import { logContains, startProcess, type RunningProcess } from "../../local/stack/processes.js";
 import type { FaultStack } from "./faultsSetup.js";
 
 export function stackClients(stack: FaultStack) {

@@ -8,8 +8,8 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { startLocalStack, type StackNames } from "../../local/localStack.js";
-import { LOCAL_DIR } from "../../local/paths.js";
+import { startLocalStack, type StackNames } from "../../local/stack/localStack.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
 
 export interface FaultStack {
   apiUrl: string;

@@ -5,9 +5,9 @@
  */
 import { join } from "node:path";
 import { beforeAll, inject } from "vitest";
-import { firestoreAnswers, pubsubAnswers, storageAnswers } from "../../local/emulators.js";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { sleep } from "../../local/processes.js";
+import { firestoreAnswers, pubsubAnswers, storageAnswers } from "../../local/stack/emulators.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { sleep } from "../../local/stack/processes.js";
 import { logTail } from "./intSetup.js";
 
 beforeAll(async () => {

@@ -6,9 +6,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "../../local/emulators.js";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { freePort, type RunningProcess } from "../../local/processes.js";
+import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "../../local/stack/emulators.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { freePort, type RunningProcess } from "../../local/stack/processes.js";
 
 export interface IntServices {
   projectId: string;

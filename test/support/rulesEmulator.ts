@@ -5,8 +5,8 @@
  * SDK does).
  */
 import { fileURLToPath } from "node:url";
-import { firestoreAnswers } from "../../local/emulators.js";
-import { freePort, startProcess, type RunningProcess } from "../../local/processes.js";
+import { firestoreAnswers } from "../../local/stack/emulators.js";
+import { freePort, startProcess, type RunningProcess } from "../../local/stack/processes.js";
 
 const emulatorJar = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
 const rulesFile = fileURLToPath(new URL("../../infra/firestore.rules", import.meta.url));

@@ -1,5 +1,5 @@
 /** Following a job of the local stack through its public API, for the e2e tests. */
-import { sleep } from "../../local/processes.js";
+import { sleep } from "../../local/stack/processes.js";
 
 const ENDED = ["succeeded", "failed", "canceled"];
 

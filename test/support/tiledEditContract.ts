@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceError, type InferenceClient, type InferenceResult, type Tensor } from "../../events/inferencePort.js";
-import { readPhotoTile, type Crop } from "../../local/photos.js";
+import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
 import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { startTestTriton, type TestTriton } from "./tritonServer.js";
 

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { LOCAL_DIR } from "../../local/paths.js";
-import { freePort, type RunningProcess } from "../../local/processes.js";
-import { ensureTriton, startTriton, type TritonInstall } from "../../local/triton.js";
+import { LOCAL_DIR } from "../../local/stack/paths.js";
+import { freePort, type RunningProcess } from "../../local/stack/processes.js";
+import { ensureTriton, startTriton, type TritonInstall } from "../../local/stack/triton.js";
 
 export interface TestTriton {
   install: TritonInstall;

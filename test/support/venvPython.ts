@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type { TritonInstall } from "../../local/triton.js";
+import type { TritonInstall } from "../../local/stack/triton.js";
 
 const execFileAsync = promisify(execFile);
 const SUPPORT = resolve(fileURLToPath(new URL(".", import.meta.url)));

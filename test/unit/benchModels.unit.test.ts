@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { withoutBlock } from "../../local/benchModels.js";
+import { withoutBlock } from "../../local/bench/benchModels.js";
 
 describe("the batching-off copy of a model config", () => {
   it("drops the whole dynamic_batching block, nested blocks included, and keeps the rest", () => {

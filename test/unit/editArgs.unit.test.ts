@@ -15,7 +15,7 @@ describe("edit's command line", () => {
     const env = { EDIT_API_URL: "https://env.example", EDIT_TOKEN: "env-token", FIRESTORE_EMULATOR_HOST: "127.0.0.1:8085", EDIT_PROJECT_ID: "p" };
     const fromEnv = parseEditArgs(["upscale", "a.png"], env);
     expect(fromEnv).toMatchObject({ options: { apiUrl: "https://env.example", auth: { token: "env-token" }, firestoreEmulatorHost: "127.0.0.1:8085", projectId: "p" } });
-    expect(parseEditArgs(["upscale", "a.png", "--api=http://127.0.0.1:9", "--user", "bob"], env)).toMatchObject({ options: { apiUrl: "http://127.0.0.1:9", auth: { localUser: "bob" } } });
+    expect(parseEditArgs(["upscale", "a.png", "--api=http://127.0.0.1:9", "--token", "flag-token"], env)).toMatchObject({ options: { apiUrl: "http://127.0.0.1:9", auth: { token: "flag-token" } } });
     expect(parseEditArgs(["upscale", "a.png"], {})).toMatchObject({ options: { apiUrl: "http://127.0.0.1:8080", auth: undefined } });
   });
 
@@ -28,7 +28,7 @@ describe("edit's command line", () => {
     [["upscale", "a.png", "--param", "scale"], "--param takes name=value"],
     [["upscale", "a.png", "--param", "=2"], "--param takes name=value"],
     [["upscale", "a.png", "--api", "ftp://x"], "--api must be an http(s) URL"],
-    [["upscale", "a.png", "--token", "t", "--user", "u"], "not both"],
+    [["upscale", "a.png", "--user", "u"], "unknown option --user"],
     [["upscale", "a.png", "--firestore-emulator", "nohost"], "host:port"],
     [["Up Scale", "a.png"], "not an operation name"],
   ])("refuses %j: %s", (argv, message) => {

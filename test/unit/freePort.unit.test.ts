@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
-import { freePort } from "../../local/processes.js";
+import { freePort } from "../../local/stack/processes.js";
 
 describe("freePort", () => {
   it("gives distinct ports below the ephemeral range that a server can bind", async () => {

@@ -3,11 +3,23 @@
  * Pulumi.<stack>.yaml): the inputs that decide whether the system works, costs what it should
  * and stays private.
  */
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { mockProjectNumber, runInfraProgram, type DeclaredResource, type ProgramRun } from "../support/infraProgram.js";
+import { quotaCounterTtl } from "../../infra/firestore.js";
+import { contextHash, ignoreRules } from "../../infra/images.js";
+import { gpuQuotaIds, gpuQuotaProblem, projectProblems } from "../../infra/preflight.js";
+import {
+  mockProjectNumber,
+  modelRepositoryFixture,
+  runInfraProgram,
+  type DeclaredResource,
+  type ProgramRun,
+} from "../support/infraProgram.js";
 
 const T = {
   alertPolicy: "gcp:monitoring/alertPolicy:AlertPolicy",
@@ -28,6 +40,14 @@ const T = {
   scaledObject: "kubernetes:keda.sh/v1alpha1:ScaledObject",
   subscription: "gcp:pubsub/subscription:Subscription",
   subscriptionIam: "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+  command: "command:local:Command",
+  service: "gcp:projects/service:Service",
+  bucketObject: "gcp:storage/bucketObject:BucketObject",
+  pdb: "kubernetes:policy/v1:PodDisruptionBudget",
+  field: "gcp:firestore/field:Field",
+  backupSchedule: "gcp:firestore/backupSchedule:BackupSchedule",
+  database: "gcp:firestore/database:Database",
+  channel: "gcp:monitoring/notificationChannel:NotificationChannel",
   topic: "gcp:pubsub/topic:Topic",
   topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
 } as const;
@@ -43,6 +63,10 @@ const stacks = {
     tritonMinReplicas: 0,
     protectData: false,
     corsOrigins: ["http://localhost:5173", "https://dev.image-edit.example.com"],
+    pointInTimeRecovery: false,
+    backupRetentionDays: 0,
+    alertEmails: [] as string[],
+    authorizedNetworks: [] as string[],
   },
   staging: {
     gpuSpot: false,
@@ -53,6 +77,10 @@ const stacks = {
     tritonMinReplicas: 0,
     protectData: true,
     corsOrigins: ["https://staging.image-edit.example.com"],
+    pointInTimeRecovery: true,
+    backupRetentionDays: 0,
+    alertEmails: [] as string[],
+    authorizedNetworks: [] as string[],
   },
   prod: {
     gpuSpot: false,
@@ -63,8 +91,12 @@ const stacks = {
     tritonMinReplicas: 1,
     protectData: true,
     corsOrigins: ["https://image-edit.example.com", "https://app.image-edit.example.com"],
+    pointInTimeRecovery: true,
+    backupRetentionDays: 14,
+    alertEmails: ["oncall@image-edit.example.com"],
+    authorizedNetworks: ["198.51.100.0/24"],
   },
-} as const;
+};
 
 describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   let run: ProgramRun;
@@ -75,7 +107,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   beforeAll(async () => {
     run = await runInfraProgram(stack);
     project = run.config["gcp:project"] as string;
-  });
+  }, 30_000);
 
   describe("GPU node pool", () => {
     const gpuPool = () => run.one(T.nodePool, "gpu");
@@ -159,7 +191,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   describe("buckets", () => {
     it("are all private: uniform access and public access prevention", () => {
       const buckets = run.all(T.bucket);
-      expect(buckets.map((b) => b.name).sort()).toEqual(["functions-source", "models", "results", "uploads"]);
+      expect(buckets.map((b) => b.name).sort()).toEqual(["build-source", "functions-source", "models", "results", "uploads"]);
       for (const bucket of buckets) {
         expect(bucket.inputs).toMatchObject({ uniformBucketLevelAccess: true, publicAccessPrevention: "enforced" });
       }
@@ -217,7 +249,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
 
     it("runs the pinned release on one GPU, tolerating the taint", () => {
       const spec = triton().inputs.spec.template.spec;
-      expect(container(triton()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/triton:26.08`);
+      expect(container(triton()).image).toMatch(new RegExp(`^us-central1-docker\\.pkg\\.dev/${project}/images-${stack}/triton@sha256:[0-9a-f]{64}$`));
       expect(container(triton()).resources.limits["nvidia.com/gpu"]).toBe("1");
       expect(spec.tolerations).toEqual([
         { key: "nvidia.com/gpu", operator: "Equal", value: "present", effect: "NoSchedule" },
@@ -328,7 +360,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         MAX_INPUT_BYTES: run.one(T.function, "api").inputs.serviceConfig.environmentVariables.MAX_UPLOAD_BYTES,
         METRICS_PORT: "9464",
       });
-      expect(container(worker()).image).toBe(`us-central1-docker.pkg.dev/${project}/images-${stack}/worker:latest`);
+      expect(container(worker()).image).toMatch(new RegExp(`^us-central1-docker\\.pkg\\.dev/${project}/images-${stack}/worker@sha256:[0-9a-f]{64}$`));
     });
 
     it("serves /metrics on the port Managed Prometheus scrapes", () => {
@@ -364,7 +396,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
   });
 
   describe("Cloud Functions", () => {
-    it("run api and uploadFinalized on Node 20, each as its own service account", () => {
+    it("run api and uploadFinalized on Node 24, each as its own service account", () => {
       const api = run.one(T.function, "api").inputs;
       const upload = run.one(T.function, "upload-finalized").inputs;
       expect(api.buildConfig).toMatchObject({ runtime: "nodejs24", entryPoint: "api" });
@@ -494,6 +526,202 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     });
   });
 
+
+  describe("a first `up` on an empty project", () => {
+    const minutes = (value: string) => Number(/^(\d+)m$/.exec(value)?.[1] ?? 0);
+
+    it("binds Workload Identity only after the cluster exists (its identity pool comes with it)", () => {
+      const cluster = run.one(T.cluster, "gke");
+      const bindings = run.all(T.saIam).filter((b) => b.inputs.role === "roles/iam.workloadIdentityUser");
+      expect(bindings).toHaveLength(3);
+      for (const binding of bindings) expect(run.waitsFor(binding, cluster), binding.name).toBe(true);
+    });
+
+    it("enables every API it uses, image streaming's included", () => {
+      const services = run.all(T.service).map((s) => s.inputs.service);
+      expect(services).toEqual(
+        expect.arrayContaining(["containerfilesystem.googleapis.com", "cloudquotas.googleapis.com", "cloudbuild.googleapis.com", "eventarc.googleapis.com"]),
+      );
+      // Image streaming is what the API is for.
+      expect(run.one(T.nodePool, "gpu").inputs.nodeConfig.gcfsConfig).toEqual({ enabled: true });
+    });
+
+    it("builds the functions as the stack's own build account, into the stack's repository", () => {
+      for (const fn of run.all(T.function)) {
+        expect(fn.inputs.buildConfig.serviceAccount, fn.name).toBe(`projects/${project}/serviceAccounts/${email("builder")}`);
+        expect(fn.inputs.buildConfig.dockerRepository).toBe(`projects/${project}/locations/us-central1/repositories/images-${stack}`);
+      }
+      const member = `serviceAccount:${email("builder")}`;
+      const grants = run.resources
+        .filter((r) => /IAM|Iam/.test(r.type) && r.inputs.member === member)
+        .map((g) => `${g.inputs.role} on ${g.inputs.bucket ?? g.inputs.repository ?? "project"}${g.inputs.condition ? " if " + g.inputs.condition.expression : ""}`)
+        .sort();
+      expect(grants).toEqual(
+        [
+          "roles/logging.logWriter on project",
+          `roles/storage.objectAdmin on project if resource.name.startsWith("projects/_/buckets/gcf-v2-sources-${mockProjectNumber}-")`,
+          `roles/artifactregistry.writer on images-${stack}`,
+          `roles/storage.objectViewer on ${project}-${stack}-build-source`,
+          `roles/storage.objectViewer on ${project}-${stack}-functions-source`,
+        ].sort(),
+      );
+    });
+
+    it("grants Eventarc's service agent its role and waits for it to propagate before creating the triggers", () => {
+      const agentGrant = run.one(T.projectIam, "eventarc-agent");
+      expect(agentGrant.inputs).toMatchObject({
+        role: "roles/eventarc.serviceAgent",
+        member: `serviceAccount:service-${mockProjectNumber}@gcp-sa-eventarc.iam.gserviceaccount.com`,
+      });
+      const wait = run.one(T.command, "iam-propagation");
+      expect(wait.inputs.create).toBe("sleep 90");
+      for (const grant of ["eventarc-agent", "storage-agent-publisher", "builder-logs", "builder-push-images"]) {
+        const resource = run.resources.find((r) => r.name === grant && /IAM|Iam/.test(r.type)) as DeclaredResource;
+        expect(run.waitsFor(wait, resource), grant).toBe(true);
+      }
+      for (const name of ["upload-finalized", "dead-letter"]) {
+        const fn = run.one(T.function, name);
+        expect(run.waitsFor(fn, wait), name).toBe(true);
+        expect(run.waitsFor(fn, agentGrant), name).toBe(true);
+      }
+    });
+
+    it("gives the cluster, the GPU pool and Triton's first start the time they take", () => {
+      const cluster = run.one(T.cluster, "gke").customTimeouts;
+      expect(minutes(cluster?.create ?? "")).toBeGreaterThanOrEqual(60);
+      expect(minutes(cluster?.update ?? "")).toBeGreaterThanOrEqual(60);
+      expect(minutes(run.one(T.nodePool, "gpu").customTimeouts?.create ?? "")).toBeGreaterThanOrEqual(45);
+      // A GPU node from zero, the image and every model: past Pulumi's 10 minutes for a Deployment.
+      const triton = run.one(T.deployment, "triton").customTimeouts;
+      expect(minutes(triton?.create ?? "")).toBeGreaterThanOrEqual(30);
+      expect(minutes(triton?.update ?? "")).toBeGreaterThanOrEqual(30);
+    });
+
+    it("builds the worker and Triton images with Cloud Build and deploys exactly the digests it pushed", () => {
+      const registry = `us-central1-docker.pkg.dev/${project}/images-${stack}`;
+      const digest = (name: string) => `sha256:${createHash("sha256").update(name).digest("hex")}`;
+      const worker = run.one(T.command, "build-worker").inputs;
+      const triton = run.one(T.command, "build-triton").inputs;
+      expect(worker.create).toContain("gcloud builds submit");
+      expect(worker.environment).toMatchObject({
+        DOCKERFILE: "workers/Dockerfile",
+        IGNORE_FILE: "infra/worker.gcloudignore",
+        BUILDER: email("builder"),
+        STAGING: `gs://${project}-${stack}-build-source/source`,
+      });
+      expect(worker.environment.IMAGE).toMatch(new RegExp(`^${registry}/worker:src-[0-9a-f]{16}$`));
+      expect(triton.environment).toMatchObject({ DOCKERFILE: "triton.Dockerfile", TRITON_TAG: "26.08" });
+      expect(triton.environment.IMAGE).toMatch(new RegExp(`^${registry}/triton:26\.08-[0-9a-f]{16}$`));
+      expect(worker.triggers).toEqual([worker.environment.IMAGE]);
+      expect(container(run.one(T.deployment, "worker")).image).toBe(`${registry}/worker@${digest("build-worker")}`);
+      expect(container(run.one(T.deployment, "triton")).image).toBe(`${registry}/triton@${digest("build-triton")}`);
+      expect(run.outputs.workerImage).toBe(`${registry}/worker@${digest("build-worker")}`);
+      // Builds start once the build account's roles have propagated.
+      expect(run.waitsFor(run.one(T.command, "build-worker"), run.one(T.command, "iam-propagation"))).toBe(true);
+    });
+
+    it("uploads the model repository, weights included, before Triton starts", () => {
+      const objects = run.all(T.bucketObject).filter((o) => o.name.startsWith("model-"));
+      const names = objects.map((o) => o.inputs.name);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "model_repository/upscale/config.pbtxt",
+          "model_repository/upscale/configs/gpu.pbtxt",
+          "model_repository/upscale/1/model.py",
+          "model_repository/upscale/1/esrgan_slim_x4.onnx",
+          "model_repository/enhance/1/waifu2x_vgg7_noise3.onnx",
+          "model_repository/remove_background/1/isnet_medium.onnx",
+          "model_repository/comic/1/model.py",
+          "model_repository/aged/1/model.py",
+          // Shared modules, linked into each model folder: uploaded at the link, as Triton reads them.
+          "model_repository/comic/1/request_handling.py",
+          "model_repository/upscale/1/request_handling.py",
+        ]),
+      );
+      expect(names.filter((n) => n.includes("__pycache__"))).toEqual([]);
+      for (const object of objects) expect(object.inputs.bucket).toBe(run.outputs.modelsBucket);
+      const triton = run.one(T.deployment, "triton");
+      for (const object of objects) expect(run.waitsFor(triton, object), object.name).toBe(true);
+    });
+
+    it("reads the GPU quota the pool needs before creating the pool", () => {
+      const reads = run.calls.filter((c) => c.token === "gcp:cloudquota/getSQuotaInfo:getSQuotaInfo").map((c) => c.inputs.quotaId);
+      expect(reads.sort()).toEqual(
+        [expected.gpuSpot ? "PREEMPTIBLE-NVIDIA-T4-GPUS-per-project-region" : "NVIDIA-T4-GPUS-per-project-region", "GPUS-ALL-REGIONS-per-project"].sort(),
+      );
+      const maxNodes = Number(run.config["image-edit:gpuMaxNodes"]);
+      expect(run.one(T.nodePool, "gpu").inputs.autoscaling.totalMaxNodeCount).toBe(maxNodes);
+    });
+  });
+
+  describe("production safety", () => {
+    it(`${expected.pointInTimeRecovery ? "keeps" : "skips"} point-in-time recovery and ${expected.backupRetentionDays ? "backs up daily" : "takes no backups"}`, () => {
+      expect(run.one(T.database, "database").inputs.pointInTimeRecoveryEnablement).toBe(
+        expected.pointInTimeRecovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED",
+      );
+      const schedules = run.all(T.backupSchedule).map((b) => b.inputs);
+      expect(schedules).toEqual(
+        expected.backupRetentionDays
+          ? [expect.objectContaining({ retention: `${expected.backupRetentionDays * 86400}s`, dailyRecurrence: {}, database: "(default)" })]
+          : [],
+      );
+    });
+
+    it("expires the quota counter's documents with a TTL policy on the field the API writes", () => {
+      expect(run.one(T.field, "quota-counter-ttl").inputs).toMatchObject({
+        database: "(default)",
+        collection: "hits",
+        field: "expiresAt",
+        ttlConfig: {},
+      });
+    });
+
+    it.each(["worker", "triton"])("keeps a PodDisruptionBudget on the %s pods", (name) => {
+      const pdb = run.one(T.pdb, name).inputs;
+      const deployment = run.one(T.deployment, name).inputs;
+      expect(pdb.metadata.namespace).toBe("image-edit");
+      expect(pdb.spec.selector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
+      expect(pdb.spec.maxUnavailable).toBeDefined();
+      expect(pdb.spec.minAvailable).toBeUndefined();
+    });
+
+    it.each(["worker", "triton"])("runs the %s as a non-root user with no capabilities and a read-only image", (name) => {
+      const pod = run.one(T.deployment, name).inputs.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+      expect(pod.containers[0].securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        capabilities: { drop: ["ALL"] },
+        readOnlyRootFilesystem: true,
+      });
+      // The one place each may write.
+      expect(pod.containers[0].volumeMounts).toEqual(expect.arrayContaining([{ name: "tmp", mountPath: "/tmp" }]));
+    });
+
+    it(`${expected.authorizedNetworks.length ? "restricts" : "leaves open"} the cluster endpoint`, () => {
+      const cluster = run.one(T.cluster, "gke").inputs;
+      expect(cluster.privateClusterConfig.enablePrivateNodes).toBe(true);
+      if (expected.authorizedNetworks.length) {
+        expect(cluster.masterAuthorizedNetworksConfig).toEqual({
+          cidrBlocks: expected.authorizedNetworks.map((cidrBlock) => ({ cidrBlock, displayName: "operators" })),
+          gcpPublicCidrsAccessEnabled: false,
+        });
+      } else {
+        expect(cluster.masterAuthorizedNetworksConfig).toBeUndefined();
+      }
+    });
+
+    it(`notifies ${expected.alertEmails.length ? expected.alertEmails.join(", ") : "nobody"} on every alert`, () => {
+      const channels = run.all(T.channel);
+      expect(channels.map((c) => c.inputs.labels.email_address)).toEqual(expected.alertEmails);
+      const names = channels.map((c) => `projects/${project}/notificationChannels/${c.name}`);
+      for (const policy of run.all(T.alertPolicy)) expect(policy.inputs.notificationChannels ?? []).toEqual(names);
+    });
+
+    it("puts the CPU pool, like the GPU pool, behind the GKE metadata server", () => {
+      expect(run.one(T.nodePool, "cpu").inputs.nodeConfig.workloadMetadataConfig).toEqual({ mode: "GKE_METADATA" });
+    });
+  });
+
   it("exports the real names of what the apps and operators use", () => {
     expect(run.outputs).toMatchObject({
       apiUrl: `https://api-${stack}-mock.a.run.app`,
@@ -518,5 +746,105 @@ describe("stack configuration checks", () => {
 
   it("refuses more Triton replicas than GPU nodes", async () => {
     await expect(runInfraProgram("dev", { "image-edit:tritonMaxReplicas": "3" })).rejects.toThrow(/gpuMaxNodes/);
+  });
+});
+
+describe("what cannot be automated fails first, with what to do", () => {
+  it("refuses a project without billing", async () => {
+    await expect(runInfraProgram("dev", {}, { project: { labels: { firebase: "enabled" } } })).rejects.toThrow(
+      /project image-edit-dev has no billing account: link one with `gcloud billing projects link image-edit-dev/,
+    );
+  });
+
+  it("refuses a project not added to Firebase", async () => {
+    await expect(runInfraProgram("dev", {}, { project: { billingAccount: "012345-6789AB-CDEF01", labels: {} } })).rejects.toThrow(
+      /project image-edit-dev is not added to Firebase.*firebase projects:addfirebase image-edit-dev/,
+    );
+  });
+
+  it("names both when both are missing", () => {
+    expect(projectProblems("p", {})).toHaveLength(2);
+    expect(projectProblems("p", { billingAccount: "b", labels: { firebase: "enabled" } })).toEqual([]);
+  });
+
+  it("refuses a GPU quota below the pool's ceiling, naming the quota to raise", () => {
+    const info = (quotaId: string, value: number, region?: string) => ({
+      quotaId,
+      dimensionsInfos: [{ dimensions: (region ? { region } : {}) as Record<string, string>, details: [{ value: String(value) }] }],
+    });
+    const config = { project: "p", region: "us-central1", gpuMaxNodes: 2, gpuAcceleratorType: "nvidia-tesla-t4" };
+    expect(gpuQuotaIds({ gpuAcceleratorType: "nvidia-tesla-t4", gpuSpot: true })).toEqual([
+      "PREEMPTIBLE-NVIDIA-T4-GPUS-per-project-region",
+      "GPUS-ALL-REGIONS-per-project",
+    ]);
+    expect(gpuQuotaProblem(config, [info("NVIDIA-T4-GPUS-per-project-region", 4), info("GPUS-ALL-REGIONS-per-project", 2)])).toBeUndefined();
+    // New projects start with no GPU anywhere.
+    expect(gpuQuotaProblem(config, [info("NVIDIA-T4-GPUS-per-project-region", 4), info("GPUS-ALL-REGIONS-per-project", 0)])).toMatch(
+      /lacks GPU quota for gpuMaxNodes=2 nvidia-tesla-t4 in us-central1 \(GPUS-ALL-REGIONS-per-project = 0\): request at least 2/,
+    );
+    // A region's own value wins over the default.
+    const regional = { quotaId: "NVIDIA-T4-GPUS-per-project-region", dimensionsInfos: [...info("x", 8).dimensionsInfos, ...info("x", 1, "us-central1").dimensionsInfos] };
+    expect(gpuQuotaProblem(config, [regional])).toMatch(/NVIDIA-T4-GPUS-per-project-region = 1/);
+  });
+
+  it("refuses to upload a model repository whose ONNX weights were never built", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "infra-models-missing-"));
+    try {
+      cpSync(modelRepositoryFixture(), dir, { recursive: true, filter: (path) => !path.endsWith("isnet_medium.onnx") });
+      await expect(runInfraProgram("dev", { "image-edit:modelRepositoryDir": dir })).rejects.toThrow(
+        /the model repository lacks remove_background\/1\/isnet_medium\.onnx: run `npm run models`/,
+      );
+      // Leaving the model out (its edit marked unavailable) is the other way.
+      const run = await runInfraProgram("dev", { "image-edit:modelRepositoryDir": dir, "image-edit:excludedModels": '["remove_background"]' });
+      expect(run.all(T.bucketObject).filter((o) => o.inputs.name?.includes("remove_background"))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("refuses a production stack whose alerts page nobody or whose endpoint is open to all", async () => {
+    await expect(runInfraProgram("prod", { "image-edit:alertEmails": "[]" })).rejects.toThrow(/alerts would page nobody: pulumi config set/);
+    await expect(runInfraProgram("prod", { "image-edit:masterAuthorizedNetworks": "[]" })).rejects.toThrow(
+      /cluster endpoint would be open to any address/,
+    );
+    await expect(runInfraProgram("prod", { "image-edit:masterAuthorizedNetworks": '["0.0.0.0/0"]' })).rejects.toThrow(/open to any address/);
+  }, 30_000);
+
+  it("runs a given image by digest instead of building it, and refuses one given by tag", async () => {
+    const image = `us-central1-docker.pkg.dev/image-edit-dev/images-dev/worker@sha256:${"a".repeat(64)}`;
+    const run = await runInfraProgram("dev", { "image-edit:workerImage": image });
+    expect(run.all(T.command).map((c) => c.name)).not.toContain("build-worker");
+    expect(run.one(T.deployment, "worker").inputs.spec.template.spec.containers[0].image).toBe(image);
+    await expect(runInfraProgram("dev", { "image-edit:workerImage": "us-central1-docker.pkg.dev/p/r/worker:latest" })).rejects.toThrow(/workerImage/);
+  }, 30_000);
+});
+
+describe("the worker's Cloud Build context", () => {
+  it("leaves out what workers/Dockerfile.dockerignore leaves out, and nothing the build needs", () => {
+    const root = new URL("../..", import.meta.url).pathname;
+    const dockerignore = readFileSync(join(root, "workers/Dockerfile.dockerignore"), "utf8")
+      .split("\n")
+      .filter((line) => line.trim() && !line.startsWith("#"))
+      .map((line) => (line.startsWith("**/") ? line : `/${line}`));
+    const gcloudignore = readFileSync(join(root, "infra/worker.gcloudignore"), "utf8")
+      .split("\n")
+      .filter((line) => line.trim() && !line.startsWith("#"));
+    expect(gcloudignore.sort()).toEqual(dockerignore.sort());
+    const rules = ignoreRules(join(root, "infra/worker.gcloudignore"));
+    for (const kept of ["package.json", "package-lock.json", "tsconfig.build.json", "workers/main.ts", "workers/triton/inference.proto", "workers/Dockerfile", "events/decide.ts"]) {
+      expect(rules.ignored(kept), kept).toBe(false);
+    }
+    for (const left of ["node_modules/x", "test/unit/a.ts", "triton/model_repository/a", "infra/index.ts", "a/b/model.onnx", "workers/__pycache__/x"]) {
+      expect(rules.ignored(left), left).toBe(true);
+    }
+    // The tag follows the content: the same tree, the same tag (no rebuild).
+    const ignore = join(root, "infra/worker.gcloudignore");
+    expect(contextHash(root, ignore)).toBe(contextHash(root, ignore));
+  });
+
+  it("points the TTL policy at the collection group and field the request counter writes", () => {
+    const counter = readFileSync(new URL("../../adapters/firestore/firestoreRequestCounter.ts", import.meta.url), "utf8");
+    expect(counter).toContain(`.collection("${quotaCounterTtl.collectionGroup}")`);
+    expect(counter).toContain(`{ ${quotaCounterTtl.field}: new Date(`);
   });
 });

@@ -8,10 +8,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 import {
   gpuPoolsTaintedWithDrivers,
+  imagesByDigest,
+  leastPrivilegeRoles,
   noPrimitiveRoles,
   noPublicBucket,
+  podsRunUnprivileged,
   policies,
+  privateCluster,
+  serviceAccountAllowList,
+  stackAccountGrants,
   subscriptionsDeadLetter,
+  workloadIdentityEverywhere,
 } from "../../infra/policies.js";
 import { runInfraProgram, type DeclaredResource, type ProgramRun } from "../support/infraProgram.js";
 
@@ -46,7 +53,8 @@ function planted(resource: DeclaredResource, plant: (inputs: Record<string, any>
 const runs: Record<string, ProgramRun> = {};
 beforeAll(async () => {
   for (const stack of ["dev", "staging", "prod"]) runs[stack] = await runInfraProgram(stack);
-});
+  // Three program runs; a busy machine needs more than the default hook timeout.
+}, 60_000);
 const dev = () => runs.dev as ProgramRun;
 
 describe.each(["dev", "staging", "prod"])("the %s stack", (stack) => {
@@ -169,5 +177,114 @@ describe("gpu-pools-tainted-with-drivers", () => {
 
   it("ignores pools without GPUs", () => {
     expect(violations(gpuPoolsTaintedWithDrivers, dev().one("gcp:container/nodePool:NodePool", "cpu"))).toEqual([]);
+  });
+});
+
+describe("least-privilege-roles", () => {
+  const grant = (name: string) => {
+    const all = dev().resources.filter((r) => r.name === name);
+    expect(all).toHaveLength(1);
+    return all[0] as DeclaredResource;
+  };
+
+  it("catches the worker given roles/storage.admin, on the project or on a bucket", () => {
+    const onProject = planted(grant("worker-firestore"), (i) => (i.role = "roles/storage.admin"));
+    expect(violations(leastPrivilegeRoles, onProject)).toEqual([
+      "worker-firestore: worker may not hold project roles/storage.admin (infra/policies.ts serviceAccountAllowList)",
+    ]);
+    const onBucket = planted(grant("worker-results"), (i) => (i.role = "roles/storage.admin"));
+    expect(violations(leastPrivilegeRoles, onBucket)).toEqual([
+      "worker-results: worker may not hold bucket results roles/storage.admin (infra/policies.ts serviceAccountAllowList)",
+    ]);
+  });
+
+  it("catches an allowed role on the wrong resource", () => {
+    // The worker may read uploads, but not read the models bucket.
+    const models = planted(grant("worker-uploads"), (i) => (i.bucket = i.bucket.replace(/uploads$/, "models")));
+    expect(violations(leastPrivilegeRoles, models)).toHaveLength(1);
+  });
+
+  it("catches an account the allow-list does not know, and a conditional role without its condition", () => {
+    const stranger = planted(grant("worker-firestore"), (i) => (i.member = i.member.replace("worker-dev@", "debug-dev@")));
+    expect(violations(leastPrivilegeRoles, stranger)).toHaveLength(1);
+    const unconditional = planted(grant("builder-function-sources"), (i) => delete i.condition);
+    expect(violations(leastPrivilegeRoles, unconditional)).toEqual([
+      "builder-function-sources: builder may not hold project roles/storage.objectAdmin (infra/policies.ts serviceAccountAllowList)",
+    ]);
+  });
+
+  it("lists every account the program creates, and each allowed grant is one the program makes", () => {
+    const accounts = dev().all("gcp:serviceaccount/account:Account").map((a) => String(a.inputs.accountId).replace(/-dev$/, ""));
+    expect(Object.keys(serviceAccountAllowList).sort()).toEqual(accounts.sort());
+    // An allow-list wider than the program would hide a grant added later: every entry is used.
+    const used = new Set(
+      dev().resources.flatMap((r) =>
+        stackAccountGrants(r.type, r.inputs).flatMap((g) =>
+          "unknown" in g ? [] : [`${g.account}: ${g.grant}${g.conditional ? " (conditional)" : ""}`],
+        ),
+      ),
+    );
+    const listed = Object.entries(serviceAccountAllowList).flatMap(([account, grants]) => grants.map((g) => `${account}: ${g}`));
+    expect(listed.filter((entry) => !used.has(entry))).toEqual([]);
+  });
+});
+
+describe("workload-identity-everywhere", () => {
+  const cpu = () => dev().one("gcp:container/nodePool:NodePool", "cpu");
+
+  it("catches the CPU pool without GKE_METADATA", () => {
+    expect(violations(workloadIdentityEverywhere, planted(cpu(), (i) => delete i.nodeConfig.workloadMetadataConfig))).toEqual([
+      "cpu: needs nodeConfig.workloadMetadataConfig.mode GKE_METADATA",
+    ]);
+    expect(
+      violations(workloadIdentityEverywhere, planted(cpu(), (i) => (i.nodeConfig.workloadMetadataConfig.mode = "GCE_METADATA"))),
+    ).toHaveLength(1);
+  });
+
+  it("catches a cluster without a workload pool", () => {
+    const cluster = dev().one("gcp:container/cluster:Cluster", "gke");
+    expect(violations(workloadIdentityEverywhere, planted(cluster, (i) => delete i.workloadIdentityConfig))).toEqual([
+      "gke: needs workloadIdentityConfig.workloadPool",
+    ]);
+  });
+});
+
+describe("private-cluster", () => {
+  const cluster = () => runs.prod?.one("gcp:container/cluster:Cluster", "gke") as DeclaredResource;
+
+  it("catches enablePrivateNodes: false on the cluster or a pool", () => {
+    expect(violations(privateCluster, planted(cluster(), (i) => (i.privateClusterConfig.enablePrivateNodes = false)))).toEqual([
+      "gke: privateClusterConfig.enablePrivateNodes must be true",
+    ]);
+    const pool = planted(dev().one("gcp:container/nodePool:NodePool", "cpu"), (i) => (i.networkConfig = { enablePrivateNodes: false }));
+    expect(violations(privateCluster, pool)).toHaveLength(1);
+  });
+
+  it("catches an endpoint authorized for 0.0.0.0/0", () => {
+    const open = planted(cluster(), (i) => i.masterAuthorizedNetworksConfig.cidrBlocks.push({ cidrBlock: "0.0.0.0/0" }));
+    expect(violations(privateCluster, open)).toEqual(["gke: masterAuthorizedNetworksConfig must not authorize 0.0.0.0/0"]);
+  });
+});
+
+describe("pods-run-unprivileged", () => {
+  const deployment = (name: string) => dev().one("kubernetes:apps/v1:Deployment", name);
+
+  it.each(["worker", "triton"])("catches the %s running as root or keeping capabilities", (name) => {
+    expect(violations(podsRunUnprivileged, planted(deployment(name), (i) => delete i.spec.template.spec.securityContext))).toEqual([
+      `${name}: the pod needs securityContext.runAsNonRoot true`,
+    ]);
+    const capable = planted(deployment(name), (i) => (i.spec.template.spec.containers[0].securityContext.capabilities = { add: ["SYS_ADMIN"] }));
+    expect(violations(podsRunUnprivileged, capable)).toEqual([`${name}/${name}: must drop ALL capabilities`]);
+    const escalating = planted(deployment(name), (i) => delete i.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation);
+    expect(violations(podsRunUnprivileged, escalating)).toHaveLength(1);
+  });
+});
+
+describe("images-by-digest", () => {
+  it.each(["worker", "triton"])("catches the %s deployed by tag", (name) => {
+    const tagged = planted(dev().one("kubernetes:apps/v1:Deployment", name), (i) => {
+      i.spec.template.spec.containers[0].image = i.spec.template.spec.containers[0].image.replace(/@sha256:.*/, ":latest");
+    });
+    expect(violations(imagesByDigest, tagged)).toHaveLength(1);
   });
 });

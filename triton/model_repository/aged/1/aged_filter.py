@@ -23,6 +23,7 @@ within 12 px of it. No statistic of the whole tile, no position, no randomness.
 from __future__ import annotations
 
 import numpy as np
+from gaussian_blur import gaussian
 
 RADIUS = 12
 FINE_SIGMA, FINE_RADIUS = 1.5, 5
@@ -52,14 +53,3 @@ def aged(images: np.ndarray, strength: float) -> np.ndarray:
     x = x + (IVORY - x) * highlight
     x = 0.5 + (x - 0.5) * (1 - 0.15 * s) + 0.03 * s
     return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)
-
-
-def gaussian(x: np.ndarray, sigma: float, radius: int) -> np.ndarray:
-    """Separable Gaussian blur of [N, H, W, C], edge padded, truncated at `radius`."""
-    taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2)).astype(np.float32)
-    taps /= taps.sum()
-    h, w = x.shape[1], x.shape[2]
-    padded = np.pad(x, ((0, 0), (radius, radius), (0, 0), (0, 0)), mode="edge")
-    rows = sum(t * padded[:, i : i + h] for i, t in enumerate(taps))
-    padded = np.pad(rows, ((0, 0), (0, 0), (radius, radius), (0, 0)), mode="edge")
-    return sum(t * padded[:, :, i : i + w] for i, t in enumerate(taps))

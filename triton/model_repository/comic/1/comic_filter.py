@@ -23,6 +23,7 @@ depends only on input pixels within 11 px of it. No statistic of the whole tile,
 from __future__ import annotations
 
 import numpy as np
+from gaussian_blur import gaussian
 
 RADIUS = 11
 BILATERAL_RADIUS = 3
@@ -73,14 +74,3 @@ def bilateral(x: np.ndarray, radius: int, spatial_sigma: float, range_sigma: flo
             total += weight * shifted
             weights += weight
     return total / weights
-
-
-def gaussian(x: np.ndarray, sigma: float, radius: int) -> np.ndarray:
-    """Separable Gaussian blur of [N, H, W, C], edge padded, truncated at `radius`."""
-    taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2)).astype(np.float32)
-    taps /= taps.sum()
-    h, w = x.shape[1], x.shape[2]
-    padded = np.pad(x, ((0, 0), (radius, radius), (0, 0), (0, 0)), mode="edge")
-    rows = sum(t * padded[:, i : i + h] for i, t in enumerate(taps))
-    padded = np.pad(rows, ((0, 0), (0, 0), (radius, radius), (0, 0)), mode="edge")
-    return sum(t * padded[:, :, i : i + w] for i, t in enumerate(taps))

@@ -20,21 +20,21 @@ edge pad of 7): an output pixel depends only on input pixels within 7 px of it.
 from __future__ import annotations
 
 import json
-import math
 import os
-from collections import defaultdict
+import sys
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import onnx_file, run_bucketed, sessions_by_bucket  # noqa: E402
+from request_handling import answer_in_groups, read_tiles_and_strength  # noqa: E402
+
 RADIUS = 7
 LEVELS = (1, 3)
 ONNX_INPUT = "IMAGE"
 ONNX_OUTPUT = "DENOISED"
-# ONNX_PRECISION (a config parameter) picks the graphs: fp32, or fp16, the same graphs computed in
-# float16 (triton/float16.py; configs/gpu.pbtxt uses it). Both take and return uint8.
-PRECISION_SUFFIXES = {"fp32": ".onnx", "fp16": ".fp16.onnx"}
 
 
 class TritonPythonModel:
@@ -42,8 +42,6 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = config.get("parameters", {})
         threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
-        precision = onnx_precision(parameters)
-        buckets = batch_buckets(parameters)
         version_dir = os.path.join(args["model_repository"], args["model_version"])
 
         providers: list = ["CPUExecutionProvider"]
@@ -55,16 +53,19 @@ class TritonPythonModel:
             # (triton/BATCHING.md, "On a GPU").
             providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
-        self.sessions: dict[int, dict[int, ort.InferenceSession]] = {}
+        # Per noise level, one session per batch bucket (onnx_sessions.py; one in all on the CPU).
+        self.sessions: dict[int, dict] = {}
         for level in LEVELS:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}{PRECISION_SUFFIXES[precision]}")
-            self.sessions[level] = {bucket: ort.InferenceSession(path, options, providers=providers) for bucket in buckets}
+            path = onnx_file(parameters, os.path.join(version_dir, f"waifu2x_vgg7_noise{level}"))
+            self.sessions[level] = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions[LEVELS[0]].values()))
         pb_utils.Logger.log_info(
-            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, {precision}, batch buckets {buckets}, providers {self.sessions[1][buckets[0]].get_providers()}, intra-op threads {threads}, "
+            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, {os.path.basename(path)}, batch buckets {sorted(self.sessions[LEVELS[0]])}, "
+            f"providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
@@ -72,34 +73,10 @@ class TritonPythonModel:
         return run_bucketed(self.sessions[level], ONNX_OUTPUT, ONNX_INPUT, batch)
 
     def execute(self, requests):
-        responses: list = [None] * len(requests)
-        groups: dict[tuple, list[tuple[int, np.ndarray]]] = defaultdict(list)
-        for index, request in enumerate(requests):
-            if getattr(request, "is_cancelled", None) and request.is_cancelled():
-                responses[index] = error_response("request was cancelled", pb_utils.TritonError.CANCELLED)
-                continue
-            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-            strength_rows = pb_utils.get_input_tensor_by_name(request, "STRENGTH").as_numpy().reshape(-1)
-            problem = check_request(image, strength_rows)
-            if problem:
-                responses[index] = error_response(problem, pb_utils.TritonError.INVALID_ARG)
-                continue
-            groups[(image.shape[1], image.shape[2], float(strength_rows[0]))].append((index, image))
+        return answer_in_groups(requests, read_tiles_and_strength, self.enhance, "IMAGE_OUT", "onnxruntime failed")
 
-        for (_, _, strength), members in groups.items():
-            batch = np.ascontiguousarray(np.concatenate([image for _, image in members]))
-            try:
-                out = enhance(batch, strength, self.denoise)
-            except Exception as error:  # one failed group must not fail the others
-                for index, _ in members:
-                    responses[index] = error_response(f"onnxruntime failed: {error}", pb_utils.TritonError.INTERNAL)
-                continue
-            start = 0
-            for index, image in members:
-                rows = out[start : start + image.shape[0]]
-                start += image.shape[0]
-                responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("IMAGE_OUT", rows)])
-        return responses
+    def enhance(self, batch: np.ndarray, strength: float) -> np.ndarray:
+        return enhance(np.ascontiguousarray(batch), strength, self.denoise)
 
     def finalize(self):
         self.sessions = {}
@@ -115,56 +92,3 @@ def enhance(batch: np.ndarray, strength: float, denoise) -> np.ndarray:
         low, high, t = denoise(1, batch), denoise(3, batch), (strength - 0.5) / 0.5
     low, high = low.astype(np.float64), high.astype(np.float64)
     return np.round(low + (high - low) * t).astype(np.uint8)
-
-
-def batch_buckets(parameters: dict) -> list[int]:
-    """BATCH_BUCKETS (a config parameter, "1,2,4,8,16"): the batch sizes to keep one onnxruntime
-    session each for; unset: one session for every size ([0])."""
-    text = parameters.get("BATCH_BUCKETS", {}).get("string_value", "")
-    buckets = sorted({int(v) for v in text.split(",") if v.strip()})
-    if any(b < 1 for b in buckets):
-        raise ValueError(f"BATCH_BUCKETS must be positive batch sizes, got {text!r}")
-    return buckets or [0]
-
-
-def run_bucketed(sessions: dict, output: str, name: str, batch: np.ndarray) -> np.ndarray:
-    """Runs `batch` on the session of the smallest bucket that holds it, padded with copies of its
-    last row (key 0: one session for any size, no padding). onnxruntime's CUDA convolutions set
-    themselves up again whenever a session's input shape changes: with batch sizes alternating,
-    each execution stalled for about 60 ms on an H200 (docs/gpu.md). A session per bucket only
-    ever sees one shape."""
-    if 0 in sessions:
-        return sessions[0].run([output], {name: batch})[0]
-    largest = max(sessions)
-    parts = []
-    for start in range(0, batch.shape[0], largest):
-        chunk = batch[start : start + largest]
-        bucket = min(b for b in sessions if b >= chunk.shape[0])
-        if bucket > chunk.shape[0]:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bucket - chunk.shape[0], axis=0)])
-        parts.append(sessions[bucket].run([output], {name: chunk})[0][: min(largest, batch.shape[0] - start)])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def onnx_precision(parameters: dict) -> str:
-    precision = parameters.get("ONNX_PRECISION", {}).get("string_value", "fp32")
-    if precision not in PRECISION_SUFFIXES:
-        raise ValueError(f"ONNX_PRECISION must be one of {list(PRECISION_SUFFIXES)}, got {precision!r}")
-    return precision
-
-
-def check_request(image: np.ndarray, strength_rows: np.ndarray) -> str | None:
-    if image.ndim != 4 or image.shape[3] != 3:
-        return f"IMAGE must be [batch, height, width, 3], got {list(image.shape)}"
-    if image.shape[1] == 0 or image.shape[2] == 0:
-        return f"IMAGE must not be empty, got {list(image.shape)}"
-    if strength_rows.size != image.shape[0]:
-        return f"STRENGTH must have one row per IMAGE row, got {strength_rows.size} for {image.shape[0]}"
-    values = sorted({float(v) for v in strength_rows})
-    if len(values) != 1 or not math.isfinite(values[0]) or not 0 <= values[0] <= 1:
-        return f"STRENGTH must be one value in [0, 1] for every row of a request, got {values}"
-    return None
-
-
-def error_response(message: str, code) -> "pb_utils.InferenceResponse":
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))

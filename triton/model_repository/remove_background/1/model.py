@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import run_bucketed, sessions_by_bucket  # noqa: E402
+from request_handling import BadRequest, answer_in_groups  # noqa: E402
 
 RESOLUTION = 1024
 MEAN, STD = 128.0, 256.0
@@ -29,7 +34,6 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         parameters = config.get("parameters", {})
         threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
-        buckets = batch_buckets(parameters)
         version_dir = os.path.join(args["model_repository"], args["model_version"])
 
         providers: list = ["CPUExecutionProvider"]
@@ -45,39 +49,14 @@ class TritonPythonModel:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         path = os.path.join(version_dir, "isnet_medium.onnx")
-        self.sessions = {bucket: ort.InferenceSession(path, options, providers=providers) for bucket in buckets}
-        pb_utils.Logger.log_info(f"remove_background: ISNet medium, batch buckets {buckets}, providers {self.sessions[buckets[0]].get_providers()}, intra-op threads {threads}, "
+        # One session per batch bucket (onnx_sessions.py; one in all on the CPU).
+        self.sessions = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions.values()))
+        pb_utils.Logger.log_info(f"remove_background: ISNet medium, batch buckets {sorted(self.sessions)}, providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}")
 
     def execute(self, requests):
-        responses: list = [None] * len(requests)
-        members: list[tuple[int, np.ndarray]] = []
-        for index, request in enumerate(requests):
-            if getattr(request, "is_cancelled", None) and request.is_cancelled():
-                responses[index] = error_response("request was cancelled", pb_utils.TritonError.CANCELLED)
-                continue
-            image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
-            if image.ndim != 4 or image.shape[1:] != (RESOLUTION, RESOLUTION, 3):
-                message = f"IMAGE must be [batch, {RESOLUTION}, {RESOLUTION}, 3], got {list(image.shape)}"
-                responses[index] = error_response(message, pb_utils.TritonError.INVALID_ARG)
-                continue
-            members.append((index, image))
-        if not members:
-            return responses
-
-        batch = np.concatenate([image for _, image in members])
-        try:
-            masks = self.masks(batch)
-        except Exception as error:
-            for index, _ in members:
-                responses[index] = error_response(f"onnxruntime failed: {error}", pb_utils.TritonError.INTERNAL)
-            return responses
-        start = 0
-        for index, image in members:
-            rows = masks[start : start + image.shape[0]]
-            start += image.shape[0]
-            responses[index] = pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("MASK", rows)])
-        return responses
+        return answer_in_groups(requests, read_photos, lambda batch, _: self.masks(batch), "MASK", "onnxruntime failed")
 
     def masks(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(((batch.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2))
@@ -88,34 +67,8 @@ class TritonPythonModel:
         self.sessions = {}
 
 
-def batch_buckets(parameters: dict) -> list[int]:
-    """BATCH_BUCKETS (a config parameter, "1,2,4,8,16"): the batch sizes to keep one onnxruntime
-    session each for; unset: one session for every size ([0])."""
-    text = parameters.get("BATCH_BUCKETS", {}).get("string_value", "")
-    buckets = sorted({int(v) for v in text.split(",") if v.strip()})
-    if any(b < 1 for b in buckets):
-        raise ValueError(f"BATCH_BUCKETS must be positive batch sizes, got {text!r}")
-    return buckets or [0]
-
-
-def run_bucketed(sessions: dict, output: str, name: str, batch: np.ndarray) -> np.ndarray:
-    """Runs `batch` on the session of the smallest bucket that holds it, padded with copies of its
-    last row (key 0: one session for any size, no padding). onnxruntime's CUDA convolutions set
-    themselves up again whenever a session's input shape changes: with batch sizes alternating,
-    each execution stalled for about 60 ms on an H200 (docs/gpu.md). A session per bucket only
-    ever sees one shape."""
-    if 0 in sessions:
-        return sessions[0].run([output], {name: batch})[0]
-    largest = max(sessions)
-    parts = []
-    for start in range(0, batch.shape[0], largest):
-        chunk = batch[start : start + largest]
-        bucket = min(b for b in sessions if b >= chunk.shape[0])
-        if bucket > chunk.shape[0]:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], bucket - chunk.shape[0], axis=0)])
-        parts.append(sessions[bucket].run([output], {name: chunk})[0][: min(largest, batch.shape[0] - start)])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def error_response(message: str, code) -> "pb_utils.InferenceResponse":
-    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message, code))
+def read_photos(request) -> tuple[np.ndarray, None]:
+    image = pb_utils.get_input_tensor_by_name(request, "IMAGE").as_numpy()
+    if image.ndim != 4 or image.shape[1:] != (RESOLUTION, RESOLUTION, 3):
+        raise BadRequest(f"IMAGE must be [batch, {RESOLUTION}, {RESOLUTION}, 3], got {list(image.shape)}")
+    return image, None

@@ -7,9 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { EditParams, Operation } from "../events/operations.js";
-import { signLocalToken } from "./localIssuer.js";
-import { startLocalStack } from "./localStack.js";
+import type { EditParams, Operation } from "../../events/operations.js";
+import { signLocalToken } from "../auth/localIssuer.js";
+import { startLocalStack } from "../stack/localStack.js";
 import { ensurePhotos } from "./photos.js";
 
 export interface MemoryCase {

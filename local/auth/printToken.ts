@@ -1,5 +1,5 @@
 /** `npm run token -- <userId>`: prints an ID token for that user, signed by the local issuer. */
-import { DEFAULT_NAMES } from "./localStack.js";
+import { DEFAULT_NAMES } from "../stack/localStack.js";
 import { signLocalToken } from "./localIssuer.js";
 
 const userId = process.argv[2];

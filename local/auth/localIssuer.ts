@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SignJWT, importPKCS8 } from "jose";
-import { LOCAL_DIR } from "./paths.js";
+import { LOCAL_DIR } from "../stack/paths.js";
 
 const KEYS = join(LOCAL_DIR, "keys");
 export const LOCAL_ISSUER = "https://local-issuer.image-edit.invalid";

@@ -13,10 +13,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { createTritonClient } from "../workers/triton/tritonClient.js";
-import type { LocalStack } from "./localStack.js";
-import { REPO_ROOT } from "./paths.js";
-import { sleep } from "./processes.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import type { LocalStack } from "../stack/localStack.js";
+import { REPO_ROOT } from "../stack/paths.js";
+import { sleep } from "../stack/processes.js";
 
 export interface AcceptLatency {
   ratePerSecond: number;

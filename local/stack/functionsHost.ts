@@ -14,7 +14,7 @@ if (args.length === 0 || args.length % 2 !== 0) {
   process.exit(2);
 }
 
-await import("../functions/index.js");
+await import("../../functions/index.js");
 const servers: Array<ReturnType<ReturnType<typeof getTestServer>["listen"]>> = [];
 for (let index = 0; index < args.length; index += 2) {
   const [target, port] = [args[index] as string, args[index + 1] as string];

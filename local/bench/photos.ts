@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:f
 import { join } from "node:path";
 import { promisify } from "node:util";
 import sharp from "sharp";
-import { LOCAL_DIR } from "./paths.js";
+import { LOCAL_DIR } from "../stack/paths.js";
 
 const execFileAsync = promisify(execFile);
 

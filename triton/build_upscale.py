@@ -1,7 +1,7 @@
 """Builds the ONNX graphs of the upscale model from the pinned ESRGAN-slim package.
 
 The weights come from the npm package @upscalerjs/esrgan-slim@1.0.0 (MIT), fetched with
-`npm pack` by local/triton.ts. Its models/x2 and models/x4 are TF.js *layers* models: a Keras
+`npm pack` by local/stack/triton.ts. Its models/x2 and models/x4 are TF.js *layers* models: a Keras
 Functional graph (an RDN) in model.json and float32 weights in one shard. We walk that graph and
 write the same network as ONNX ourselves, wrapped so that the served graph speaks pixels:
 
@@ -21,46 +21,25 @@ intermediate tensor: it halves the CPU time of x4 and saves as much memory on th
 directly from the TF.js weights (float64, no ONNX involved); the integration tests call it on a
 real photo crop.
 
-Usage (inside the project venv):
-    python triton/build_models.py build --tarball T [--out-dir D] [--stamp F]
-    python triton/build_models.py verify --tarball T --scale 4 --image crop.npy [--onnx F]
+Usage (inside the project venv; --help for the options):
+    python triton/build_upscale.py build --tarball T
+    python triton/build_upscale.py verify --tarball T --scale 4 --image crop.npy
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
-import hashlib
 import json
-import os
 import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pinned_build import INPUT_NAME, CheckedGraphs, PinnedTarball, pixel_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from float16 import to_float16  # noqa: E402  (triton/float16.py, beside this file)
-
-PACKAGE = "@upscalerjs/esrgan-slim@1.0.0"
-TARBALL_NAME = "upscalerjs-esrgan-slim-1.0.0.tgz"
-# The tarball `npm pack @upscalerjs/esrgan-slim@1.0.0` downloads, byte for byte.
-TARBALL_SHA256 = "b53070ff01363e74d33138106dcc72b58d341c9fb7e8fd648554a4e7744142b5"
-# The registry's dist.integrity for the same version.
-TARBALL_INTEGRITY = "sha512-DXtwn5SE71+pZKluN/hGeLaZv6ZylyFQYSvMqU08kKCEA5Y9Q1cIIk4EvPTPZw8VqGi2C6F02c8OjhtId4BK2w=="
-
+TARBALL = PinnedTarball.of("upscale")
 SCALES = (2, 4)
-OPSET = 17
-INPUT_NAME = "IMAGE"
 OUTPUT_NAME = "UPSCALED"
-# Max abs difference, in uint8 levels, allowed between the ONNX graph and the NumPy reference:
-# float32 vs float64 accumulation only moves values that sit on a rounding boundary, by one.
-TOLERANCE = 1
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT_DIR = REPO_ROOT / "triton" / "model_repository" / "upscale" / "1"
-DEFAULT_STAMP = REPO_ROOT / ".local" / "models" / "upscale.stamp.json"
 
 
 def onnx_file_name(scale: int) -> str:
@@ -68,17 +47,6 @@ def onnx_file_name(scale: int) -> str:
 
 
 # --- The package -------------------------------------------------------------------------
-
-
-def check_tarball(path: Path) -> bytes:
-    data = path.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
-    if sha256 != TARBALL_SHA256:
-        raise SystemExit(f"{path}: sha256 {sha256} is not the pinned {TARBALL_SHA256} of {PACKAGE}")
-    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
-    if integrity != TARBALL_INTEGRITY:
-        raise SystemExit(f"{path}: integrity {integrity} is not the registry's {TARBALL_INTEGRITY}")
-    return data
 
 
 @dataclass
@@ -93,7 +61,7 @@ class LayersModel:
 
 
 def load_layers_model(tarball: Path, scale: int) -> LayersModel:
-    check_tarball(tarball)
+    TARBALL.check(tarball)
     with tarfile.open(tarball, "r:gz") as tar:
         model_dir = f"package/models/x{scale}"
         model = json.load(tar.extractfile(f"{model_dir}/model.json"))  # type: ignore[arg-type]
@@ -205,7 +173,6 @@ def subpixel_kernel(kernel: np.ndarray, scale: int) -> np.ndarray:
 
 
 def to_onnx(model: LayersModel):
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes: list = []
@@ -303,27 +270,9 @@ def to_onnx(model: LayersModel):
     lo = const("clip/min", np.array(0, np.float32))
     hi = const("clip/max", np.array(255, np.float32))
     nodes.append(helper.make_node("Clip", [produced[model.output_name], lo, hi], ["clipped"]))
-    nodes.append(helper.make_node("Round", ["clipped"], ["rounded"]))
-    nodes.append(helper.make_node("Cast", ["rounded"], ["pixels_nchw"], to=TensorProto.UINT8))
-    nodes.append(helper.make_node("Transpose", ["pixels_nchw"], [OUTPUT_NAME], perm=[0, 2, 3, 1]))
-
     s = model.scale
-    graph = helper.make_graph(
-        nodes,
-        f"esrgan_slim_x{s}",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, ["N", "H", "W", 3])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.UINT8, ["N", f"H*{s}", f"W*{s}", 3])],
-        inits,
-    )
-    onnx_model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="image-edit-pipeline/triton/build_models.py",
-        doc_string=f"{PACKAGE} models/x{s}, converted from the TF.js layers model",
-    )
-    onnx_model.ir_version = 8
-    onnx.checker.check_model(onnx_model, full_check=True)
-    return onnx_model
+    doc = f"{TARBALL.package} models/x{s}, converted from the TF.js layers model"
+    return pixel_model(f"esrgan_slim_x{s}", nodes, inits, "clipped", OUTPUT_NAME, ["N", f"H*{s}", f"W*{s}", 3], doc, Path(__file__))
 
 
 # --- NumPy reference ---------------------------------------------------------------------
@@ -376,115 +325,12 @@ def conv2d_nhwc(x: np.ndarray, kernel: np.ndarray, pads) -> np.ndarray:
 # --- Build and verify --------------------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def converter_hash() -> str:
-    """This script and the float16 conversion it applies."""
-    return hashlib.sha256(Path(__file__).read_bytes() + Path(__file__).with_name("float16.py").read_bytes()).hexdigest()
-
-
-def fp16_path(path: Path) -> Path:
-    """Where the float16 variant of a graph goes (model.py loads it with ONNX_PRECISION fp16)."""
-    return path.with_name(path.name.removesuffix(".onnx") + ".fp16.onnx")
-
-
-def build(tarball: Path, out_dir: Path, stamp_file: Path) -> None:
-    outputs = {s: out_dir / onnx_file_name(s) for s in SCALES}
-    wanted = {"package": PACKAGE, "tarball_sha256": TARBALL_SHA256, "converter_sha256": converter_hash()}
-    every = [*outputs.values(), *(fp16_path(p) for p in outputs.values())]
-    if stamp_file.exists() and all(p.exists() for p in every):
-        stamp = json.loads(stamp_file.read_text())
-        current = {p.name: sha256_file(p) for p in every}
-        if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("outputs") == current:
-            print(f"upscale models up to date in {out_dir}")
-            return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    recorded = {}
-    for s, path in outputs.items():
-        model = load_layers_model(tarball, s)
-        onnx_model = to_onnx(model)
-        tmp = path.with_suffix(".onnx.tmp")
-        tmp.write_bytes(onnx_model.SerializeToString())
-        os.replace(tmp, path)
-        report = verify(tarball, s, synthetic_image(), path)
-        print(f"built {path.name}: {len(onnx_model.graph.node)} nodes; vs numpy reference on a synthetic 1x24x20 image: {report}")
-        recorded[path.name] = sha256_file(path)
-        half = fp16_path(path)
-        tmp = half.with_suffix(".onnx.tmp")
-        tmp.write_bytes(to_float16(onnx_model).SerializeToString())
-        os.replace(tmp, half)
-        print(f"built {half.name}: the same graph in float16")
-        recorded[half.name] = sha256_file(half)
-    stamp_file.parent.mkdir(parents=True, exist_ok=True)
-    stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
-
-
-def synthetic_image() -> np.ndarray:
-    """A deterministic smooth-plus-edges pattern; the tests use real photo crops instead."""
-    yy, xx = np.mgrid[0:24, 0:20]
-    r = (xx * 12) % 256
-    g = (yy * 10 + (xx > 10) * 90) % 256
-    b = ((xx + yy) * 6) % 256
-    return np.stack([r, g, b], axis=-1)[None].astype(np.uint8)
-
-
-def run_onnx(onnx_path: Path, image: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(os.environ.get("UPSCALE_ORT_THREADS", "2"))
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    return session.run([OUTPUT_NAME], {INPUT_NAME: image})[0]
-
-
-def verify(tarball: Path, scale: int, image: np.ndarray, onnx_path: Path | None = None) -> dict:
-    """Compares the ONNX graph with the NumPy reference; raises if they differ beyond TOLERANCE."""
-    if image.ndim == 3:
-        image = image[None]
-    onnx_path = onnx_path or DEFAULT_OUT_DIR / onnx_file_name(scale)
-    model = load_layers_model(tarball, scale)
-    expected = reference(model, image)
-    actual = run_onnx(onnx_path, image)
-    if actual.shape != expected.shape or actual.dtype != np.uint8:
-        raise AssertionError(f"x{scale}: ONNX gave {actual.dtype} {actual.shape}, reference {expected.shape}")
-    diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16))
-    report = {
-        "scale": scale,
-        "shape": list(actual.shape),
-        "max_abs_diff": int(diff.max()),
-        "differing_values": int((diff > 0).sum()),
-        "values": int(diff.size),
-        "tolerance": TOLERANCE,
-    }
-    if report["max_abs_diff"] > TOLERANCE:
-        raise AssertionError(f"x{scale}: ONNX differs from the NumPy reference: {report}")
-    return report
-
-
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="convert x2 and x4 to ONNX (skipped when up to date)")
-    b.add_argument("--tarball", type=Path, required=True)
-    b.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR)
-    b.add_argument("--stamp", type=Path, default=DEFAULT_STAMP)
-    v = sub.add_parser("verify", help="compare a built graph with the NumPy reference; prints JSON")
-    v.add_argument("--tarball", type=Path, required=True)
-    v.add_argument("--scale", type=int, choices=SCALES, required=True)
-    v.add_argument("--image", type=Path, required=True, help=".npy uint8 [H,W,3] or [N,H,W,3]")
-    v.add_argument("--onnx", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "build":
-        build(args.tarball, args.out_dir, args.stamp)
-    else:
-        print(json.dumps(verify(args.tarball, args.scale, np.load(args.image), args.onnx)))
-
+GRAPHS = CheckedGraphs("upscale", "scale", SCALES, onnx_file_name, OUTPUT_NAME, label=lambda scale: f"x{scale}",
+    convert=lambda tarball, scale: to_onnx(load_layers_model(tarball, scale)),
+    reference=lambda tarball, scale, image: reference(load_layers_model(tarball, scale), image))
+DEFAULT_OUT_DIR = GRAPHS.out_dir
+run_onnx = GRAPHS.run
+verify = GRAPHS.verify
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    GRAPHS.main(__doc__, sys.argv[1:])

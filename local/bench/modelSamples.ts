@@ -8,11 +8,11 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { createTritonClient } from "../workers/triton/tritonClient.js";
-import { LOCAL_DIR } from "./paths.js";
+import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { LOCAL_DIR } from "../stack/paths.js";
 import { ensurePhotos } from "./photos.js";
-import { freePort } from "./processes.js";
-import { startTriton } from "./triton.js";
+import { freePort } from "../stack/processes.js";
+import { startTriton } from "../stack/triton.js";
 
 const SAMPLES = join(LOCAL_DIR, "samples");
 const DEFAULT_STRENGTHS = { enhance: 0.5, comic: 0.7, aged: 0.7 } as const;

@@ -20,9 +20,9 @@ import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
-import { signLocalToken } from "./localIssuer.js";
-import { startLocalStack } from "./localStack.js";
-import { REPO_ROOT } from "./paths.js";
+import { signLocalToken } from "../auth/localIssuer.js";
+import { startLocalStack } from "../stack/localStack.js";
+import { REPO_ROOT } from "../stack/paths.js";
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;

@@ -10,7 +10,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
 import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
-import { localAuthSettings, signLocalToken } from "./localIssuer.js";
+import { localAuthSettings, signLocalToken } from "../auth/localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
 import { ensureTriton, startTriton } from "./triton.js";
@@ -205,7 +205,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         startProcess({
           name: `function-${target}`,
           command: process.execPath,
-          args: ["--import", "tsx", join(REPO_ROOT, "local", "functionsHost.ts"), target, String(port)],
+          args: ["--import", "tsx", join(REPO_ROOT, "local", "stack", "functionsHost.ts"), target, String(port)],
           // The API serves its metrics on a port of its own; the upload trigger keeps none.
           env: target === "api" ? { METRICS_EXPORTER: "prometheus", METRICS_PORT: String(ports.apiMetrics), ...functionsEnv } : functionsEnv,
           cwd: REPO_ROOT,
@@ -226,7 +226,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         args: [
           "--import",
           "tsx",
-          join(REPO_ROOT, "local", "functionsHost.ts"),
+          join(REPO_ROOT, "local", "stack", "functionsHost.ts"),
           "deadLetter",
           String(ports.deadLetterFunction),
           "sweepJobs",
