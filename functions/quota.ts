@@ -4,7 +4,8 @@
  * a request counter in Firestore), so the limits hold however many instances run. Over a limit,
  * the API answers 429 with `Retry-After`.
  */
-import type { Clock, EventStore } from "../events/ports.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 

@@ -10,9 +10,11 @@
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from "@opentelemetry/api";
 import type { RecordedEvent } from "../events/editEvents.js";
-import type { InferenceClient } from "../events/inferencePort.js";
-import type { EventStore, ImageStore, JobDelivery, JobQueue, JobSubscription } from "../events/ports.js";
-import type { EditStage, JobStage, StageTimer } from "../workers/stageTimer.js";
+import type { InferenceClient } from "../events/inferenceClient.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { ImageStore } from "../events/imageStore.js";
+import type { JobDelivery, JobQueue, JobSubscription } from "../events/jobQueue.js";
+import type { EditStage, JobStage, StageTimer } from "../events/stageTimer.js";
 import type { PipelineMetrics } from "./pipelineMetrics.js";
 import { contextWithJob, extractTraceHeaders, injectTraceHeaders } from "./telemetry.js";
 

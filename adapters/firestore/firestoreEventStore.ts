@@ -9,7 +9,7 @@ import type { Firestore } from "@google-cloud/firestore";
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
 import { ConcurrencyError } from "../../events/errors.js";
 import type { JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/ports.js";
+import type { EventStore } from "../../events/eventStore.js";
 
 const JOBS = "jobs";
 const IN_FLIGHT = ["awaiting_upload", "queued", "running"];

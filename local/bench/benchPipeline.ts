@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import type { LocalStack } from "../stack/localStack.js";
 import { REPO_ROOT } from "../stack/paths.js";
 import { sleep } from "../stack/processes.js";

@@ -831,7 +831,7 @@ describe("the worker's Cloud Build context", () => {
       .filter((line) => line.trim() && !line.startsWith("#"));
     expect(gcloudignore.sort()).toEqual(dockerignore.sort());
     const rules = ignoreRules(join(root, "infra/worker.gcloudignore"));
-    for (const kept of ["package.json", "package-lock.json", "tsconfig.build.json", "workers/main.ts", "workers/triton/inference.proto", "workers/Dockerfile", "events/decide.ts"]) {
+    for (const kept of ["package.json", "package-lock.json", "tsconfig.build.json", "workers/main.ts", "adapters/triton/inference.proto", "config/envValues.ts", "workers/Dockerfile", "events/decide.ts"]) {
       expect(rules.ignored(kept), kept).toBe(false);
     }
     for (const left of ["node_modules/x", "test/unit/a.ts", "triton/model_repository/a", "infra/index.ts", "a/b/model.onnx", "workers/__pycache__/x"]) {

@@ -6,7 +6,7 @@
  */
 import { once } from "node:events";
 import { crc32, createDeflate } from "node:zlib";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface PngHeader {
   width: number;

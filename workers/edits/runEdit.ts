@@ -4,14 +4,14 @@
  * returned `body` is read, which the upload does; an error in the edit ends `body` with it.
  */
 import { EditError } from "../../events/errors.js";
-import type { InferenceClient } from "../../events/inferencePort.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import { OPERATION_SPECS, type EditParams, type Operation } from "../../events/operations.js";
 import { runMasked } from "./backgroundEdit.js";
 import { decodeImage } from "./decodeImage.js";
 import { editModel } from "./editModels.js";
 import { encodePng } from "./pngStream.js";
 import { runTiled, type BandStream } from "./tiledEdit.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface EditOptions {
   inference: InferenceClient;

@@ -7,10 +7,10 @@
  * never the whole output.
  */
 import { EditError } from "../../events/errors.js";
-import { InferenceError, type InferenceClient, type Tensor } from "../../events/inferencePort.js";
+import type { InferenceClient, Tensor } from "../../events/inferenceClient.js";
 import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha, type Tile } from "../tiling.js";
 import type { DecodedImage } from "./decodeImage.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface TiledModel {
   model: string;
@@ -73,8 +73,6 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         throw new EditError("inference_failed", "The model returned an output of the wrong shape.", false);
       }
       placeTile(into, outWidth, out.data, tile, grid, scale, originRow);
-    } catch (error) {
-      throw toEditError(error);
     } finally {
       stop();
     }
@@ -142,14 +140,6 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
   }
 
   return { width: outWidth, height: outHeight, channels, tiles: grid.tiles.length, bands: produce(), inferenceMs: timer.total };
-}
-
-export function toEditError(error: unknown): unknown {
-  if (!(error instanceof InferenceError)) return error;
-  if (error.code === "canceled") return error;
-  return error.retryable
-    ? new EditError("inference_unavailable", `The model server is unavailable (${error.code}); the edit will be retried.`, true)
-    : new EditError("inference_failed", `The model could not process the image: ${error.message}`, false);
 }
 
 interface Deferred<T> {

@@ -13,7 +13,7 @@ import {
   type ModelDescription,
   type Tensor,
   type TensorSpec,
-} from "../../events/inferencePort.js";
+} from "../../events/inferenceClient.js";
 import { inferenceErrorFromGrpc } from "./inferenceErrorFromGrpc.js";
 import { isTensorDatatype, tensorFromBytes, tensorToBytes } from "./tensorBytes.js";
 

@@ -1,5 +1,5 @@
 /**
- * The hook through which an edit reports how long its own stages take (decode, inference,
+ * The stage timer port: the hook through which an edit reports how long its own stages take (decode, inference,
  * encode), without knowing who listens: metrics and trace spans in the worker, nothing in tests.
  *
  *   const decoded = await timeStage("decode", () => decodeImage(input, options));
