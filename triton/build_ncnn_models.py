@@ -43,9 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import float16  # noqa: E402
 import ncnn_to_onnx  # noqa: E402
+from pinned_build import fp16_path  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO_ROOT / "triton" / "model_repository"
@@ -285,9 +288,10 @@ def synthetic_image() -> np.ndarray:
 
 
 def build(cache: Path, stamp_file: Path) -> None:
-    converter = hashlib.sha256(Path(__file__).read_bytes() + Path(ncnn_to_onnx.__file__).read_bytes()).hexdigest()
+    converter = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (__file__, ncnn_to_onnx.__file__, float16.__file__))).hexdigest()
     wanted = {"package": PACKAGE, "wheel_sha256": WHEEL_SHA256, "converter_sha256": converter}
     paths = {s.file: out_path(s) for s in SERVED}
+    paths.update({fp16_path(out_path(s)).name: fp16_path(out_path(s)) for s in SERVED if not s.noise_aware})
     if stamp_file.exists() and all(p.exists() for p in paths.values()):
         stamp = json.loads(stamp_file.read_text())
         current = {name: sha256_file(p) for name, p in paths.items()}
@@ -305,6 +309,15 @@ def build(cache: Path, stamp_file: Path) -> None:
         report = verify(served, wheel, synthetic_image(), noise=25.0)
         print(f"built {served.edit}/1/{served.file}: vs ncnn on a synthetic 1x20x18 image: {report}", flush=True)
         recorded[served.file] = sha256_file(path)
+        if not served.noise_aware:
+            # The float16 twin the GPU configs serve (ONNX_PRECISION fp16; triton/float16.py). Only
+            # for graphs whose inputs are all uint8: the denoiser's noise level is float32.
+            twin = fp16_path(path)
+            tmp = twin.with_suffix(".tmp")
+            tmp.write_bytes(float16.to_float16(onnx.load(str(path))).SerializeToString())
+            os.replace(tmp, twin)
+            print(f"built {served.edit}/1/{twin.name}: the same graph in float16", flush=True)
+            recorded[twin.name] = sha256_file(twin)
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
 

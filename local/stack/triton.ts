@@ -51,8 +51,6 @@ function modelPackage(model: string): ModelPackage {
 }
 
 const MODEL_PACKAGES = {
-  upscale: modelPackage("upscale"),
-  enhance: modelPackage("enhance"),
   removeBackground: modelPackage("remove_background"),
 } satisfies Record<string, ModelPackage>;
 
@@ -70,8 +68,6 @@ export interface TritonInstall {
   backendDirectory: string;
   /** libpython's directory and the libraries nvidia-pytriton bundles. */
   libraryPath: string[];
-  /** The pinned npm tarball the upscale ONNX graphs were built from. */
-  modelTarball: string;
   /** The pinned npm tarballs of every built model, by model. */
   modelTarballs: Record<keyof typeof MODEL_PACKAGES, string>;
   repoRoot: string;
@@ -114,10 +110,7 @@ export async function ensureTriton(): Promise<TritonInstall> {
       tritonserver,
       backendDirectory,
       libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
-      modelTarball: MODEL_PACKAGES.upscale.tarball,
       modelTarballs: {
-        upscale: MODEL_PACKAGES.upscale.tarball,
-        enhance: MODEL_PACKAGES.enhance.tarball,
         removeBackground: MODEL_PACKAGES.removeBackground.tarball,
       },
       repoRoot: REPO_ROOT,

@@ -26,6 +26,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import onnx_file, run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import answer_in_groups, read_tiles_and_strength  # noqa: E402
 
 RADIUS = 12
@@ -53,18 +54,23 @@ class TritonPythonModel:
             # (triton/BATCHING.md, "On a GPU").
             providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
+        # One session per batch bucket (onnx_sessions.py; one in all on the CPU). The graph's
+        # noise-level input is float32, so it has no float16 twin: ONNX_PRECISION stays fp32.
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(os.path.join(version_dir, ONNX_FILE), options, providers=providers)
+        path = onnx_file(parameters, os.path.join(version_dir, ONNX_FILE.removesuffix(".onnx")))
+        self.sessions = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions.values()))
         pb_utils.Logger.log_info(
-            f"enhance: SRMD x2 denoiser {ONNX_FILE}, providers {self.session.get_providers()}, intra-op threads {threads}, "
+            f"enhance: SRMD x2 denoiser {os.path.basename(path)}, batch buckets {sorted(self.sessions)}, "
+            f"providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
     def denoise(self, batch: np.ndarray, noise_level: float) -> np.ndarray:
-        return self.session.run([ONNX_OUTPUT], {ONNX_INPUT: batch, ONNX_NOISE: np.array([noise_level], np.float32)})[0]
+        return run_bucketed(self.sessions, ONNX_OUTPUT, ONNX_INPUT, batch, {ONNX_NOISE: np.array([noise_level], np.float32)})
 
     def execute(self, requests):
         return answer_in_groups(requests, read_tiles_and_strength, self.enhance, "IMAGE_OUT", "onnxruntime failed")
