@@ -7,7 +7,8 @@ import { decide, type EditCommand, type Rejection } from "./decide.js";
 import { EVENT_SCHEMAS, validateNewEvent, type RecordedEvent } from "./editEvents.js";
 import { ConcurrencyError } from "./errors.js";
 import { evolve, foldEvents, type JobState } from "./jobState.js";
-import type { AppendOptions, Clock, EventStore } from "./ports.js";
+import type { Clock } from "./clock.js";
+import type { AppendOptions, EventStore } from "./eventStore.js";
 
 export interface CommandOutcome {
   /** The state after the command (unchanged when rejected or when nothing was due). */

@@ -16,8 +16,8 @@
  * API's `{"error":{"code","message"}}` envelope and log one JSON line.
  */
 import http, { type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from "node:http";
-import type { TokenVerifier } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { TokenVerifier } from "../events/tokenVerifier.js";
+import type { Logger } from "../events/logger.js";
 import { toErrorResponse, ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 

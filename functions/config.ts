@@ -4,7 +4,7 @@
  * the functions reads `process.env`.
  */
 import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
-import { ConfigError, integer, optional, required, type Env } from "../adapters/config/envValues.js";
+import { ConfigError, integer, optional, required, type Env } from "../config/envValues.js";
 import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface FunctionsConfig {

@@ -7,8 +7,9 @@
  */
 import { handleCommand } from "../events/handleCommand.js";
 import { isOperation } from "../events/operations.js";
-import type { Clock, EventStore } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { Logger } from "../events/logger.js";
 
 /** A Pub/Sub message as Eventarc's `messagePublished` CloudEvent carries it. */
 export interface PubsubMessageData {

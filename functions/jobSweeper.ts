@@ -10,8 +10,10 @@
  * in-flight slot.
  */
 import { handleCommand } from "../events/handleCommand.js";
-import type { Clock, EventStore, JobQueue } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { JobQueue } from "../events/jobQueue.js";
+import type { Logger } from "../events/logger.js";
 import type { FunctionsConfig } from "./config.js";
 
 /**

@@ -6,7 +6,7 @@
  * is enforced by the event store itself, in the atomic write that creates the job
  * (`AppendOptions.maxInFlight`), so parallel creates cannot overshoot it.
  */
-import type { Clock } from "../events/ports.js";
+import type { Clock } from "../events/clock.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 

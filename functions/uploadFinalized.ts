@@ -9,8 +9,11 @@
  */
 import { handleCommand } from "../events/handleCommand.js";
 import { awaitsFirstStart, isTerminal } from "../events/jobState.js";
-import type { Clock, EventStore, ImageStore, JobQueue } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { ImageStore } from "../events/imageStore.js";
+import type { JobQueue } from "../events/jobQueue.js";
+import type { Logger } from "../events/logger.js";
 import type { FunctionsConfig } from "./config.js";
 import { jobIdOfUpload } from "./uploadObject.js";
 import { isAnimatedPng, sniffImageType } from "./imageType.js";

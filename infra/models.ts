@@ -42,10 +42,13 @@ export class ModelRepository extends pulumi.ComponentResource {
   }
 }
 
-/** The ONNX files `npm run models` writes, which the models' model.py files load. */
+/**
+ * The ONNX files `npm run models` writes, which the models' model.py files load: the `.fp16.onnx`
+ * twins are what upscale's GPU config serves (ONNX_PRECISION fp16, docs/gpu.md).
+ */
 export const modelWeights: Readonly<Record<string, readonly string[]>> = {
-  upscale: ["1/esrgan_slim_x2.onnx", "1/esrgan_slim_x4.onnx"],
-  enhance: ["1/waifu2x_vgg7_noise1.onnx", "1/waifu2x_vgg7_noise3.onnx"],
+  upscale: ["1/srmdnf_x2.onnx", "1/srmdnf_x4.onnx", "1/srmdnf_x2.fp16.onnx", "1/srmdnf_x4.fp16.onnx"],
+  enhance: ["1/srmd_x2_denoise.onnx"],
   remove_background: ["1/isnet_medium.onnx"],
 };
 

@@ -12,5 +12,7 @@ FROM nvcr.io/nvidia/tritonserver:${TRITON_TAG}-py3
 # Same onnxruntime version as triton/requirements.txt (the CPU build the tests use). The [cuda,cudnn]
 # extras bring the CUDA and cuDNN libraries this onnxruntime build expects, so it does not depend
 # on the CUDA version inside the Triton release.
+# numpy stays 1.26.4: with numpy 2.5 every response of the Python backend came back empty on the
+# H200 (docs/gpu.md).
 ARG ONNXRUNTIME_VERSION=1.31.1
 RUN pip install --no-cache-dir "onnxruntime-gpu[cuda,cudnn]==${ONNXRUNTIME_VERSION}" "numpy==1.26.4"

@@ -10,9 +10,11 @@
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from "@opentelemetry/api";
 import type { RecordedEvent } from "../events/editEvents.js";
-import type { InferenceClient } from "../events/inferencePort.js";
-import type { EventStore, ImageStore, JobDelivery, JobQueue, JobSubscription } from "../events/ports.js";
-import type { EditStage, JobStage, StageTimer } from "../workers/stageTimer.js";
+import type { InferenceClient } from "../events/inferenceClient.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { ImageStore } from "../events/imageStore.js";
+import type { JobDelivery, JobQueue, JobSubscription } from "../events/jobQueue.js";
+import type { CpuStage, EditStage, JobStage, StageTimer } from "../events/stageTimer.js";
 import type { PipelineMetrics } from "./pipelineMetrics.js";
 import { contextWithJob, extractTraceHeaders, injectTraceHeaders } from "./telemetry.js";
 
@@ -244,7 +246,9 @@ export function instrumentInferenceClient<C extends InferenceClient>(client: C, 
 
 /** The stage timer handed to the edits: a span and a `image_edit_stage_seconds` sample per stage. */
 export function createStageTimer({ tracer, metrics }: Instruments): StageTimer {
-  return <T>(stage: EditStage, work: () => Promise<T>) => inSpan(tracer, `edit.${stage}`, {}, () => timed(metrics, stage, work));
+  return Object.assign(<T>(stage: EditStage, work: () => Promise<T>) => inSpan(tracer, `edit.${stage}`, {}, () => timed(metrics, stage, work)), {
+    add: (stage: CpuStage, ms: number) => metrics.stage.record(ms / 1000, { stage }),
+  });
 }
 
 /**

@@ -12,7 +12,7 @@ export interface PipelineMetrics {
   jobs: Counter;
   /** `image_edit_queue_wait_seconds{operation}`: from the publish to the worker taking the message. */
   queueWait: Histogram;
-  /** `image_edit_stage_seconds{stage}`: download, decode, inference, encode, upload, events. */
+  /** `image_edit_stage_seconds{stage}`: download, decode, inference, encode, upload, events, and the CPU pieces tiling, stitching, filtering. */
   stage: Histogram;
   /** `image_edit_triton_request_seconds{model,outcome}`: one inference call, as the worker waits for it. */
   tritonRequest: Histogram;

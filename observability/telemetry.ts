@@ -12,8 +12,8 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { PeriodicExportingMetricReader, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { NodeSDK } from "@opentelemetry/sdk-node";
 import { BatchSpanProcessor, ConsoleSpanExporter, NoopSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import type { LogContext } from "../adapters/logging/jsonLogger.js";
-import type { TraceHeaders } from "../events/ports.js";
+import type { LogContext } from "../events/logger.js";
+import type { TraceHeaders } from "../events/jobQueue.js";
 import type { TelemetryConfig } from "./telemetryConfig.js";
 
 export interface Telemetry {

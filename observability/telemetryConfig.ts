@@ -3,7 +3,7 @@
  * exposed. Each deployable's `parseConfig` calls this with its environment, so that a bad value
  * stops start-up with a message naming the variable.
  */
-import { ConfigError, integer, optional, type Env } from "../adapters/config/envValues.js";
+import { ConfigError, integer, optional, type Env } from "../config/envValues.js";
 
 export type TracesExporter = "otlp" | "console" | "none";
 export type MetricsExporter = "prometheus" | "otlp" | "none";

@@ -3,7 +3,7 @@
  * validation. A bad value stops start-up with a message naming the variable. No other file of
  * the worker reads `process.env`.
  */
-import { ConfigError, integer, optional, required } from "../adapters/config/envValues.js";
+import { ConfigError, integer, optional, required } from "../config/envValues.js";
 import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
 export interface WorkerConfig {

@@ -1,22 +1,24 @@
 /**
- * The worker: pulls job messages and runs each edit, recording every step as an event.
- *
- * Pub/Sub delivers at least once, so every step checks the job's log first: a delivery of an
- * ended job is acked with no change; one of a job another live worker holds is handed back;
- * one of a job whose worker's lease has lapsed takes it over. The output's name is fixed by
- * the job, so a retried or doubled run overwrites the same object and never makes two results.
+ * The worker: pulls job messages and runs each edit, recording every step as an event. What a
+ * delivery may do (start, wait, hand back, retry, fail) is decided by the delivery rules
+ * (deliveryRules.ts); this file runs the edit itself. The output's name is fixed by the job, so
+ * a retried or doubled run overwrites the same object and never makes two results.
  */
-import { EditError } from "../events/errors.js";
+import { EditError, ImageStoreError } from "../events/errors.js";
 import { handleCommand } from "../events/handleCommand.js";
-import { InferenceError, type InferenceClient } from "../events/inferencePort.js";
-import { hasLiveLease, isTerminal, type JobState } from "../events/jobState.js";
+import type { InferenceClient } from "../events/inferenceClient.js";
+import type { JobState } from "../events/jobState.js";
 import { OPERATION_SPECS } from "../events/operations.js";
-import type { Clock, EventStore, ImageStore, JobDelivery, JobSubscription } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { ImageStore } from "../events/imageStore.js";
+import type { JobDelivery, JobSubscription } from "../events/jobQueue.js";
+import type { Logger } from "../events/logger.js";
 import type { WorkerConfig } from "./config.js";
 import { runEdit, type EditOutput } from "./edits/runEdit.js";
+import { createDeliveryRules } from "./deliveryRules.js";
 import { createReadinessGate, watchRunningJob } from "./liveness.js";
-import type { StageTimer } from "./stageTimer.js";
+import type { StageTimer } from "../events/stageTimer.js";
 
 export interface WorkerDeps {
   store: EventStore;
@@ -45,6 +47,8 @@ export interface WorkerDeps {
   log: Logger;
   /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
   timeStage?: StageTimer;
+  /** How often a delivery waiting on another live worker looks at the job again (default 1000). */
+  holderPollMs?: number;
 }
 
 export interface Worker {
@@ -64,8 +68,17 @@ export function createWorker(deps: WorkerDeps): Worker {
   const workerId = config.workerId;
 
   const leaseMs = config.leaseSeconds * 1000;
-  // --- faults: Triton readiness gate, waiting on a live holder, heartbeat and cancel watch ---
   const gate = createReadinessGate(deps.inference, config.tritonReadyPollMs, log);
+  const rules = createDeliveryRules({
+    store: deps.store,
+    clock: deps.clock,
+    log,
+    workerId,
+    leaseMs,
+    maxAttempts: config.maxAttempts,
+    onInferenceUnavailable: () => gate.reportUnavailable(),
+    ...(deps.holderPollMs === undefined ? {} : { holderPollMs: deps.holderPollMs }),
+  });
 
   async function process(delivery: JobDelivery): Promise<void> {
     try {
@@ -77,39 +90,12 @@ export function createWorker(deps: WorkerDeps): Worker {
     }
   }
 
-  /**
-   * Takes the job, or, while another live worker holds it, waits for that worker (holding this
-   * copy, not handing it back: each hand-back spends one of the message's deliveries) until the
-   * job ends or the holder's lease lapses and the job can be taken over.
-   */
-  async function startOrWait(jobId: string) {
-    const giveUpAt = deps.clock.now().getTime() + leaseMs;
-    for (;;) {
-      const started = await handleCommand(deps, jobId, { type: "StartEdit", workerId, leaseMs });
-      if (started.rejection?.code !== "lease_held" || deps.clock.now().getTime() > giveUpAt) return started;
-      for (;;) {
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
-        const state = await deps.store.getProjection(jobId);
-        if (!state || isTerminal(state.status) || !hasLiveLease(state, deps.clock.now()) || deps.clock.now().getTime() > giveUpAt) break;
-      }
-    }
-  }
-  // --- end faults ---
-
   async function processDelivery(delivery: JobDelivery): Promise<void> {
     const { jobId } = delivery.message;
     await gate.whenReady();
-    const started = await startOrWait(jobId);
+    const started = await rules.startOrWait(jobId);
     if (started.rejection) {
-      const code = started.rejection.code;
-      if (code === "lease_held") {
-        // Held past a whole lease by a worker that still beats: a long job; this copy comes back later.
-        log({ message: "job held by another worker; handed back", jobId, reason: started.rejection.message });
-        delivery.nack();
-      } else {
-        log({ message: "delivery needs no work", jobId, reason: started.rejection.message });
-        delivery.ack();
-      }
+      rules.settleNotStarted(delivery, started.rejection);
       return;
     }
     const job = started.state as JobState;
@@ -162,7 +148,7 @@ export function createWorker(deps: WorkerDeps): Worker {
         log({ message: "edit stopped", jobId, reason: stoppedBy });
         delivery.ack();
       } else {
-        await settleFailure(delivery, jobId, error);
+        await rules.settleFailure(delivery, error);
       }
     } finally {
       watch.stop();
@@ -230,39 +216,9 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       return await deps.images.read(job.input, config.maxInputBytes);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code === "not_found") throw new EditError("input_missing", "The uploaded image is gone; upload it again.", false);
-      if (code === "too_large") throw new EditError("image_too_large", (error as Error).message, false);
+      if (error instanceof ImageStoreError && error.code === "not_found") throw new EditError("input_missing", "The uploaded image is gone; upload it again.", false);
+      if (error instanceof ImageStoreError && error.code === "too_large") throw new EditError("image_too_large", error.message, false);
       throw new EditError("storage_unavailable", "Storage is unavailable; the edit will be retried.", true);
-    }
-  }
-
-  async function settleFailure(delivery: JobDelivery, jobId: string, error: unknown): Promise<void> {
-    const failure = classify(error);
-    // Hold the next jobs (this one's redelivery among them) until Triton answers again.
-    if (failure.code === "inference_unavailable") gate.reportUnavailable();
-    try {
-      if (failure.retryable) {
-        const outcome = await handleCommand(deps, jobId, {
-          type: "FailAttempt",
-          workerId,
-          code: failure.code,
-          message: failure.message,
-          maxAttempts: config.maxAttempts,
-        });
-        const final = outcome.appended.some((event) => event.type === "EditFailed");
-        log({ severity: "WARNING", message: final ? "edit failed after its last attempt" : "attempt failed; will retry", jobId, code: failure.code, detail: String(error) });
-        if (final || outcome.rejection) delivery.ack();
-        else delivery.nack();
-      } else {
-        await handleCommand(deps, jobId, { type: "FailEdit", workerId, code: failure.code, message: failure.message });
-        log({ severity: "WARNING", message: "edit failed", jobId, code: failure.code, detail: String(error) });
-        delivery.ack();
-      }
-    } catch (recordError) {
-      // Not even the failure could be recorded: hand the message back and let it come again.
-      log({ severity: "ERROR", message: "could not record a failure", jobId, error: String(recordError) });
-      delivery.nack();
     }
   }
 
@@ -287,16 +243,4 @@ async function* counted(body: AsyncIterable<Buffer>, add: (bytes: number) => voi
     add(chunk.length);
     yield chunk;
   }
-}
-
-/** Every failure is either retryable (back to the queue) or permanent (the job fails). */
-export function classify(error: unknown): { code: string; message: string; retryable: boolean } {
-  if (error instanceof EditError) return { code: error.code, message: error.message, retryable: error.retryable };
-  if (error instanceof InferenceError) {
-    return error.retryable
-      ? { code: "inference_unavailable", message: "The model server is unavailable; the edit will be retried.", retryable: true }
-      : { code: "inference_failed", message: `The model could not process the image (${error.code}).`, retryable: false };
-  }
-  // Unknown errors are treated as passing faults: the attempt limit keeps them from looping.
-  return { code: "internal", message: "The edit failed unexpectedly; it will be retried.", retryable: true };
 }

@@ -7,9 +7,10 @@
  *   does not spend the jobs' attempts.
  */
 import { handleCommand } from "../events/handleCommand.js";
-import type { InferenceClient } from "../events/inferencePort.js";
-import type { Clock, EventStore } from "../events/ports.js";
-import type { Logger } from "../adapters/logging/jsonLogger.js";
+import type { InferenceClient } from "../events/inferenceClient.js";
+import type { Clock } from "../events/clock.js";
+import type { EventStore } from "../events/eventStore.js";
+import type { Logger } from "../events/logger.js";
 
 /** Why a running edit was stopped from outside. */
 export type AbortReason = "canceled" | "lost";

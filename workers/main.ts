@@ -25,8 +25,8 @@ import { activeLogContext, startTelemetry } from "../observability/telemetry.js"
 import { parseWorkerConfig } from "./config.js";
 import { MODEL_CONTRACTS } from "./edits/editModels.js";
 import { createWorker } from "./jobWorker.js";
-import { checkModels } from "./triton/checkModels.js";
-import { createTritonClient } from "./triton/tritonClient.js";
+import { checkModels } from "./checkModels.js";
+import { createTritonClient } from "../adapters/triton/tritonClient.js";
 
 const config = parseWorkerConfig(process.env, `${hostname()}-${process.pid}`);
 // Before the clients, so that every hop they make is in a trace; /metrics is served from here on.

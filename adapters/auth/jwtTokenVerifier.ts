@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet } from "jose";
 import { AuthError } from "../../events/errors.js";
-import type { TokenVerifier } from "../../events/ports.js";
+import type { TokenVerifier } from "../../events/tokenVerifier.js";
 
 /** Google's public keys for Firebase Auth ID tokens. */
 export const FIREBASE_JWKS_URL = "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com";

@@ -15,7 +15,7 @@ import { FieldValue, type Firestore, type Timestamp, type WriteBatch } from "@go
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/ports.js";
+import type { EventStore } from "../../events/eventStore.js";
 
 const JOBS = "jobs";
 const EVENTS = "events";

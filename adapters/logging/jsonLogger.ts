@@ -4,18 +4,9 @@
  * `projects/<project>/traces/<traceId>`, `logging.googleapis.com/spanId`), and whatever fields the
  * caller adds. `jobId` is on every line about a job: the caller's, or else the one of the job in
  * hand.
+ * Implements the `Logger` port (events/logger.ts).
  */
-export type LogEntry = Record<string, unknown> & { message: string; severity?: string };
-
-export type Logger = (entry: LogEntry) => void;
-
-/** What the logger needs to know about the work in hand when it writes a line. */
-export interface LogContext {
-  traceId?: string;
-  spanId?: string;
-  sampled?: boolean;
-  jobId?: string;
-}
+import type { LogContext, Logger } from "../../events/logger.js";
 
 export interface JsonLoggerOptions {
   /** The Google Cloud project the trace ids belong to; without it no trace field is written. */

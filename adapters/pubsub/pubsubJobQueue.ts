@@ -5,7 +5,7 @@
  */
 import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import { isOperation } from "../../events/operations.js";
-import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/ports.js";
+import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/jobQueue.js";
 
 export function createPubsubJobQueue(pubsub: PubSub, topicName: string): JobQueue {
   const topic = pubsub.topic(topicName, { batching: { maxMessages: 100, maxMilliseconds: 5 } });

@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Storage } from "@google-cloud/storage";
 import { ImageStoreError } from "../../events/errors.js";
-import type { ImageStore } from "../../events/ports.js";
+import type { ImageStore } from "../../events/imageStore.js";
 
 export function createGcsImageStore(storage: Storage): ImageStore {
   const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);

@@ -6,18 +6,29 @@
  *   at saturation (local/benchPipeline.ts);
  * - `models`: every edit's Triton model driven directly at concurrency 1, 4 and 16, dynamic
  *   batching on and off side by side (local/benchModels.ts);
- * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts).
+ * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
+ * - `quality`: PSNR of the learned edits against classical filters on degraded photos
+ *   (local/bench/benchQuality.ts);
+ * - `ceiling`: one worker process against an instant model, the output megapixels a second it
+ *   sustains by itself, where its time goes, and how that compares with one T4
+ *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory (default all), --runs N (default 5),
- * --seconds S per model measurement (default 4), --json.
+ * Options: --only pipeline,models,memory,quality,ceiling (default all), --runs N (default 5;
+ * for ceiling, the times the set of photos is sent, default 2), --seconds S per model
+ * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
+ * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
+ * case instead of the documented ones), --worker-env K=V,K=V (ceiling only: the worker's
+ * settings, e.g. TILE_SIZE=256), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
+import { benchCeiling, ceilingReport } from "./benchCeiling.js";
 import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
+import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "../auth/localIssuer.js";
@@ -28,6 +39,8 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 5) || 5;
 const asJson = args.includes("--json");
 const seconds = Number(args[args.indexOf("--seconds") + 1] ?? 4) || 4;
+const modelRepository = args.includes("--model-repository") ? args[args.indexOf("--model-repository") + 1] : undefined;
+const enhanceStrength = args.includes("--enhance-strength") ? Number(args[args.indexOf("--enhance-strength") + 1]) : undefined;
 const only = args.includes("--only") ? new Set((args[args.indexOf("--only") + 1] ?? "").split(",")) : undefined;
 const wanted = (section: string) => only === undefined || only.has(section);
 const log = (line: string) => console.error(`[bench] ${line}`);
@@ -54,6 +67,20 @@ if (wanted("memory")) {
   console.log("\nWorker peak memory on the largest images:");
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
+}
+if (wanted("quality")) {
+  const figures = await benchQuality({ modelRepository, enhanceStrength, log });
+  console.log(`\nLearned edits against classical filters, PSNR (dB) on luma, ${figures.crop}×${figures.crop} centre crops, ${figures.border}-px border cropped:`);
+  console.log(qualityTable(figures));
+  writeResults("quality.json", figures);
+}
+
+if (wanted("ceiling")) {
+  const envArg = args.includes("--worker-env") ? (args[args.indexOf("--worker-env") + 1] ?? "") : "";
+  const workerEnv = Object.fromEntries(envArg.split(",").filter(Boolean).map((pair) => pair.split("=") as [string, string]));
+  const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, workerEnv, log });
+  console.log(`\n${ceilingReport(figures)}`);
+  writeResults("ceiling.json", figures);
 }
 
 function writeResults(file: string, figures: unknown): void {

@@ -48,8 +48,9 @@ export const MEMORY_CASES: MemoryCase[] = [
   },
 ];
 
-export async function benchMemory(cases: MemoryCase[], log: (line: string) => void): Promise<MemoryFigures[]> {
-  const stack = await startLocalStack({ withoutWorker: true, log });
+/** `modelRepository`: another repository for Triton, e.g. the worker ceiling's instant upscale, to measure the worker's memory without waiting on the CPU model. */
+export async function benchMemory(cases: MemoryCase[], log: (line: string) => void, modelRepository?: string): Promise<MemoryFigures[]> {
+  const stack = await startLocalStack({ withoutWorker: true, log, ...(modelRepository === undefined ? {} : { modelRepository }) });
   try {
     const token = await signLocalToken("bench-memory", { audience: stack.names.projectId });
     const photo = join(await ensurePhotos(), "astronaut.png");

@@ -12,11 +12,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { InferenceClient, InferenceRequest } from "../../events/inferencePort.js";
+import type { InferenceClient, InferenceRequest } from "../../events/inferenceClient.js";
 import { OPERATION_SPECS, checkParams, type Operation } from "../../events/operations.js";
 import { MASK_SIDE } from "../../workers/edits/backgroundEdit.js";
 import { editModel } from "../../workers/edits/editModels.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { ensurePhotos } from "./photos.js";
 import { LOCAL_DIR } from "../stack/paths.js";
 import { freePort, type RunningProcess } from "../stack/processes.js";

@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { signLocalToken } from "../auth/localIssuer.js";
 import type { LocalStack } from "../stack/localStack.js";
 import { REPO_ROOT } from "../stack/paths.js";
@@ -213,7 +213,8 @@ export async function measurePipelineVsTriton(
 export async function benchAcceptAndThroughput(
   context: BenchContext,
 ): Promise<{ accept: AcceptLatency; byOpenJobs: AcceptByOpenJobs; throughput: PipelineThroughput }> {
-  const accept = await measureAcceptLatency(context);
+  // The target is a p99 under 100 ms at 50 requests/s (issue #14), not just at 10.
+  const accept = await measureAcceptLatency(context, 50);
   const byOpenJobs = await measureAcceptByOpenJobs(context);
   const throughput = await measurePipelineVsTriton(context);
   return { accept, byOpenJobs, throughput };
@@ -248,7 +249,8 @@ export function reportAcceptAndThroughput(
   }
 }
 
-function untilSucceeded(firestore: Firestore, jobId: string): Promise<void> {
+/** Resolves once the job has succeeded, as an app's listener sees it; rejects if it failed or was canceled. */
+export function untilSucceeded(firestore: Firestore, jobId: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const stop = firestore.doc(`jobs/${jobId}`).onSnapshot((snapshot) => {
       const status = snapshot.get("status") as string | undefined;

@@ -8,7 +8,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { LOCAL_DIR } from "../stack/paths.js";
 import { ensurePhotos } from "./photos.js";
 import { freePort } from "../stack/processes.js";

@@ -75,6 +75,8 @@ export interface StackOptions {
   telemetryEnv?: Record<string, string>;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
+  /** The model repository Triton serves (default triton/model_repository); the worker-ceiling benchmark serves its own. */
+  modelRepository?: string;
   log?: (line: string) => void;
 }
 
@@ -151,6 +153,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         httpPort: ports.tritonHttp,
         metricsPort: ports.tritonMetrics,
         logFile: join(logDir, "triton.log"),
+        ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
         extraArgs: tritonTraceArgs(options.telemetryEnv),
       }),
     ]);

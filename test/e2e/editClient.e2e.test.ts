@@ -66,8 +66,9 @@ describe("the typed client on the local stack", () => {
     const mine = await client.listEdits();
     expect(mine.map((job) => job.jobId)).toContain(created.jobId);
     const events = await client.events(created.jobId);
-    // Tile progress may be recorded between the steps, at most once a second.
-    const steps = events.map((event) => event.type).filter((type) => type !== "EditProgressed");
+    // Tile progress may be recorded between the steps, at most once a second, and a job that
+    // outlasts a heartbeat renews its lease (SRMD on two busy cores can take that long).
+    const steps = events.map((event) => event.type).filter((type) => type !== "EditProgressed" && type !== "LeaseRenewed");
     expect(steps).toEqual(["EditRequested", "ImageUploaded", "EditQueued", "EditStarted", "EditSucceeded"]);
   });
 

@@ -15,7 +15,7 @@ import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEve
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
-import type { JobQueue } from "../../events/ports.js";
+import type { JobQueue } from "../../events/jobQueue.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createUploadFinalizedHandler } from "../../functions/uploadFinalized.js";
 import { createJobSweeper, UPLOAD_GRACE_MS } from "../../functions/jobSweeper.js";

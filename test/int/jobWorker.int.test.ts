@@ -1,11 +1,13 @@
 /**
  * The worker against real parts: Pub/Sub, Firestore and Cloud Storage emulators and a real
- * Triton server running the upscale model.
+ * Triton server running every edit's model. The worker's rules (duplicates, leases, failures,
+ * the readiness gate, cancellation, decoding) are unit-tested through the doubles in
+ * test/unit/jobWorker.unit.test.ts; this file keeps what only the real parts show.
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { Subscription } from "@google-cloud/pubsub";
-import sharp, { type Sharp } from "sharp";
+import sharp from "sharp";
 import type { Operation } from "../../events/operations.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
@@ -13,12 +15,13 @@ import { createPubsubJobQueue, createPubsubJobSubscription } from "../../adapter
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import type { JobState } from "../../events/jobState.js";
-import type { InferenceClient } from "../../events/ports.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
@@ -33,22 +36,7 @@ let inference: InferenceClient;
 let photo: Buffer;
 const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
 
-const workerConfig = {
-  resultsBucket,
-  leaseSeconds: 60,
-  heartbeatSeconds: 15,
-  cancelCheckMs: 500,
-  tritonReadyPollMs: 1_000,
-  maxAttempts: 2,
-  maxInputBytes: 10_000_000,
-  maxInputPixels: 4_000_000,
-  maxOutputPixels: 64_000_000,
-  tileSize: 64,
-  tileOverlap: 8,
-  tritonMaxInFlight: 4,
-  tritonTimeoutMs: 30_000,
-  progressIntervalMs: 1_000,
-};
+const workerConfig = { ...WORKER_TEST_CONFIG, resultsBucket };
 
 beforeAll(async () => {
   triton = await startTestTriton();
@@ -146,75 +134,6 @@ describe("job worker", () => {
     expect((await store.getProjection(jobId))?.progress).toBeUndefined();
   });
 
-  // What the photo is must survive the edit: its transparency, its orientation, and its colours
-  // when they arrive as CMYK or 16 bits per channel.
-  const halves = async (top: string, bottom: string, width = 96, height = 80) =>
-    sharp({ create: { width, height: height / 2, channels: 3, background: top } })
-      .extend({ bottom: height / 2, background: bottom })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-  const inputs: Array<[string, () => Promise<Buffer>, (out: Sharp) => Promise<void>]> = [
-    [
-      "keeps transparency",
-      async () => {
-        // Red, with its left half fully transparent.
-        const rgba = Buffer.alloc(96 * 80 * 4);
-        for (let i = 0; i < 96 * 80; i += 1) rgba.set([200, 40, 40, i % 96 < 48 ? 0 : 255], i * 4);
-        return sharp(rgba, { raw: { width: 96, height: 80, channels: 4 } }).png().toBuffer();
-      },
-      async (out) => {
-        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
-        expect(info.channels).toBe(4);
-        expect(data[(80 * info.width + 20) * 4 + 3]).toBe(0); // left half: transparent
-        expect(data[(80 * info.width + 170) * 4 + 3]).toBe(255); // right half: opaque
-      },
-    ],
-    [
-      "turns an EXIF-rotated photo upright",
-      async () => {
-        const upright = await halves("#e02020", "#2020e0");
-        // Stored turned a quarter to the left, with orientation 6 ("turn right to view").
-        return sharp(upright.data, { raw: upright.info }).rotate(-90).jpeg().withMetadata({ orientation: 6 }).toBuffer();
-      },
-      async (out) => {
-        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
-        expect([info.width, info.height]).toEqual([192, 160]);
-        expect(data[(20 * info.width + 96) * info.channels]).toBeGreaterThan(150); // top: red
-        expect(data[(140 * info.width + 96) * info.channels + 2]).toBeGreaterThan(150); // bottom: blue
-      },
-    ],
-    [
-      "converts a CMYK JPEG to sRGB",
-      async () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("cmyk").jpeg().toBuffer(),
-      async (out) => {
-        const { data } = await out.raw().toBuffer({ resolveWithObject: true });
-        expect(Math.abs((data[0] as number) - 200)).toBeLessThan(16);
-        expect(Math.abs((data[1] as number) - 100)).toBeLessThan(16);
-      },
-    ],
-    [
-      "reduces a 16-bit PNG to 8 bits",
-      async () => sharp({ create: { width: 96, height: 80, channels: 3, background: "#c86432" } }).toColourspace("rgb16").png().toBuffer(),
-      async (out) => {
-        const { data, info } = await out.raw().toBuffer({ resolveWithObject: true });
-        expect(info.channels).toBe(3);
-        expect(Math.abs((data[0] as number) - 200)).toBeLessThan(12);
-        expect(Math.abs((data[2] as number) - 50)).toBeLessThan(12);
-      },
-    ],
-  ];
-
-  it.each(inputs)("%s", async (_name, make, check) => {
-    const { publisher, subscription } = await queue();
-    startWorker(subscription, `w-${randomUUID()}`);
-    const jobId = await queuedJob(await make(), { scale: 2 });
-    await publisher.publish({ jobId, operation: "upscale" });
-    const job = await settled(jobId);
-    expect(job.status, job.error?.message).toBe("succeeded");
-    const [bytes] = await storage.bucket(resultsBucket).file(resultObjectName(jobId)).download();
-    await check(sharp(bytes));
-  });
-
   it.each([
     ["enhance", { strength: 0.5 }, 3],
     ["comic", { strength: 0.7 }, 3],
@@ -258,29 +177,5 @@ describe("job worker", () => {
     expect(log.filter((type) => type === "EditStarted")).toHaveLength(1);
     const [files] = await storage.bucket(resultsBucket).getFiles({ prefix: `results/${jobId}/` });
     expect(files.map((file) => file.name)).toEqual([resultObjectName(jobId)]);
-  });
-
-  it("fails a job whose upload is not an image, with a readable reason, and does not retry it", async () => {
-    const { publisher, subscription } = await queue();
-    startWorker(subscription, `w-${randomUUID()}`);
-    const jobId = await queuedJob(Buffer.from("this is text, not a photo"));
-    await publisher.publish({ jobId, operation: "upscale" });
-    const job = await settled(jobId);
-    expect(job).toMatchObject({ status: "failed", error: { code: "unsupported_image" } });
-    expect(job.error?.message).toMatch(/not an image/);
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    expect((await types(jobId)).filter((type) => type === "EditStarted")).toHaveLength(1);
-  });
-
-  it("holds jobs while Triton is unreachable, without spending their attempts", async () => {
-    const { publisher, subscription } = await queue();
-    const unreachable = createTritonClient({ url: "127.0.0.1:1", defaultTimeoutMs: 2_000 });
-    startWorker(subscription, `w-${randomUUID()}`, unreachable);
-    const jobId = await queuedJob(photo);
-    await publisher.publish({ jobId, operation: "upscale" });
-    await new Promise((resolve) => setTimeout(resolve, 6_000));
-    unreachable.close();
-    expect(await store.getProjection(jobId)).toMatchObject({ status: "queued", attempts: 0 });
-    expect(await types(jobId)).toEqual(["EditRequested", "ImageUploaded", "EditQueued"]);
   });
 });

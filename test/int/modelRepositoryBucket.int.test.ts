@@ -112,6 +112,7 @@ describe("the model repository read from a bucket", () => {
 
     const logFile = join(LOCAL_DIR, "logs", `triton-bucket-${prefix}.log`);
     await expect(startFromBucket(prefix)).rejects.toThrow(/exited during start-up|was not ready/);
-    expect(readFileSync(logFile, "utf8")).toContain("No module named 'request_handling'");
+    // upscale's model.py imports onnx_sessions first, comic's request_handling: either is missing.
+    expect(readFileSync(logFile, "utf8")).toMatch(/No module named '(request_handling|onnx_sessions)'/);
   }, 300_000);
 });

@@ -6,12 +6,12 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InferenceClient } from "../../events/inferencePort.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import { OPERATION_SPECS, checkParams, type EditParams, type Operation } from "../../events/operations.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { editModel } from "../../workers/edits/editModels.js";
 import { runEdit } from "../../workers/edits/runEdit.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 
 let triton: TestTriton;

@@ -7,10 +7,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InferenceError, type InferenceRequest } from "../../events/inferencePort.js";
+import { InferenceError, type InferenceRequest } from "../../events/inferenceClient.js";
 import { freePort } from "../../local/stack/processes.js";
-import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/triton/checkModels.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { checkModels, ModelCheckError, type ExpectedModel } from "../../workers/checkModels.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
+import { inferenceContract } from "../support/inferenceContract.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { readPhotoTile } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
@@ -31,6 +32,8 @@ afterAll(async () => {
   await triton?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
+
+inferenceContract("Triton (a real server)", () => client);
 
 const UPSCALE: ExpectedModel = {
   model: "upscale",

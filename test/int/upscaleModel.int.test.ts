@@ -1,14 +1,14 @@
 /**
- * The upscale model as Triton serves it: real photo tiles in, ESRGAN-slim out, the same bytes as
- * the ONNX graph outside Triton, close to the NumPy reference of the original Keras graph, and
- * unchanged by the dynamic batcher.
+ * The upscale model as Triton serves it: real photo tiles in, SRMD out, the same bytes as the ONNX
+ * graph outside Triton, within 1 of the original ncnn network run by the `ncnn` package (the check
+ * of triton/ncnn_to_onnx.py's conversion), and unchanged by the dynamic batcher.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InferenceClient, InferenceResult } from "../../events/inferencePort.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import type { InferenceClient, InferenceResult } from "../../events/inferenceClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
 import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
@@ -82,7 +82,7 @@ describe("upscale on Triton", () => {
     { scale: 4, photo: "astronaut.png", crop: { left: 180, top: 60, width: 64, height: 48 } },
     { scale: 2, photo: "chelsea.png", crop: { left: 150, top: 80, width: 80, height: 72 } },
   ])(
-    "x$scale of a $photo tile equals onnxruntime outside Triton bit for bit, and the NumPy reference within 1",
+    "x$scale of a $photo tile equals onnxruntime outside Triton bit for bit, and the original on ncnn within 1",
     async ({ scale, photo, crop }) => {
       const input = await tile(photo, crop);
       const output = onlyOutput(await upscale([input], scale));
@@ -99,7 +99,6 @@ describe("upscale on Triton", () => {
       writeNpyUint8(inFile, [1, crop.height, crop.width, 3], input.pixels);
       const report = JSON.parse(
         await runSupportPython(triton.install, "upscale_outside_triton.py", [
-          "--tarball", triton.install.modelTarball,
           "--scale", String(scale),
           "--input", inFile,
           "--output", outFile,

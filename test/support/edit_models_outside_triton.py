@@ -1,10 +1,11 @@
 """The enhance, comic, aged and remove_background edits computed outside Triton, for the
 integration tests to compare with what Triton serves.
 
-    python edit_models_outside_triton.py enhance --tarball T --strength 0.7 --input in.npy --output out.npy
-        onnxruntime on the built graphs, mixed by STRENGTH as documented in enhance/1/model.py
-        (re-implemented here), written to --output; --reference-output gets the same mix of
-        the NumPy reference of the JSON weights. Prints the per-level reference checks as JSON.
+    python edit_models_outside_triton.py enhance --strength 0.7 --input in.npy --output out.npy
+        onnxruntime on the built SRMD graph, told the noise level STRENGTH stands for as
+        documented in enhance/1/model.py (re-implemented here), written to --output;
+        --reference-output gets the original network's output on ncnn for the same noise level.
+        Prints the ncnn check as JSON.
     python edit_models_outside_triton.py filter --model comic --strength 0.7 --input in.npy --output out.npy
         the classical operator's module, imported from the model repository and run in this
         process.
@@ -23,36 +24,30 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS = REPO_ROOT / "triton" / "model_repository"
 sys.path.insert(0, str(REPO_ROOT / "triton"))
-import build_enhance  # noqa: E402
+import build_ncnn_models  # noqa: E402
 import build_remove_background  # noqa: E402
 
 
-def mix(image: np.ndarray, level1: np.ndarray, level3: np.ndarray, strength: float) -> np.ndarray:
-    """0 -> image, 0.5 -> level 1, 1 -> level 3, linear in between, rounded half to even."""
-    if strength <= 0:
-        return image.copy()
-    if strength <= 0.5:
-        a, b, t = image, level1, strength * 2
-    else:
-        a, b, t = level1, level3, strength * 2 - 1
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return np.round(a + (b - a) * t).astype(np.uint8)
+# enhance/1/model.py: STRENGTH 1 is this Gaussian noise level.
+MAX_NOISE_LEVEL = 50.0
 
 
 def enhance(args) -> None:
     image = np.load(args.input)
     strength = float(np.float32(args.strength))  # what the model sees: an FP32 tensor
-    onnx = {level: build_enhance.run_onnx(build_enhance.DEFAULT_OUT_DIR / build_enhance.onnx_file_name(level), image) for level in build_enhance.LEVELS}
-    layers = build_enhance.load_levels(args.tarball)
-    ref = {level: build_enhance.reference(layers[level], image) for level in build_enhance.LEVELS}
-    np.save(args.output, mix(image, onnx[1], onnx[3], strength))
+    served = build_ncnn_models.BY_FILE["srmd_x2_denoise.onnx"]
+    if strength <= 0:
+        np.save(args.output, image.copy())
+        if args.reference_output:
+            np.save(args.reference_output, image.copy())
+        print(json.dumps([]))
+        return
+    noise = MAX_NOISE_LEVEL * strength
+    np.save(args.output, build_ncnn_models.run_onnx(build_ncnn_models.out_path(served), image, noise))
+    wheel = build_ncnn_models.ensure_wheel(build_ncnn_models.DEFAULT_CACHE)
     if args.reference_output:
-        np.save(args.reference_output, mix(image, ref[1], ref[3], strength))
-    reports = []
-    for level in build_enhance.LEVELS:
-        diff = np.abs(onnx[level].astype(np.int16) - ref[level].astype(np.int16))
-        reports.append({"level": level, "max_abs_diff": int(diff.max()), "values": int(diff.size)})
-    print(json.dumps(reports))
+        np.save(args.reference_output, build_ncnn_models.reference(served, wheel, image, noise))
+    print(json.dumps([build_ncnn_models.verify(served, wheel, image, noise)]))
 
 
 def classical(args) -> None:
@@ -75,7 +70,6 @@ def remove_background(args) -> None:
 parser = argparse.ArgumentParser()
 sub = parser.add_subparsers(dest="command", required=True)
 e = sub.add_parser("enhance")
-e.add_argument("--tarball", type=Path, required=True)
 e.add_argument("--strength", type=float, required=True)
 e.add_argument("--input", type=Path, required=True)
 e.add_argument("--output", type=Path, required=True)

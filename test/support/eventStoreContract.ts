@@ -9,7 +9,7 @@ import type { EditCommand } from "../../events/decide.js";
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { handleCommand, rebuildProjection } from "../../events/handleCommand.js";
 import { evolve, type JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/ports.js";
+import type { EventStore } from "../../events/eventStore.js";
 
 function tickingClock(start = Date.parse("2026-11-22T10:00:00.000Z")) {
   let now = start;

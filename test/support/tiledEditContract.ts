@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InferenceError, type InferenceClient, type InferenceResult, type Tensor } from "../../events/inferencePort.js";
+import { InferenceError, type InferenceClient, type InferenceResult, type Tensor } from "../../events/inferenceClient.js";
 import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
-import { createTritonClient } from "../../workers/triton/tritonClient.js";
+import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { startTestTriton, type TestTriton } from "./tritonServer.js";
 
 /** The worker's overlap: no operator may read further than this from an output pixel. */

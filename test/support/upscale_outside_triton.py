@@ -1,8 +1,8 @@
-"""Runs the upscale ONNX graph with onnxruntime outside Triton, and checks it against the NumPy
-reference of the Keras graph (triton/build_upscale.py verify).
+"""Runs the upscale ONNX graph with onnxruntime outside Triton, and checks it against the original
+SRMD network run by the `ncnn` package (triton/build_ncnn_models.py verify).
 
-    python upscale_outside_triton.py --tarball T --scale 4 --input in.npy --output out.npy
-Writes the onnxruntime output to --output and prints the reference check's report as JSON.
+    python upscale_outside_triton.py --scale 4 --input in.npy --output out.npy
+Writes the onnxruntime output to --output and prints the ncnn check's report as JSON.
 """
 
 import argparse
@@ -14,17 +14,16 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "triton"))
-import build_upscale  # noqa: E402
+import build_ncnn_models  # noqa: E402
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--tarball", type=Path, required=True)
-parser.add_argument("--scale", type=int, required=True)
+parser.add_argument("--scale", type=int, choices=[2, 4], required=True)
 parser.add_argument("--input", type=Path, required=True)
 parser.add_argument("--output", type=Path, required=True)
-parser.add_argument("--onnx-dir", type=Path, default=build_upscale.DEFAULT_OUT_DIR)
 args = parser.parse_args()
 
+served = build_ncnn_models.BY_FILE[f"srmdnf_x{args.scale}.onnx"]
 image = np.load(args.input)
-onnx_path = args.onnx_dir / build_upscale.onnx_file_name(args.scale)
-np.save(args.output, build_upscale.run_onnx(onnx_path, image))
-print(json.dumps(build_upscale.verify(args.tarball, args.scale, image, onnx_path)))
+np.save(args.output, build_ncnn_models.run_onnx(build_ncnn_models.out_path(served), image))
+wheel = build_ncnn_models.ensure_wheel(build_ncnn_models.DEFAULT_CACHE)
+print(json.dumps(build_ncnn_models.verify(served, wheel, image)))

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { InferenceError } from "../../events/inferencePort.js";
-import { inferenceErrorFromGrpc } from "../../workers/triton/inferenceErrorFromGrpc.js";
+import { InferenceError } from "../../events/inferenceClient.js";
+import { inferenceErrorFromGrpc } from "../../adapters/triton/inferenceErrorFromGrpc.js";
 
 describe("gRPC errors in the port's words", () => {
   it.each([

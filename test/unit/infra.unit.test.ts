@@ -628,8 +628,9 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "model_repository/upscale/config.pbtxt",
           "model_repository/upscale/configs/gpu.pbtxt",
           "model_repository/upscale/1/model.py",
-          "model_repository/upscale/1/esrgan_slim_x4.onnx",
-          "model_repository/enhance/1/waifu2x_vgg7_noise3.onnx",
+          "model_repository/upscale/1/srmdnf_x4.onnx",
+          "model_repository/upscale/1/srmdnf_x4.fp16.onnx",
+          "model_repository/enhance/1/srmd_x2_denoise.onnx",
           "model_repository/remove_background/1/isnet_medium.onnx",
           "model_repository/comic/1/model.py",
           "model_repository/aged/1/model.py",
@@ -831,7 +832,7 @@ describe("the worker's Cloud Build context", () => {
       .filter((line) => line.trim() && !line.startsWith("#"));
     expect(gcloudignore.sort()).toEqual(dockerignore.sort());
     const rules = ignoreRules(join(root, "infra/worker.gcloudignore"));
-    for (const kept of ["package.json", "package-lock.json", "tsconfig.build.json", "workers/main.ts", "workers/triton/inference.proto", "workers/Dockerfile", "events/decide.ts"]) {
+    for (const kept of ["package.json", "package-lock.json", "tsconfig.build.json", "workers/main.ts", "adapters/triton/inference.proto", "config/envValues.ts", "workers/Dockerfile", "events/decide.ts"]) {
       expect(rules.ignored(kept), kept).toBe(false);
     }
     for (const left of ["node_modules/x", "test/unit/a.ts", "triton/model_repository/a", "infra/index.ts", "a/b/model.onnx", "workers/__pycache__/x"]) {

@@ -2,7 +2,7 @@ import { context, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../../adapters/config/envValues.js";
+import { ConfigError } from "../../config/envValues.js";
 import { createJsonLogger } from "../../adapters/logging/jsonLogger.js";
 import { routeOf } from "../../observability/instrumentedHandlers.js";
 import { createStageTimer } from "../../observability/instrumentedPorts.js";

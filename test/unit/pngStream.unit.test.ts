@@ -30,11 +30,24 @@ describe("streaming PNG encoder", () => {
     [4, 64, 48, 48],
     [3, 1, 1, 1],
     [4, 300, 7, 3],
+    // More bands than the filter threads take at once: bands finish out of order, are written in order.
+    [3, 517, 97, 8],
   ] as const)("encodes %i-channel %i×%i pixels given in bands of %i rows losslessly", async (channels, width, height, rows) => {
     const pixels = noise(width * height * channels, width * 7 + height);
     const png = await collect(encodePng({ width, height, channels }, inBands(pixels, width * channels, rows)));
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.channels]).toEqual([width, height, channels]);
+    expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
+  });
+
+  it("encodes bands it may take (moved to its threads, not copied) losslessly", async () => {
+    const [width, height, rows] = [203, 61, 9];
+    const pixels = noise(width * height * 3, 11);
+    async function* ownBands(): AsyncGenerator<Uint8Array> {
+      for await (const band of inBands(pixels, width * 3, rows)) yield band.slice();
+    }
+    const png = await collect(encodePng({ width, height, channels: 3 }, ownBands(), { moveBands: true }));
+    const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InferenceError } from "../../events/inferencePort.js";
-import { tensorFromBytes, tensorToBytes } from "../../workers/triton/tensorBytes.js";
+import { InferenceError } from "../../events/inferenceClient.js";
+import { tensorFromBytes, tensorToBytes } from "../../adapters/triton/tensorBytes.js";
 
 describe("tensor bytes", () => {
   it("sends a typed array's own bytes, little-endian, without copying, even from a subarray", () => {

@@ -6,10 +6,10 @@
  */
 import sharp from "sharp";
 import { EditError } from "../../events/errors.js";
-import type { InferenceClient } from "../../events/inferencePort.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import type { DecodedImage } from "./decodeImage.js";
-import { busyTimer, toEditError, type BandStream } from "./tiledEdit.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { busyTimer, type BandStream } from "./tiledEdit.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export const MASK_SIDE = 1024;
 const BAND_ROWS = 256;
@@ -48,8 +48,6 @@ export function runMasked(image: DecodedImage, options: MaskOptions): BandStream
         throw new EditError("inference_failed", "The model returned a mask of the wrong shape.", false);
       }
       maskSmall = out.data;
-    } catch (error) {
-      throw toEditError(error);
     } finally {
       stop();
     }

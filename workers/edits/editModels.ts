@@ -3,7 +3,7 @@
  * tensors, and the inputs and outputs the worker expects the server to report (checked at
  * start-up). The models themselves live in triton/model_repository/.
  */
-import type { Tensor, TensorSpec } from "../../events/inferencePort.js";
+import type { Tensor, TensorSpec } from "../../events/inferenceClient.js";
 import { OPERATION_SPECS, type EditParams, type Operation } from "../../events/operations.js";
 import { MASK_SIDE } from "./backgroundEdit.js";
 import type { TiledModel } from "./tiledEdit.js";

@@ -1,12 +1,14 @@
 /**
  * A streaming PNG encoder: 8-bit RGB or RGBA rows in, PNG bytes out, band by band. The whole
  * image never exists at once, so a 16384×16384 output costs the memory of a few bands, not of
- * the picture. Each row is filtered with Paeth (the best single filter for photos) and deflated
- * by zlib on the thread pool while the next band is being computed.
+ * the picture. Each row is filtered with Paeth (the best single filter for photos) on worker
+ * threads, band by band (paethThreads.ts), and deflated by zlib on libuv's thread pool, while the
+ * event loop goes on with the next band's tiles.
  */
 import { once } from "node:events";
-import { crc32, createDeflate } from "node:zlib";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { constants, crc32, createDeflate } from "node:zlib";
+import { FILTER_THREADS, paethFilterBand, type FilteredBand } from "./paethThreads.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface PngHeader {
   width: number;
@@ -16,7 +18,19 @@ export interface PngHeader {
 }
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const PAETH = 4;
+/** Bands handed to the filter threads before the oldest is waited for. */
+const BANDS_FILTERING = FILTER_THREADS + 1;
+
+export interface PngOptions {
+  /** zlib level: 0 stores the rows uncompressed; 1 to 9 all deflate with Z_RLE (default 4). */
+  level?: number;
+  timeStage?: StageTimer;
+  /**
+   * The bands are the encoder's to take: each one that is a whole ArrayBuffer moves to a filter
+   * thread uncopied, and is empty afterwards. Without it, every band is copied.
+   */
+  moveBands?: boolean;
+}
 
 /**
  * Encodes `bands` (whole rows, top to bottom, `width * channels` bytes each) into a PNG.
@@ -26,36 +40,42 @@ const PAETH = 4;
 export async function* encodePng(
   header: PngHeader,
   bands: AsyncIterable<Uint8Array>,
-  level = 4,
-  timeStage: StageTimer = untimedStages,
+  { level = 4, timeStage = untimedStages, moveBands = false }: PngOptions = {},
 ): AsyncGenerator<Buffer> {
   const { width, height, channels } = header;
   const rowBytes = width * channels;
   yield SIGNATURE;
   yield chunk("IHDR", ihdr(header));
 
-  const deflate = createDeflate({ level, memLevel: 9, chunkSize: 1 << 20 });
+  // Z_RLE: the zlib manual's strategy for PNG image data. On upscaled photos, Paeth-filtered, it
+  // gave a smaller file than the default strategy at level 4 in a third of the time, at any
+  // level from 1 (docs/benchmarks.md, worker ceiling); the level then only turns compression off (0).
+  const deflate = createDeflate({ level, memLevel: 9, strategy: constants.Z_RLE, chunkSize: 1 << 20 });
   const feeding = (async () => {
-    let previous: Uint8Array = new Uint8Array(rowBytes);
+    let above: Uint8Array = new Uint8Array(rowBytes);
     let rows = 0;
+    // Bands being filtered on the pool's threads, in order; each is written to the deflate when
+    // it and every band above it are done.
+    const filtering: Array<Promise<FilteredBand>> = [];
+    const writeOldest = async () => {
+      const { filtered, ms } = await (filtering.shift() as Promise<FilteredBand>);
+      timeStage.add("filtering", ms);
+      if (!deflate.write(filtered)) await once(deflate, "drain");
+    };
     for await (const band of bands) {
       if (band.length % rowBytes !== 0) throw new Error(`a band of ${band.length} bytes is not whole rows of ${rowBytes}`);
       const count = band.length / rowBytes;
-      const filtered = Buffer.allocUnsafe(count * (rowBytes + 1));
-      // Timed per band: the filter runs here, the deflate on zlib's thread while tiles go on.
-      await timeStage("encode", async () => {
-        for (let r = 0; r < count; r += 1) {
-          const row = band.subarray(r * rowBytes, (r + 1) * rowBytes);
-          paethFilter(row, previous, channels, filtered, r * (rowBytes + 1));
-          previous = row;
-        }
-      });
-      // `previous` must outlive the band it points into; keep a copy of the last row only.
-      previous = Uint8Array.from(previous);
       rows += count;
       if (rows > height) throw new Error(`the bands hold more than ${height} rows`);
-      if (!deflate.write(filtered)) await once(deflate, "drain");
+      if (count === 0) continue;
+      const last = band.slice(band.length - rowBytes);
+      const next = paethFilterBand(moveBands ? band : band.slice(), above, rowBytes, channels);
+      next.catch(() => {}); // observed when its turn to be written comes
+      filtering.push(next);
+      above = last;
+      while (filtering.length >= BANDS_FILTERING) await writeOldest();
     }
+    while (filtering.length > 0) await writeOldest();
     if (rows !== height) throw new Error(`the bands hold ${rows} rows, the header says ${height}`);
     deflate.end();
   })();
@@ -64,22 +84,6 @@ export async function* encodePng(
   for await (const data of deflate) yield chunk("IDAT", data as Buffer);
   await feeding;
   yield chunk("IEND", Buffer.alloc(0));
-}
-
-function paethFilter(row: Uint8Array, above: Uint8Array, bpp: number, out: Buffer, at: number): void {
-  out[at] = PAETH;
-  const n = row.length;
-  for (let i = 0; i < n; i += 1) {
-    const a = i >= bpp ? (row[i - bpp] as number) : 0;
-    const b = above[i] as number;
-    const c = i >= bpp ? (above[i - bpp] as number) : 0;
-    const p = a + b - c;
-    const pa = Math.abs(p - a);
-    const pb = Math.abs(p - b);
-    const pc = Math.abs(p - c);
-    const predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-    out[at + 1 + i] = ((row[i] as number) - predictor) & 0xff;
-  }
 }
 
 function ihdr({ width, height, channels }: PngHeader): Buffer {

@@ -4,14 +4,14 @@
  * returned `body` is read, which the upload does; an error in the edit ends `body` with it.
  */
 import { EditError } from "../../events/errors.js";
-import type { InferenceClient } from "../../events/inferencePort.js";
+import type { InferenceClient } from "../../events/inferenceClient.js";
 import { OPERATION_SPECS, type EditParams, type Operation } from "../../events/operations.js";
 import { runMasked } from "./backgroundEdit.js";
 import { decodeImage } from "./decodeImage.js";
 import { editModel } from "./editModels.js";
 import { encodePng } from "./pngStream.js";
 import { runTiled, type BandStream } from "./tiledEdit.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface EditOptions {
   inference: InferenceClient;
@@ -21,7 +21,7 @@ export interface EditOptions {
   timeoutMs: number;
   maxInputPixels: number;
   maxOutputPixels: number;
-  /** zlib level of the PNG output: lower is faster, higher is smaller. */
+  /** zlib level of the PNG output: 0 stores it uncompressed; 1 to 9 deflate with Z_RLE alike (pngStream.ts). */
   pngLevel?: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
   signal?: AbortSignal;
@@ -77,7 +77,12 @@ export async function runEdit(input: Buffer, operation: Operation, params: EditP
     height: stream.height,
     tiles: stream.tiles,
     conversions: image.conversions,
-    body: encodePng({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, options.pngLevel, timeStage),
+    // The bands are made for the encoder alone: it may move them to its threads uncopied.
+    body: encodePng({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, {
+      timeStage,
+      moveBands: true,
+      ...(options.pngLevel === undefined ? {} : { level: options.pngLevel }),
+    }),
     inferenceMs: stream.inferenceMs,
   };
 }

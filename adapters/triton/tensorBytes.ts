@@ -7,7 +7,7 @@ import {
   InferenceError,
   type TensorData,
   type TensorDatatype,
-} from "../../events/inferencePort.js";
+} from "../../events/inferenceClient.js";
 
 const BYTES_PER_ELEMENT: Record<TensorDatatype, number> = { UINT8: 1, FP32: 4, INT32: 4 };
 

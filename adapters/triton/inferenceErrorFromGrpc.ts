@@ -3,7 +3,7 @@
  * travel along in `wire` for the logs.
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
-import { InferenceError, type InferenceErrorCode } from "../../events/inferencePort.js";
+import { InferenceError, type InferenceErrorCode } from "../../events/inferenceClient.js";
 
 export function inferenceErrorCode(code: number): InferenceErrorCode {
   switch (code) {

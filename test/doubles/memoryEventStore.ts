@@ -5,7 +5,7 @@
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import type { RecordedEvent } from "../../events/editEvents.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/ports.js";
+import type { EventStore } from "../../events/eventStore.js";
 
 export function createMemoryEventStore(): EventStore {
   const logs = new Map<string, RecordedEvent[]>();

@@ -2,7 +2,7 @@
  * Start-up check of a worker: every model it needs is ready on the server and has the inputs
  * and outputs the worker will send and read. Failing here beats failing on the first job.
  */
-import type { InferenceClient, TensorSpec } from "../../events/inferencePort.js";
+import type { InferenceClient, TensorSpec } from "../events/inferenceClient.js";
 
 export interface ExpectedModel {
   model: string;

@@ -1,0 +1,112 @@
+/**
+ * The PNG Paeth filter, off the event loop: a few worker threads, shared by every edit of the
+ * process, filter whole bands. A band needs only its own rows and the last row of the band above,
+ * so bands are filtered side by side, several at once, while the event loop goes on with the
+ * tiles' gRPC calls and the upload. Worker-ceiling benchmark (docs/benchmarks.md): on the event
+ * loop the filter was the worker's largest CPU cost after garbage collection.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+
+export interface FilteredBand {
+  /** Each row as PNG stores it: the filter type byte, then the filtered bytes. */
+  filtered: Uint8Array;
+  /** Time the thread spent filtering. */
+  ms: number;
+}
+
+/**
+ * The thread's code, as plain JavaScript: it must not depend on how the worker's own files are
+ * compiled (tsx in development, tsc in the image). Paeth without branches: on photos, whose
+ * predictor choice changes from byte to byte, the branchy form ran about half as fast.
+ */
+const THREAD_SOURCE = `"use strict";
+const { parentPort } = require("node:worker_threads");
+function paethRows(band, above, rowBytes, bpp, out) {
+  const rows = band.length / rowBytes;
+  let prior = above;
+  let priorAt = 0;
+  for (let r = 0; r < rows; r += 1) {
+    const at = r * rowBytes;
+    const o = r * (rowBytes + 1) + 1;
+    out[o - 1] = 4;
+    for (let i = 0; i < bpp; i += 1) out[o + i] = (band[at + i] - prior[priorAt + i]) & 0xff;
+    for (let i = bpp; i < rowBytes; i += 1) {
+      const a = band[at + i - bpp];
+      const b = prior[priorAt + i];
+      const c = prior[priorAt + i - bpp];
+      let pa = b - c;
+      let pb = a - c;
+      let pc = pa + pb;
+      pa = (pa ^ (pa >> 31)) - (pa >> 31);
+      pb = (pb ^ (pb >> 31)) - (pb >> 31);
+      pc = (pc ^ (pc >> 31)) - (pc >> 31);
+      const notA = ((pb - pa) | (pc - pa)) >> 31;
+      const notB = (pc - pb) >> 31;
+      const predictor = (a & ~notA) | (notA & ((b & ~notB) | (c & notB)));
+      out[o + i] = (band[at + i] - predictor) & 0xff;
+    }
+    prior = band;
+    priorAt = at;
+  }
+}
+parentPort.on("message", ({ id, band, above, rowBytes, bpp }) => {
+  const began = performance.now();
+  const filtered = new Uint8Array(band.length + band.length / rowBytes);
+  paethRows(band, above, rowBytes, bpp, filtered);
+  parentPort.postMessage({ id, filtered, ms: performance.now() - began }, [filtered.buffer]);
+});
+`;
+
+/** Threads in the pool: one per core, at most 4 (a worker pod's CPU request). */
+export const FILTER_THREADS = Math.max(1, Math.min(4, availableParallelism()));
+
+interface Thread {
+  worker: Worker;
+  pending: Map<number, { resolve(band: FilteredBand): void; reject(error: unknown): void }>;
+}
+
+let threads: Thread[] = [];
+let nextThread = 0;
+let nextId = 0;
+
+function startThread(): Thread {
+  // No --import tsx or other flags of the parent: the thread's code is plain JavaScript.
+  const worker = new Worker(THREAD_SOURCE, { eval: true, execArgv: [] });
+  const thread: Thread = { worker, pending: new Map() };
+  worker.unref();
+  worker.on("message", ({ id, filtered, ms }: { id: number } & FilteredBand) => {
+    thread.pending.get(id)?.resolve({ filtered, ms });
+    thread.pending.delete(id);
+  });
+  const fail = (error: unknown) => {
+    threads = threads.filter((t) => t !== thread);
+    for (const { reject } of thread.pending.values()) reject(error);
+    thread.pending.clear();
+  };
+  worker.on("error", fail);
+  worker.on("exit", (code) => fail(new Error(`a PNG filter thread exited with code ${code}`)));
+  return thread;
+}
+
+/**
+ * Paeth-filters `band` (whole rows of `rowBytes`, `bpp` bytes a pixel) on a pool thread; `above`
+ * is the row above the band's first (zeros for the image's first row). A band that is a whole
+ * ArrayBuffer moves to the thread, uncopied, and is empty here afterwards; a view into a larger
+ * buffer is copied.
+ */
+export function paethFilterBand(band: Uint8Array, above: Uint8Array, rowBytes: number, bpp: number): Promise<FilteredBand> {
+  const whole = band.byteOffset === 0 && band.byteLength === band.buffer.byteLength && !(band.buffer instanceof SharedArrayBuffer);
+  const sent = whole ? band : band.slice();
+  while (threads.length < FILTER_THREADS) threads.push(startThread());
+  const thread = threads[nextThread++ % threads.length] as Thread;
+  const id = nextId++;
+  return new Promise<FilteredBand>((resolve, reject) => {
+    thread.pending.set(id, { resolve, reject });
+    // Pending work keeps the process alive; an idle pool does not.
+    if (thread.pending.size === 1) thread.worker.ref();
+    thread.worker.postMessage({ id, band: sent, above, rowBytes, bpp }, [sent.buffer as ArrayBuffer]);
+  }).finally(() => {
+    if (thread.pending.size === 0) thread.worker.unref();
+  });
+}
