@@ -1,272 +1,34 @@
 /**
  * The HTTP API, version 1: create, read, list and cancel edits. Framework-neutral: it takes a
- * plain request and returns a plain response; `functions/main.ts` binds it to the Functions
- * Framework.
+ * plain request and returns a plain response; `functions/index.ts` binds it to the Functions
+ * Framework. This file composes the parts: the router (`editRouter.ts`), the handlers
+ * (`editHandlers.ts`), the views clients get (`jobView.ts`) and the one mapping of errors to
+ * answers (`apiError.ts`).
  */
-import { createHash } from "node:crypto";
-import { handleCommand } from "../events/handleCommand.js";
-import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.js";
-import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
-import type { Clock } from "../events/clock.js";
-import type { EventStore } from "../events/eventStore.js";
-import type { ImageStore } from "../events/imageStore.js";
-import type { JobQueue } from "../events/jobQueue.js";
 import type { TokenVerifier } from "../events/tokenVerifier.js";
-import { ApiError, toErrorResponse } from "./apiError.js";
-import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
-import type { Logger } from "../events/logger.js";
-import type { FunctionsConfig } from "./config.js";
-import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
-import { uploadObjectName } from "./uploadObject.js";
-import type { Quota } from "./quota.js";
+import { toErrorResponse } from "./apiError.js";
+import { createEditHandlers, type EditHandlerDeps } from "./editHandlers.js";
+import { createEditRouter, type ApiRequest, type ApiResponse } from "./editRouter.js";
 
-export interface ApiRequest {
-  method: string;
-  path: string;
-  query: Record<string, string | undefined>;
-  headers: Record<string, string | undefined>;
-  /** The body as received. */
-  rawBody?: Buffer;
-}
+export type { ApiRequest, ApiResponse } from "./editRouter.js";
 
-export interface ApiResponse {
-  status: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-}
-
-export interface ApiDeps {
-  store: EventStore;
-  images: ImageStore;
-  queue: JobQueue;
+export interface ApiDeps extends EditHandlerDeps {
   verifier: TokenVerifier;
-  clock: Clock;
-  newJobId: () => string;
-  /** Per-user limits; absent, no limits apply. */
-  quota?: Quota;
-  /** Refuses a direct upload whose header declares too many pixels, in or (at `outputScale`) out; absent, the worker decides. */
-  checkDimensions?: (bytes: Buffer, outputScale: number) => Promise<void>;
-  config: Pick<
-    FunctionsConfig,
-    "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
-  >;
-  log?: Logger;
 }
-
-/** The job as the API and the Firestore projection show it. */
-export interface JobView {
-  jobId: string;
-  status: JobState["status"];
-  operation: Operation;
-  params: EditParams;
-  ownerId: string;
-  version: number;
-  attempts: number;
-  createdAt: string;
-  updatedAt: string;
-  output?: { url: string; width: number; height: number; contentType: string; sizeBytes: number };
-  error?: { code: string; message: string };
-  /** While running: tiles done over tiles total, updated at most once a second. */
-  progress?: { tilesDone: number; tilesTotal: number };
-}
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-/** The fields of a signed-upload request's JSON body. */
-const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType"];
-const JOB_PATH = /^\/v1\/edits\/([A-Za-z0-9-]{1,64})(\/events|\/cancel)?$/;
 
 export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<ApiResponse> {
   const log = deps.log ?? (() => {});
 
+  /** The caller's user id, once their token is verified and their request admitted by the quota. */
   async function authenticate(request: ApiRequest): Promise<string> {
     const header = request.headers.authorization ?? "";
     const match = /^Bearer (\S+)$/i.exec(header);
     const caller = await deps.verifier.verify(match?.[1] ?? "");
+    await deps.quota?.admit(caller.userId);
     return caller.userId;
   }
 
-  async function ownedJob(jobId: string, userId: string): Promise<JobState> {
-    const job = await deps.store.getProjection(jobId);
-    // Someone else's job is answered exactly like a missing one.
-    if (!job || job.ownerId !== userId) throw new ApiError("not_found", `no edit ${jobId}`);
-    return job;
-  }
-
-  async function view(job: JobState): Promise<JobView> {
-    const result: JobView = {
-      jobId: job.jobId,
-      status: job.status,
-      operation: job.operation,
-      params: job.params,
-      ownerId: job.ownerId,
-      version: job.version,
-      attempts: job.attempts,
-      createdAt: job.createdAt,
-      updatedAt: job.updatedAt,
-    };
-    if (job.output) {
-      const expiresAt = new Date(deps.clock.now().getTime() + deps.config.resultUrlTtlSeconds * 1000);
-      result.output = {
-        url: await deps.images.createDownloadUrl(job.output, expiresAt),
-        width: job.output.width,
-        height: job.output.height,
-        contentType: job.output.contentType,
-        sizeBytes: job.output.sizeBytes,
-      };
-    }
-    if (job.error && job.status !== "succeeded") result.error = job.error;
-    if (job.progress) result.progress = job.progress;
-    return result;
-  }
-
-  /** Creates the job, or finds the one an earlier request with the same key created. */
-  async function requestEdit(
-    userId: string,
-    request: ApiRequest,
-    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct" },
-  ): Promise<{ job: JobState; replayed: boolean }> {
-    const key = request.headers["idempotency-key"];
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces");
-    }
-    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType]));
-    // The same key from the same user names the same job, so a replay lands on it by itself.
-    const jobId = key === undefined ? deps.newJobId() : idempotentJobId(userId, key);
-    const outcome = await handleCommand(deps, jobId, {
-      type: "RequestEdit",
-      jobId,
-      ownerId: userId,
-      operation: edit.operation,
-      params: edit.params,
-      flow: edit.flow,
-      input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
-      ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
-    }, deps.quota === undefined ? {} : { maxInFlight: deps.quota.jobsInFlight });
-    if (!outcome.rejection) return { job: outcome.state as JobState, replayed: false };
-    const existing = outcome.state;
-    if (outcome.rejection.code !== "already_exists" || !existing || existing.ownerId !== userId) {
-      throw new ApiError("conflict", outcome.rejection.message);
-    }
-    if (existing.requestFingerprint !== fingerprint) {
-      throw new ApiError("idempotency_key_reused", "this Idempotency-Key was already used for a different request");
-    }
-    return { job: existing, replayed: true };
-  }
-
-  async function createSigned(userId: string, request: ApiRequest): Promise<ApiResponse> {
-    const body = parseJson(request.rawBody);
-    const unknown = Object.keys(body).filter((name) => !SIGNED_BODY_FIELDS.includes(name));
-    if (unknown.length > 0) {
-      throw new ApiError("invalid_param", `unknown field${unknown.length > 1 ? "s" : ""} ${unknown.map((name) => JSON.stringify(name)).join(", ")}; the body takes ${SIGNED_BODY_FIELDS.join(", ")}`);
-    }
-    const operation = parseOperation(body.operation);
-    const params = parseParams(operation, body.params ?? {});
-    const contentType = body.contentType;
-    if (typeof contentType !== "string" || !ACCEPTED_CONTENT_TYPES.includes(contentType)) {
-      throw new ApiError("unsupported_media_type", `contentType must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
-    }
-    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload" });
-    const response: Record<string, unknown> = { jobId: job.jobId, status: job.status };
-    if (job.status === "awaiting_upload") {
-      const expiresAt = new Date(deps.clock.now().getTime() + deps.config.signedUrlTtlSeconds * 1000);
-      const upload = await deps.images.createUploadUrl(job.input, { contentType, maxBytes: deps.config.maxUploadBytes, expiresAt });
-      response.upload = { url: upload.url, method: "PUT", headers: upload.headers, expiresAt: expiresAt.toISOString() };
-    }
-    log({ message: replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "signed_upload" });
-    return { status: 202, body: response };
-  }
-
-  async function createDirect(userId: string, request: ApiRequest): Promise<ApiResponse> {
-    const operation = parseOperation(request.query.operation);
-    // No prototype: a parameter named __proto__ must be a key like any other, and be refused.
-    const rawParams: Record<string, string> = Object.create(null) as Record<string, string>;
-    for (const [name, value] of Object.entries(request.query)) {
-      if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
-      else if (name !== "operation") throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
-    }
-    const params = parseParams(operation, rawParams);
-    const bytes = request.rawBody ?? Buffer.alloc(0);
-    if (bytes.length > deps.config.maxDirectUploadBytes) {
-      throw new ApiError("payload_too_large", `a direct upload may be at most ${deps.config.maxDirectUploadBytes} bytes; use a signed upload`);
-    }
-    if (bytes.length === 0) throw new ApiError("bad_request", "the body is empty; send the image's bytes");
-    const declared = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-    if (!ACCEPTED_CONTENT_TYPES.includes(declared)) {
-      throw new ApiError("unsupported_media_type", `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
-    }
-    const actual = sniffImageType(bytes);
-    if (actual !== declared) {
-      throw new ApiError("unsupported_media_type", `the body is ${actual ?? "not an image we accept"}, but Content-Type says ${declared}`);
-    }
-    if (actual === "image/png" && isAnimatedPng(bytes)) {
-      throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
-    }
-    await deps.checkDimensions?.(bytes, OPERATION_SPECS[operation].outputScale(params));
-    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
-    let job = requested.job;
-    if (job.status === "awaiting_upload") {
-      await deps.images.write(job.input, bytes, declared);
-      const uploaded = await handleCommand(deps, job.jobId, {
-        type: "RecordUpload",
-        bucket: job.input.bucket,
-        object: job.input.object,
-        contentType: declared,
-        sizeBytes: bytes.length,
-      });
-      job = uploaded.state ?? job;
-      // Whoever recorded the upload publishes: this call, or the upload trigger if it got there first.
-      if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation });
-    } else if (requested.replayed && awaitsFirstStart(job)) {
-      // A retry of a request that may have failed between recording the upload and publishing.
-      await deps.queue.publish({ jobId: job.jobId, operation });
-    }
-    log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });
-    return { status: 202, body: { jobId: job.jobId, status: job.status } };
-  }
-
-  async function route(request: ApiRequest): Promise<ApiResponse> {
-    const { method, path } = request;
-    if (path === "/v1/openapi.json") {
-      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
-      return { status: 200, body: OPENAPI_DOCUMENT };
-    }
-    // Every other route wants a valid token, the model list included, and counts towards quotas.
-    const userId = await authenticate(request);
-    await deps.quota?.admit(userId);
-    if (path === "/v1/models") {
-      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
-      return { status: 200, body: { models: listModels() } };
-    }
-    if (path === "/v1/edits") {
-      if (method === "GET") {
-        const jobs = await deps.store.listByOwner(userId, 50);
-        return { status: 200, body: { edits: await Promise.all(jobs.map(view)) } };
-      }
-      if (method !== "POST") throw new ApiError("method_not_allowed", "use GET or POST");
-      return request.query.operation !== undefined ? createDirect(userId, request) : createSigned(userId, request);
-    }
-    const match = JOB_PATH.exec(path);
-    if (!match) throw new ApiError("not_found", `no route ${method} ${path}`);
-    const [, jobId = "", sub] = match;
-    if (sub === undefined) {
-      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
-      return { status: 200, body: await view(await ownedJob(jobId, userId)) };
-    }
-    if (sub === "/events") {
-      if (method !== "GET") throw new ApiError("method_not_allowed", "use GET");
-      await ownedJob(jobId, userId);
-      const events = await deps.store.load(jobId);
-      return { status: 200, body: events.map(({ seq, type, at, data }) => ({ seq, type, at, data: withoutServerFields(data) })) };
-    }
-    if (method !== "POST") throw new ApiError("method_not_allowed", "use POST");
-    const job = await ownedJob(jobId, userId);
-    if (isTerminal(job.status)) throw new ApiError("conflict", `the edit has already ${job.status}`);
-    const outcome = await handleCommand(deps, jobId, { type: "CancelEdit", by: userId });
-    if (outcome.rejection) throw new ApiError("conflict", outcome.rejection.message);
-    log({ message: "edit canceled", jobId });
-    return { status: 202, body: await view(outcome.state as JobState) };
-  }
-
+  const route = createEditRouter(createEditHandlers(deps), authenticate);
   return async (request) => {
     try {
       return await route(request);
@@ -276,68 +38,4 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
       return { status: response.status, body: response.body, ...(response.headers ? { headers: response.headers } : {}) };
     }
   };
-}
-
-/** Fields of an event's data that are the server's business: which worker, which bucket and object, the idempotency key and request digest. */
-const SERVER_FIELDS = new Set(["workerId", "bucket", "object", "idempotencyKey", "requestFingerprint"]);
-
-/** An event's data as a client sees it: the same, without the server's fields, at any depth. */
-function withoutServerFields(value: unknown): unknown {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).filter(([name]) => !SERVER_FIELDS.has(name)).map(([name, inner]) => [name, withoutServerFields(inner)]));
-}
-
-function parseJson(raw: Buffer | undefined): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse((raw ?? Buffer.alloc(0)).toString("utf8"));
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // Answered below.
-  }
-  throw new ApiError("invalid_json", "the body must be a JSON object such as {\"operation\":\"upscale\",\"contentType\":\"image/jpeg\"}");
-}
-
-function parseOperation(value: unknown): Operation {
-  if (!isOperation(value)) {
-    throw new ApiError("unknown_operation", `operation must be one of ${OPERATIONS.join(", ")}`);
-  }
-  if (!OPERATION_SPECS[value].available) {
-    throw new ApiError("operation_unavailable", `${value} is not available yet`);
-  }
-  return value;
-}
-
-function parseParams(operation: Operation, raw: unknown): EditParams {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new ApiError("invalid_param", "params must be an object");
-  }
-  const checked = checkParams(operation, raw as Record<string, unknown>);
-  if (!checked.ok) throw new ApiError("invalid_param", `params.${checked.param}: ${checked.message}`);
-  return checked.params;
-}
-
-function listModels() {
-  return OPERATIONS.map((operation) => {
-    const spec = OPERATION_SPECS[operation];
-    return {
-      operation,
-      title: spec.title,
-      description: spec.description,
-      method: spec.method,
-      model: spec.model,
-      ...(spec.license === undefined ? {} : { license: spec.license }),
-      available: spec.available,
-      params: spec.params,
-    };
-  });
-}
-
-function digest(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
-
-/** A job id fixed by the user and their key: a UUID-shaped slice of a SHA-256. */
-export function idempotentJobId(userId: string, key: string): string {
-  const hex = digest(`${userId}\n${key}`);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
