@@ -7,14 +7,9 @@
  * (`AppendOptions.maxInFlight`), so parallel creates cannot overshoot it.
  */
 import type { Clock } from "../events/clock.js";
+import type { RequestCounter } from "../events/requestCounter.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
-
-/** Counts requests per key and time window, shared by every instance. */
-export interface RequestCounter {
-  /** Counts one request of `key` in the window that starts at `windowStart`; resolves with the count, this one included. */
-  hit(key: string, windowStart: Date): Promise<number>;
-}
 
 export interface Quota {
   /** Throws `ApiError("rate_limited")` when the user is over the requests per minute. */

@@ -48,7 +48,7 @@ import onnx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import float16  # noqa: E402
 import ncnn_to_onnx  # noqa: E402
-from pinned_build import fp16_path  # noqa: E402
+from pinned_build import fp16_path, sha256_file  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = REPO_ROOT / "triton" / "model_repository"
@@ -101,14 +101,6 @@ def out_path(served: Served) -> Path:
 
 
 # --- The wheel ---------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ensure_wheel(cache: Path) -> Path:

@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Firestore } from "@google-cloud/firestore";
-import type { RequestCounter } from "../../functions/quota.js";
+import type { RequestCounter } from "../../events/requestCounter.js";
 
 const COLLECTION = "quotaWindows";
 

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore, seqId } from "../../adapters/firestore/firestoreEventStore.js";
+import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
+import { requestCounterContract } from "../support/requestCounterContract.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { emulatorClients } from "../support/clients.js";
 import { eventStoreContract, recordUpload, requestEdit } from "../support/eventStoreContract.js";
@@ -9,6 +11,7 @@ const { firestore } = emulatorClients(inject("services"));
 afterAll(() => firestore.terminate());
 
 eventStoreContract("Firestore (official emulator)", () => createFirestoreEventStore(firestore));
+requestCounterContract("Firestore (official emulator)", () => createFirestoreRequestCounter(firestore));
 
 describe("Firestore event store layout", () => {
   it("keeps one document per event under jobs/{jobId}/events, named by zero-padded seq", async () => {

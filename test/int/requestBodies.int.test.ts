@@ -11,7 +11,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "../../local/stack/processes.js";
@@ -211,8 +211,15 @@ describe("bodies before authentication", () => {
     const outside = await send("POST", "/", { "content-type": "application/json", "content-length": "5" }, [Buffer.from("{nope")]);
     expect(outside.status).toBe(400);
     expect(errorOf(outside)).toEqual({ code: "invalid_json", message: "the body is not valid JSON" });
-    const lines = readFileSync(logFile, "utf8").split("\n").filter((line) => line.includes("invalid_json") || line.includes("SyntaxError"));
-    expect(lines.length).toBeGreaterThan(0);
+    // The process's log reaches its file through a pipe, so the line may land just after the answer.
+    const lines = await vi.waitFor(
+      () => {
+        const found = readFileSync(logFile, "utf8").split("\n").filter((line) => line.includes("invalid_json") || line.includes("SyntaxError"));
+        expect(found.length).toBeGreaterThan(0);
+        return found;
+      },
+      { timeout: 5_000, interval: 50 },
+    );
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 

@@ -10,9 +10,11 @@ import { SignJWT } from "jose";
 import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
 import { createFixedTokenVerifier } from "../doubles/fixedTokenVerifier.js";
 import { createMemoryImageStore } from "../doubles/memoryImageStore.js";
+import { createMemoryRequestCounter } from "../doubles/memoryRequestCounter.js";
 import { createMemoryInferenceClient } from "../doubles/memoryInferenceClient.js";
 import { createMemoryJobQueue } from "../doubles/memoryJobQueue.js";
 import { imageStoreContract } from "../support/imageStoreContract.js";
+import { requestCounterContract } from "../support/requestCounterContract.js";
 import { inferenceContract } from "../support/inferenceContract.js";
 import { jobQueueContract } from "../support/jobQueueContract.js";
 import { tokenVerifierContract } from "../support/tokenVerifierContract.js";
@@ -49,3 +51,5 @@ tokenVerifierContract("JWT (a key of the test's own, as a JWKS file)", async (us
     .sign(privateKey);
   return { verifier: createJwtTokenVerifier({ issuer, audience, jwks }), token };
 });
+
+requestCounterContract("in memory (the unit tests' double)", createMemoryRequestCounter);

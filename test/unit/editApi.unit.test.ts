@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
-import { createQuota, type RequestCounter } from "../../functions/quota.js";
+import { createMemoryRequestCounter } from "../doubles/memoryRequestCounter.js";
+import { createQuota } from "../../functions/quota.js";
 import { createFixedTokenVerifier } from "../doubles/fixedTokenVerifier.js";
 import { memoryCore, testJpeg, type MemoryCore } from "../support/coreFixtures.js";
 
@@ -18,18 +19,6 @@ const config = {
   maxDirectUploadBytes: 200_000,
   maxUploadBytes: 1_000_000,
 };
-
-/** Counts hits per key and window in memory, as the Firestore request counter does. */
-function memoryRequestCounter(): RequestCounter {
-  const hits = new Map<string, number>();
-  return {
-    async hit(key, windowStart) {
-      const name = `${key}\n${windowStart.toISOString()}`;
-      hits.set(name, (hits.get(name) ?? 0) + 1);
-      return hits.get(name) as number;
-    },
-  };
-}
 
 function apiOn(core: MemoryCore, limits?: { quotaRequestsPerMinute: number; quotaJobsInFlight: number }) {
   const alice = `alice-${randomUUID()}`;
@@ -43,7 +32,7 @@ function apiOn(core: MemoryCore, limits?: { quotaRequestsPerMinute: number; quot
     newJobId: randomUUID,
     config,
     log: core.log,
-    ...(limits === undefined ? {} : { quota: createQuota({ counter: memoryRequestCounter(), clock: core.clock, config: limits }) }),
+    ...(limits === undefined ? {} : { quota: createQuota({ counter: createMemoryRequestCounter(), clock: core.clock, config: limits }) }),
   });
   const call = (method: string, path: string, init: Partial<ApiRequest> & { token?: string } = {}): Promise<ApiResponse> => {
     const { token = "alice-token", ...rest } = init;

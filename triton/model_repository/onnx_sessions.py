@@ -17,8 +17,38 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import onnxruntime as ort
 
 PRECISION_SUFFIXES = {"fp32": ".onnx", "fp16": ".fp16.onnx"}
+
+
+def open_session(args: dict, parameters: dict, path: str) -> ort.InferenceSession:
+    """An onnxruntime session of the graph at `path` for this model instance: on its GPU when
+    Triton placed the instance on one and onnxruntime has CUDA, else on the CPU with the config's
+    ORT_INTRA_OP_THREADS (0: onnxruntime's default)."""
+    providers: list = ["CPUExecutionProvider"]
+    if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
+        device = int(args.get("model_instance_device_id", "0"))
+        # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
+        # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
+        # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
+        # (triton/BATCHING.md, "On a GPU").
+        providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(path, options, providers=providers)
+
+
+def describe(sessions: dict, parameters: dict, args: dict) -> str:
+    """What the model log says of its sessions: buckets, providers, threads, onnxruntime, instance."""
+    first = next(iter(sessions.values()))
+    threads = parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0")
+    return (
+        f"batch buckets {sorted(sessions)}, providers {first.get_providers()}, intra-op threads {threads}, "
+        f"onnxruntime {ort.__version__} ({ort.__file__.rsplit('/', 1)[0]}), instance kind {args.get('model_instance_kind')}"
+    )
 
 
 def onnx_file(parameters: dict, stem: str) -> str:

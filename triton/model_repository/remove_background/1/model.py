@@ -18,11 +18,10 @@ import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_sessions import run_bucketed, sessions_by_bucket  # noqa: E402
+from onnx_sessions import describe, open_session, run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import BadRequest, answer_in_groups  # noqa: E402
 
 RESOLUTION = 1024
@@ -31,29 +30,11 @@ MEAN, STD = 128.0, 256.0
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        parameters = config.get("parameters", {})
-        threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
-        version_dir = os.path.join(args["model_repository"], args["model_version"])
-
-        providers: list = ["CPUExecutionProvider"]
-        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
-            device = int(args.get("model_instance_device_id", "0"))
-            # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
-            # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
-            # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
-            # (triton/BATCHING.md, "On a GPU").
-            providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        path = os.path.join(version_dir, "isnet_medium.onnx")
+        parameters = json.loads(args["model_config"]).get("parameters", {})
+        path = os.path.join(args["model_repository"], args["model_version"], "isnet_medium.onnx")
         # One session per batch bucket (onnx_sessions.py; one in all on the CPU).
-        self.sessions = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
-        first = next(iter(self.sessions.values()))
-        pb_utils.Logger.log_info(f"remove_background: ISNet medium, batch buckets {sorted(self.sessions)}, providers {first.get_providers()}, intra-op threads {threads}, "
-            f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}")
+        self.sessions = sessions_by_bucket(parameters, lambda: open_session(args, parameters, path))
+        pb_utils.Logger.log_info(f"remove_background: ISNet medium, {describe(self.sessions, parameters, args)}")
 
     def execute(self, requests):
         return answer_in_groups(requests, read_photos, lambda batch, _: self.masks(batch), "MASK", "onnxruntime failed")

@@ -13,11 +13,10 @@ import os
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from onnx_sessions import onnx_file, run_bucketed, sessions_by_bucket  # noqa: E402
+from onnx_sessions import describe, onnx_file, open_session, run_bucketed, sessions_by_bucket  # noqa: E402
 from request_handling import answer_in_groups, read_setting, read_tiles  # noqa: E402
 
 SCALES = (2, 4)
@@ -29,36 +28,15 @@ ONNX_OUTPUT = "UPSCALED"
 
 class TritonPythonModel:
     def initialize(self, args):
-        config = json.loads(args["model_config"])
-        parameters = config.get("parameters", {})
-        threads = int(parameters.get("ORT_INTRA_OP_THREADS", {}).get("string_value", "0"))
+        parameters = json.loads(args["model_config"]).get("parameters", {})
         version_dir = os.path.join(args["model_repository"], args["model_version"])
-
-        providers: list = ["CPUExecutionProvider"]
-        if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in ort.get_available_providers():
-            device = int(args.get("model_instance_device_id", "0"))
-            # cuDNN's default algorithm search (EXHAUSTIVE) times every convolution again for each
-            # new input shape, and a dynamic batch brings a new shape often: on an H100 that stalled
-            # batched upscale at concurrency 4 to 8 tiles/s, against 188/s with HEURISTIC
-            # (triton/BATCHING.md, "On a GPU").
-            providers = [("CUDAExecutionProvider", {"device_id": device, "cudnn_conv_algo_search": "HEURISTIC"}), "CPUExecutionProvider"]
-
         # Per scale, one session per batch bucket (onnx_sessions.py; one in all on the CPU).
         self.sessions: dict[int, dict] = {}
         for scale in SCALES:
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             path = onnx_file(parameters, os.path.join(version_dir, ONNX_FILE.format(scale=scale).removesuffix(".onnx")))
-            self.sessions[scale] = sessions_by_bucket(parameters, lambda: ort.InferenceSession(path, options, providers=providers))
-        first = next(iter(self.sessions[SCALES[0]].values()))
+            self.sessions[scale] = sessions_by_bucket(parameters, lambda: open_session(args, parameters, path))
         self.logger = pb_utils.Logger
-        self.logger.log_info(
-            f"upscale: scales {SCALES}, {os.path.basename(path)}, batch buckets {sorted(self.sessions[SCALES[0]])}, "
-            f"providers {first.get_providers()}, intra-op threads {threads}, "
-            f"onnxruntime {ort.__version__} ({os.path.dirname(ort.__file__)}), instance kind {args.get('model_instance_kind')}"
-        )
+        self.logger.log_info(f"upscale: scales {SCALES}, {os.path.basename(path)}, {describe(self.sessions[SCALES[0]], parameters, args)}")
 
     def execute(self, requests):
         return answer_in_groups(requests, read_tiles_and_scale, self.upscale, "IMAGE_OUT", "onnxruntime failed")
