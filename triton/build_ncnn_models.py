@@ -90,6 +90,7 @@ ESRGAN_PAD = 10  # Real-ESRGAN-ncnn-vulkan's prepadding for its x4 models
 OPSET = 17
 TOLERANCE = 1  # uint8 levels: float accumulation order only moves values on a rounding boundary
 NOISE_INPUT = "NOISE_LEVEL"
+TWIN_MIN_PSNR = 45  # dB, float16 twin against float32 (test/int/float16Models.int.test.ts's bar)
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,18 @@ def synthetic_image() -> np.ndarray:
     return np.stack([r, g, b], axis=-1)[None].astype(np.uint8)
 
 
+def twin_psnr(path: Path, twin: Path, image: np.ndarray) -> float:
+    """PSNR of the float16 twin's output against the float32 graph's; raises below TWIN_MIN_PSNR,
+    or when onnxruntime cannot load the twin (a float16 Resize scale did that once)."""
+    a = run_onnx(path, image).astype(np.float64)
+    b = run_onnx(twin, image).astype(np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    if psnr < TWIN_MIN_PSNR:
+        raise AssertionError(f"{twin.name}: {psnr:.1f} dB from {path.name}, below {TWIN_MIN_PSNR}")
+    return psnr
+
+
 # --- Build -------------------------------------------------------------------------------
 
 
@@ -355,7 +368,8 @@ def build(cache: Path, stamp_file: Path) -> None:
             tmp = twin.with_suffix(".tmp")
             tmp.write_bytes(float16.to_float16(onnx.load(str(path))).SerializeToString())
             os.replace(tmp, twin)
-            print(f"built {served.edit}/1/{twin.name}: the same graph in float16", flush=True)
+            psnr = twin_psnr(path, twin, image)
+            print(f"built {served.edit}/1/{twin.name}: the same graph in float16, {psnr:.1f} dB from float32 on the same image", flush=True)
             recorded[twin.name] = sha256_file(twin)
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
