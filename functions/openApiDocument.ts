@@ -80,7 +80,7 @@ export const OPENAPI_DOCUMENT = {
         description: [
           "Two flows:",
           "- **signed upload** (a JSON body): answers with a signed `PUT` URL; uploading the photo there starts the job.",
-          "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2`.",
+          "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2` or `params.model=perceptual` (upscale with Real-ESRGAN x4plus instead of SRMD).",
           "The same `Idempotency-Key` from the same user returns the same job; reusing it for a different request answers 422.",
         ].join("\n"),
         parameters: [
@@ -282,12 +282,22 @@ export const OPENAPI_DOCUMENT = {
               type: "object",
               required: ["description", "default"],
               properties: {
-                kind: { type: "string" },
+                kind: { type: "string", description: "`integer` (one of `allowed`), `number` (`min` to `max`) or `choice` (one of the strings in `allowed`)." },
                 description: { type: "string" },
                 default: { type: ["number", "string", "boolean"] },
                 allowed: { type: "array" },
                 min: { type: "number" },
                 max: { type: "number" },
+                choices: {
+                  type: "object",
+                  description:
+                    "For a `choice` parameter that picks a network (upscale's `model`: `psnr`, SRMD, the default; `perceptual`, Real-ESRGAN x4plus, a GAN judged by eye, not PSNR): each value's title, description and licence.",
+                  additionalProperties: {
+                    type: "object",
+                    required: ["title", "description", "license"],
+                    properties: { title: { type: "string" }, description: { type: "string" }, license: { type: "string" } },
+                  },
+                },
               },
             },
           },

@@ -47,7 +47,14 @@ export class ModelRepository extends pulumi.ComponentResource {
  * twins are what upscale's GPU config serves (ONNX_PRECISION fp16, docs/gpu.md).
  */
 export const modelWeights: Readonly<Record<string, readonly string[]>> = {
-  upscale: ["1/srmdnf_x2.onnx", "1/srmdnf_x4.onnx", "1/srmdnf_x2.fp16.onnx", "1/srmdnf_x4.fp16.onnx"],
+  upscale: [
+    "1/srmdnf_x2.onnx",
+    "1/srmdnf_x4.onnx",
+    "1/srmdnf_x2.fp16.onnx",
+    "1/srmdnf_x4.fp16.onnx",
+    "1/realesrgan_x4plus.onnx",
+    "1/realesrgan_x4plus.fp16.onnx",
+  ],
   enhance: ["1/srmd_x2_denoise.onnx"],
   remove_background: ["1/isnet_medium.onnx"],
 };

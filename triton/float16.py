@@ -3,7 +3,8 @@
 `to_float16` turns a graph whose inputs and outputs are uint8 (upscale, enhance) into the same
 graph computed in float16: every float32 weight and constant is rounded to float16 and every
 Cast to float32 becomes a Cast to float16. The inputs and outputs stay uint8, so the tensor
-contract does not change. build_ncnn_models.py writes it next to each of upscale's float32
+contract does not change. Inputs that ONNX requires in float32 whatever the data's type (Resize's
+roi and scales, in Real-ESRGAN's upsampling) stay float32. build_ncnn_models.py writes it next to each of upscale's float32
 graph as `<name>.fp16.onnx`, which model.py loads when its config asks for ONNX_PRECISION fp16
 (configs/gpu.pbtxt). On a GPU the convolutions then run on the tensor cores at half the bytes.
 
@@ -19,6 +20,8 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 FLOAT, FLOAT16 = TensorProto.FLOAT, TensorProto.FLOAT16
+# (op_type, input index) pairs that must stay float32: Resize's roi and scales.
+FLOAT32_ONLY = {("Resize", 1), ("Resize", 2)}
 
 
 def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -26,8 +29,9 @@ def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     for tensor in (*model.graph.input, *model.graph.output):
         if tensor.type.tensor_type.elem_type == FLOAT:
             raise ValueError(f"{tensor.name} is float32: to_float16 keeps inputs and outputs as they are, so they must not be float")
-    converted = _convert(model, FLOAT, FLOAT16, np.float16)
-    onnx.checker.check_model(converted)
+    keep = {name for node in model.graph.node for i, name in enumerate(node.input) if (node.op_type, i) in FLOAT32_ONLY}
+    converted = _convert(model, FLOAT, FLOAT16, np.float16, keep)
+    onnx.checker.check_model(converted, full_check=True)
     return converted
 
 
@@ -37,21 +41,24 @@ def to_float32(model: onnx.ModelProto) -> onnx.ModelProto:
     return _convert(model, FLOAT16, FLOAT, np.float32)
 
 
-def _convert(model: onnx.ModelProto, source: int, target: int, dtype) -> onnx.ModelProto:
+def _convert(model: onnx.ModelProto, source: int, target: int, dtype, keep: frozenset | set = frozenset()) -> onnx.ModelProto:
+    """Retypes every `source` tensor but those named in `keep` (and the Constants that make them)."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
     for index, tensor in enumerate(graph.initializer):
-        if tensor.data_type == source:
+        if tensor.data_type == source and tensor.name not in keep:
             graph.initializer[index].CopyFrom(_retype(tensor, dtype))
     for node in graph.node:
+        if node.op_type == "Constant" and set(node.output) & keep:
+            continue
         for attribute in node.attribute:
             if node.op_type == "Cast" and attribute.name == "to" and attribute.i == source:
                 attribute.i = target
             elif attribute.type == onnx.AttributeProto.TENSOR and attribute.t.data_type == source:
                 attribute.t.CopyFrom(_retype(attribute.t, dtype))
     for info in graph.value_info:
-        if info.type.tensor_type.elem_type == source:
+        if info.type.tensor_type.elem_type == source and info.name not in keep:
             info.type.tensor_type.elem_type = target
     return out
 

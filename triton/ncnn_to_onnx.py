@@ -281,12 +281,16 @@ def run_ncnn(param_path: str, bin_path: str, input_name: str, output_name: str, 
     if net.load_param(param_path) != 0 or net.load_model(bin_path) != 0:
         raise RuntimeError(f"ncnn could not load {param_path}")
     extractor = net.create_extractor()
-    extractor.input(input_name, ncnn.Mat(np.ascontiguousarray(chw, np.float32)))
+    # The array and the Mat that wraps it stay named until the extraction is done: with a
+    # temporary Mat, Real-ESRGAN's output on small inputs was different garbage on each run.
+    data = np.ascontiguousarray(chw, np.float32)
+    mat = ncnn.Mat(data)
+    extractor.input(input_name, mat)
     status, out = extractor.extract(output_name)
     if status != 0:
         raise RuntimeError(f"ncnn extract {output_name} failed: {status}")
     result = np.array(out).copy()
     # The output Mat and the extractor hold the net's allocators: release them first.
-    del out, extractor
+    del out, extractor, mat
     net.clear()
     return result

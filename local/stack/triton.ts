@@ -6,9 +6,10 @@
  * the Python backend), the pinned npm tarballs the models are built from in `.local/cache`, the
  * ONNX graphs of the upscale, enhance and remove_background models (triton/build_<model>.py, each
  * checking its tarball's sha256 and integrity, skipped when its stamp is current), the SRMD
- * graphs from a pinned PyPI wheel (triton/build_ncnn_models.py, sha256-checked), and a backend
- * directory holding the Python backend's stub for the venv's Python version. The comic and aged
- * models are NumPy code and need no build. `startTriton()` runs the server on 127.0.0.1.
+ * graphs and upscale's Real-ESRGAN x4plus from pinned PyPI wheels (triton/build_ncnn_models.py,
+ * sha256-checked), and a backend directory holding the Python backend's stub for the venv's
+ * Python version. The comic and aged models are NumPy code and need no build. `startTriton()`
+ * runs the server on 127.0.0.1.
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";

@@ -357,8 +357,16 @@ describe("direct flow", () => {
     expect(status).toBe("queued");
     const [bytes] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).download();
     expect(bytes.equals(jpeg)).toBe(true);
-    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ params: { scale: 2 } });
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ params: { scale: 2, model: "psnr" } });
     await until(() => published.find((message) => message.jobId === jobId));
+  });
+
+  it("takes upscale's perceptual model as a query parameter and keeps it on the job", async () => {
+    const query = { operation: "upscale", "params.scale": "4", "params.model": "perceptual" };
+    const response = await call("POST", "/v1/edits", { token: alice, body: jpeg, headers: { "content-type": "image/jpeg" }, query });
+    expect(response.status).toBe(202);
+    const { jobId } = body<{ jobId: string }>(response);
+    expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({ params: { scale: 4, model: "perceptual" } });
   });
 
   it("publishes the job when a request retried with its Idempotency-Key follows a failed publish", async () => {
@@ -379,6 +387,7 @@ describe("direct flow", () => {
     ["HTML sent as an image", { body: Buffer.from("<html>hi</html>"), headers: { "content-type": "image/png" } }, 415, "unsupported_media_type"],
     ["a body over the limit", { body: Buffer.alloc(config.maxDirectUploadBytes + 1, 0xff), headers: { "content-type": "image/jpeg" } }, 413, "payload_too_large"],
     ["a scale out of range", { query: { "params.scale": "3" } }, 400, "invalid_param"],
+    ["an unknown upscale model", { query: { "params.model": "gan" } }, 400, "invalid_param"],
     ["an unknown parameter", { query: { "params.sharpen": "1" } }, 400, "invalid_param"],
     ["an unknown operation", { query: { operation: "teleport" } }, 400, "unknown_operation"],
     ["a strength out of range", { query: { operation: "enhance", "params.strength": "1.5" } }, 400, "invalid_param"],
@@ -482,7 +491,18 @@ describe("models", () => {
     expect(models.find((model) => model.operation === "aged")?.method).toBe("classical");
     expect(models.find((model) => model.operation === "upscale")).toMatchObject({
       method: "learned",
-      params: { scale: { kind: "integer", default: 4, allowed: [2, 4] } },
+      params: {
+        scale: { kind: "integer", default: 4, allowed: [2, 4] },
+        model: {
+          kind: "choice",
+          default: "psnr",
+          allowed: ["psnr", "perceptual"],
+          choices: {
+            psnr: { title: expect.stringMatching(/SRMD/), license: expect.stringMatching(/BSD-3-Clause/) },
+            perceptual: { title: "Real-ESRGAN x4plus", description: expect.stringMatching(/by eye/), license: expect.stringMatching(/BSD-3-Clause/) },
+          },
+        },
+      },
     });
     for (const operation of ["enhance", "comic", "aged"]) {
       expect(models.find((model) => model.operation === operation)).toMatchObject({

@@ -22,11 +22,12 @@ beforeAll(async () => {
 }, 600_000);
 
 describe("the ncnn to ONNX converter", () => {
-  it("matches ncnn on a network of every supported layer type, and on the served SRMD networks", async () => {
+  it("matches ncnn on a network of every supported layer type, and on the served SRMD and Real-ESRGAN networks", async () => {
     const seed = 1 + Math.floor(Math.random() * 1000);
     const report = JSON.parse(await runSupportPython(install, "ncnn_converter_check.py", ["--seed", String(seed)])) as {
       synthetic: Comparison;
       srmd: (Comparison & { member: string })[];
+      realesrgan: (Comparison & { member: string })[];
     };
     expect(Object.keys(report.synthetic.layer_types).sort()).toEqual(
       ["BinaryOp", "Concat", "Convolution", "Deconvolution", "Eltwise", "Input", "Interp", "PixelShuffle", "ReLU", "Split"].sort(),
@@ -41,5 +42,14 @@ describe("the ncnn to ONNX converter", () => {
       expect(network.max_abs_value).toBeGreaterThan(0.5);
       expect(network.max_abs_diff).toBeLessThan(1e-3);
     }
+    // Real-ESRGAN x4plus: 23 RRDB blocks of dense Split/Concat/Eltwise, and nearest Interp.
+    const [esrgan] = report.realesrgan;
+    expect(report.realesrgan).toHaveLength(1);
+    expect(esrgan!.member.split("/").at(-1)).toBe("realesrgan-x4plus");
+    expect(esrgan!.layer_types.Convolution).toBe(351);
+    expect(esrgan!.layer_types.Interp).toBe(2);
+    expect(esrgan!.shape).toEqual([3, 48, 40]);
+    expect(esrgan!.max_abs_value).toBeGreaterThan(0.5);
+    expect(esrgan!.max_abs_diff).toBeLessThan(1e-3);
   });
 });

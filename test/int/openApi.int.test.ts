@@ -159,7 +159,7 @@ describe("the API answers as its OpenAPI document says", () => {
   });
 
   it("creates edits by both flows, and replays a key without a second upload", async () => {
-    const signed = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", params: { scale: 4 }, contentType: "image/jpeg" }, headers: { "idempotency-key": `k-${randomUUID()}` } });
+    const signed = await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", params: { scale: 4, model: "perceptual" }, contentType: "image/jpeg" }, headers: { "idempotency-key": `k-${randomUUID()}` } });
     expect(signed.status).toBe(202);
     expect(signed.body).toHaveProperty("upload");
     const direct = await call("POST", "/v1/edits", { token: alice, query: { operation: "upscale" }, body: jpeg, headers: { "content-type": "image/jpeg", "idempotency-key": "d1" } });
@@ -173,6 +173,7 @@ describe("the API answers as its OpenAPI document says", () => {
     ["an unknown operation", 400, { json: { operation: "sharpen", contentType: "image/png" } }],
     ["a strength out of range", 400, { json: { operation: "comic", params: { strength: 2 }, contentType: "image/png" } }],
     ["a parameter out of range", 400, { json: { operation: "upscale", params: { scale: 3 }, contentType: "image/png" } }],
+    ["an unknown upscale model", 400, { json: { operation: "upscale", params: { model: "gan" }, contentType: "image/png" } }],
     ["a bad Idempotency-Key", 400, { json: { operation: "upscale", contentType: "image/png" }, headers: { "idempotency-key": "has space" } }],
     ["an empty direct body", 400, { query: { operation: "upscale" }, body: Buffer.alloc(0), headers: { "content-type": "image/jpeg" } }],
     ["an unsupported content type", 415, { json: { operation: "upscale", contentType: "image/gif" } }],

@@ -40,6 +40,8 @@ const UPSCALE: ExpectedModel = {
   inputs: [
     { name: "IMAGE", datatype: "UINT8", shape: [-1, -1, -1, 3] },
     { name: "SCALE", datatype: "UINT8", shape: [-1, 1] },
+    // Optional (config.pbtxt), but listed in the metadata like any input: 0 SRMD, 1 Real-ESRGAN.
+    { name: "MODEL", datatype: "UINT8", shape: [-1, 1] },
   ],
   outputs: [{ name: "IMAGE_OUT", datatype: "UINT8", shape: [-1, -1, -1, 3] }],
 };

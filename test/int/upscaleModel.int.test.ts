@@ -40,7 +40,8 @@ async function tile(photo: string, crop: Crop): Promise<Tile> {
   return { photo, crop, pixels: await readPhotoTile(photo, crop) };
 }
 
-function upscale(tiles: Tile[], scale: number): Promise<InferenceResult> {
+/** MODEL: 0 SRMD, 1 Real-ESRGAN; undefined leaves the optional input out, as older clients do. */
+function upscale(tiles: Tile[], scale: number, model?: number): Promise<InferenceResult> {
   const [first] = tiles;
   if (!first) throw new Error("no tiles");
   const { width, height } = first.crop;
@@ -51,6 +52,7 @@ function upscale(tiles: Tile[], scale: number): Promise<InferenceResult> {
     inputs: [
       { name: "IMAGE", datatype: "UINT8", shape: [tiles.length, height, width, 3], data: batch },
       { name: "SCALE", datatype: "UINT8", shape: [tiles.length, 1], data: new Uint8Array(tiles.length).fill(scale) },
+      ...(model === undefined ? [] : [{ name: "MODEL", datatype: "UINT8" as const, shape: [tiles.length, 1], data: new Uint8Array(tiles.length).fill(model) }]),
     ],
     outputs: ["IMAGE_OUT"],
   });
@@ -78,6 +80,72 @@ function meanDistanceToNearest(input: Uint8Array, output: Uint8Array, width: num
 }
 
 describe("upscale on Triton", () => {
+  it("runs Real-ESRGAN for MODEL 1: x4 as the original on ncnn, x2 its x4 halved, and unlike SRMD", async () => {
+    // 24×24: Real-ESRGAN takes seconds per tile on a CPU.
+    const crop = { left: 200, top: 90, width: 24, height: 24 };
+    const input = await tile("astronaut.png", crop);
+    const perceptual = onlyOutput(await upscale([input], 4, 1));
+    expect(perceptual.shape).toEqual([1, 96, 96, 3]);
+    const srmd = onlyOutput(await upscale([input], 4, 0));
+    // MODEL 0 and no MODEL at all are both SRMD.
+    expect(Buffer.from(onlyOutput(await upscale([input], 4)).data as Uint8Array).equals(Buffer.from(srmd.data as Uint8Array))).toBe(true);
+    const esrgan = perceptual.data as Uint8Array;
+    let differing = 0;
+    let total = 0;
+    for (let i = 0; i < esrgan.length; i++) {
+      const d = Math.abs((esrgan[i] ?? 0) - ((srmd.data as Uint8Array)[i] ?? 0));
+      total += d;
+      if (d > 0) differing++;
+    }
+    console.log(`Real-ESRGAN vs SRMD on a 24x24 tile: mean |difference| ${(total / esrgan.length).toFixed(2)}, ${differing} of ${esrgan.length} values differ`);
+    expect(differing / esrgan.length).toBeGreaterThan(0.5);
+    expect(total / esrgan.length).toBeGreaterThan(1);
+    // Still the same picture: close to the input's own pixels.
+    expect(meanDistanceToNearest(input.pixels, esrgan, crop.width, crop.height, 4)).toBeLessThan(25);
+
+    const inFile = join(scratch, "esrgan-in.npy");
+    const outFile = join(scratch, "esrgan-onnx.npy");
+    writeNpyUint8(inFile, [1, crop.height, crop.width, 3], input.pixels);
+    const report = JSON.parse(
+      await runSupportPython(triton.install, "upscale_outside_triton.py", ["--scale", "4", "--model", "perceptual", "--input", inFile, "--output", outFile]),
+    ) as { model: string; max_abs_diff: number; values: number };
+    expect(report.model).toBe("realesrgan_x4plus.onnx");
+    expect(report.values).toBe(esrgan.length);
+    expect(report.max_abs_diff).toBeLessThanOrEqual(1);
+    expect(Buffer.from(readNpyUint8(outFile).data).equals(Buffer.from(esrgan))).toBe(true);
+
+    const half = onlyOutput(await upscale([input], 2, 1));
+    expect(half.shape).toEqual([1, 48, 48, 3]);
+    const expected = new Uint8Array(48 * 48 * 3);
+    for (let y = 0; y < 48; y++) {
+      for (let x = 0; x < 48; x++) {
+        for (let c = 0; c < 3; c++) {
+          const at = (yy: number, xx: number) => esrgan[(yy * 96 + xx) * 3 + c] ?? 0;
+          const mean = (at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4;
+          // numpy's round: half to even.
+          const floor = Math.floor(mean);
+          expected[(y * 48 + x) * 3 + c] = mean - floor === 0.5 ? (floor % 2 === 0 ? floor : floor + 1) : Math.round(mean);
+        }
+      }
+    }
+    expect(Buffer.from(half.data as Uint8Array).equals(Buffer.from(expected))).toBe(true);
+  }, 120_000);
+
+  it("keeps concurrent requests of the two models apart: each gets its own model's bytes", async () => {
+    const input = await tile("chelsea.png", { left: 160, top: 90, width: 16, height: 16 });
+    const alone = [onlyOutput(await upscale([input], 4, 0)), onlyOutput(await upscale([input], 4, 1))];
+    const together = await Promise.all([0, 1, 0, 1].map((model) => upscale([input], 4, model)));
+    together.forEach((result, i) => {
+      expect(Buffer.from(onlyOutput(result).data as Uint8Array).equals(Buffer.from(alone[i % 2]!.data as Uint8Array))).toBe(true);
+    });
+    expect(Buffer.from(alone[0]!.data as Uint8Array).equals(Buffer.from(alone[1]!.data as Uint8Array))).toBe(false);
+  }, 120_000);
+
+  it("refuses a MODEL it does not have, naming the values it takes", async () => {
+    const input = await tile("astronaut.png", { left: 200, top: 90, width: 16, height: 16 });
+    await expect(upscale([input], 4, 2)).rejects.toThrow(/MODEL must be one of \[0, 1\]/);
+  });
+
   it.each([
     { scale: 4, photo: "astronaut.png", crop: { left: 180, top: 60, width: 64, height: 48 } },
     { scale: 2, photo: "chelsea.png", crop: { left: 150, top: 80, width: 80, height: 72 } },

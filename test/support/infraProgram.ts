@@ -216,7 +216,7 @@ export function modelRepositoryFixture(): string {
   const source = new URL("../../triton/model_repository", import.meta.url).pathname;
   const dir = join(mkdtempSync(join(tmpdir(), "infra-models-")), "model_repository");
   cpSync(source, dir, { recursive: true, filter: (path) => !path.endsWith(".onnx") && !path.includes("__pycache__") });
-  const weights = ["upscale/1/srmdnf_x2", "upscale/1/srmdnf_x4"];
+  const weights = ["upscale/1/srmdnf_x2", "upscale/1/srmdnf_x4", "upscale/1/realesrgan_x4plus"];
   // infra/models.ts's modelWeights: upscale's graphs and their float16 twins, enhance's denoiser, and ISNet.
   for (const file of [...weights.flatMap((w) => [`${w}.onnx`, `${w}.fp16.onnx`]), "enhance/1/srmd_x2_denoise.onnx", "remove_background/1/isnet_medium.onnx"]) {
     mkdirSync(dirname(join(dir, file)), { recursive: true });

@@ -72,6 +72,7 @@ describe("creating an edit", () => {
   it.each([
     ["an unknown operation", { ...signedEdit, operation: "sharpen" }, 400, "unknown_operation"],
     ["a parameter out of range", { ...signedEdit, params: { scale: 3 } }, 400, "invalid_param"],
+    ["an unknown upscale model", { ...signedEdit, params: { model: "sharpest" } }, 400, "invalid_param"],
     ["a content type it cannot edit", { ...signedEdit, contentType: "image/gif" }, 415, "unsupported_media_type"],
   ])("refuses %s", async (_what, body, status, code) => {
     const core = memoryCore();

@@ -24,8 +24,11 @@ describe("parseEvent", () => {
 
 describe("checkParams", () => {
   it.each([
-    ["upscale", {}, { ok: true, params: { scale: 4 } }],
-    ["upscale", { scale: "2" }, { ok: true, params: { scale: 2 } }],
+    ["upscale", {}, { ok: true, params: { scale: 4, model: "psnr" } }],
+    ["upscale", { scale: "2" }, { ok: true, params: { scale: 2, model: "psnr" } }],
+    ["upscale", { model: "perceptual" }, { ok: true, params: { scale: 4, model: "perceptual" } }],
+    ["upscale", { model: "esrgan" }, { ok: false, param: "model", message: "model must be one of psnr, perceptual" }],
+    ["upscale", { model: 1 }, { ok: false, param: "model" }],
     ["upscale", { scale: 3 }, { ok: false, param: "scale" }],
     ["upscale", { scale: "big" }, { ok: false, param: "scale" }],
     ["upscale", { sharpness: 1 }, { ok: false, param: "sharpness" }],

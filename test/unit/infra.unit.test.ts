@@ -630,6 +630,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "model_repository/upscale/1/model.py",
           "model_repository/upscale/1/srmdnf_x4.onnx",
           "model_repository/upscale/1/srmdnf_x4.fp16.onnx",
+          "model_repository/upscale/1/realesrgan_x4plus.onnx",
+          "model_repository/upscale/1/realesrgan_x4plus.fp16.onnx",
           "model_repository/enhance/1/srmd_x2_denoise.onnx",
           "model_repository/remove_background/1/isnet_medium.onnx",
           "model_repository/comic/1/model.py",

@@ -9,7 +9,12 @@ describe("upscale model configs", () => {
     expect(tensors(read("configs/gpu.pbtxt"), "input")).toEqual([
       { name: "IMAGE", type: "TYPE_UINT8", dims: "-1,-1,3" },
       { name: "SCALE", type: "TYPE_UINT8", dims: "1" },
+      // Added with Real-ESRGAN (0 SRMD, 1 Real-ESRGAN): optional, so requests without it stay valid.
+      { name: "MODEL", type: "TYPE_UINT8", dims: "1" },
     ]);
+    for (const file of ["config.pbtxt", "configs/gpu.pbtxt"]) {
+      expect(read(file)).toMatch(/name: "MODEL"\s+data_type: TYPE_UINT8\s+dims: \[ 1 \]\s+optional: true/);
+    }
     expect(tensors(read("configs/gpu.pbtxt"), "output")).toEqual([{ name: "IMAGE_OUT", type: "TYPE_UINT8", dims: "-1,-1,3" }]);
     expect(numbers(read("configs/gpu.pbtxt"), "max_batch_size")).toEqual([16]);
     expect(read("config.pbtxt")).toMatch(/kind: KIND_CPU/);

@@ -4,7 +4,7 @@
  * start-up). The models themselves live in triton/model_repository/.
  */
 import type { Tensor, TensorSpec } from "../../events/inferenceClient.js";
-import { OPERATION_SPECS, type EditParams, type Operation } from "../../events/operations.js";
+import { OPERATION_SPECS, UPSCALE_MODELS, type EditParams, type Operation, type UpscaleModel } from "../../events/operations.js";
 import { MASK_SIDE } from "./backgroundEdit.js";
 import type { TiledModel } from "./tiledEdit.js";
 
@@ -16,8 +16,12 @@ export function editModel(operation: Operation, params: EditParams): EditModel {
   // The output's size comes from the catalogue, the one place that says how each edit scales.
   const scale = spec.outputScale(params);
   switch (operation) {
-    case "upscale":
-      return { kind: "tiled", model, scale, paramInputs: [uint8("SCALE", scale)] };
+    case "upscale": {
+      const network = (params.model ?? "psnr") as UpscaleModel;
+      // MODEL: the network's index in UPSCALE_MODELS (0 SRMD, 1 Real-ESRGAN; config.pbtxt).
+      const paramInputs = [uint8("SCALE", scale), uint8("MODEL", UPSCALE_MODELS.indexOf(network))];
+      return { kind: "tiled", model, scale, paramInputs, minOverlap: network === "perceptual" ? PERCEPTUAL_OVERLAP : 0 };
+    }
     case "enhance":
     case "comic":
     case "aged":
@@ -31,13 +35,23 @@ export function editModel(operation: Operation, params: EditParams): EditModel {
   }
 }
 
+/**
+ * The context pixels Real-ESRGAN's tiles carry. Its receptive field spans far more than SRMD's
+ * 12 px (23 RRDB blocks), but the weight of distant pixels fades fast: with 32 px of context a
+ * tile's core matched the untiled result to PSNR ≥ 45 dB (docs/models.md, "Real-ESRGAN").
+ */
+export const PERCEPTUAL_OVERLAP = 32;
+
 const image: TensorSpec = { name: "IMAGE", datatype: "UINT8", shape: [-1, -1, -1, 3] };
 const imageOut: TensorSpec = { name: "IMAGE_OUT", datatype: "UINT8", shape: [-1, -1, -1, 3] };
 const strengthInput: TensorSpec = { name: "STRENGTH", datatype: "FP32", shape: [-1, 1] };
 
 /** The tensors each model must have, as the server's metadata reports them (-1: variable). */
 export const MODEL_CONTRACTS: Record<Operation, { inputs: TensorSpec[]; outputs: TensorSpec[] }> = {
-  upscale: { inputs: [image, { name: "SCALE", datatype: "UINT8", shape: [-1, 1] }], outputs: [imageOut] },
+  upscale: {
+    inputs: [image, { name: "SCALE", datatype: "UINT8", shape: [-1, 1] }, { name: "MODEL", datatype: "UINT8", shape: [-1, 1] }],
+    outputs: [imageOut],
+  },
   enhance: { inputs: [image, strengthInput], outputs: [imageOut] },
   comic: { inputs: [image, strengthInput], outputs: [imageOut] },
   aged: { inputs: [image, strengthInput], outputs: [imageOut] },

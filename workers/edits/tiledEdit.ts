@@ -18,6 +18,8 @@ export interface TiledModel {
   scale: number;
   /** The model's inputs besides IMAGE, one row each (the edit's params as tensors). */
   paramInputs: Tensor[];
+  /** Context pixels the model needs around a tile's core, when more than the configured overlap. */
+  minOverlap?: number;
 }
 
 export interface TilingOptions {
@@ -50,7 +52,7 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
   const { scale } = model;
   const outWidth = image.width * scale;
   const outHeight = image.height * scale;
-  const grid = planTiles(image.width, image.height, options.tileSize, options.overlap);
+  const grid = planTiles(image.width, image.height, options.tileSize, Math.max(options.overlap, model.minOverlap ?? 0));
   const bands = tileBands(grid);
   const side = options.tileSize;
   const timer = busyTimer();
