@@ -63,9 +63,11 @@ describe("worker crashes", () => {
     while (killed.length < KILLS && Date.now() < giveUp && !(await allEnded())) {
       await new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 1_500));
       const running = await clients.firestore.collection("jobs").where("status", "==", "running").get();
-      const targets = running.docs
-        .map((doc) => ({ jobId: doc.id, worker: doc.get("workerId") as string }))
-        .filter((target) => jobIds.includes(target.jobId) && workers.get(target.worker)?.isRunning());
+      // The worker holding a job is server-side state, beside the projection clients read.
+      const holders = await Promise.all(
+        running.docs.filter((doc) => jobIds.includes(doc.id)).map(async (doc) => ({ jobId: doc.id, worker: (await clients.store.getProjection(doc.id))?.workerId as string })),
+      );
+      const targets = holders.filter((target) => workers.get(target.worker)?.isRunning());
       const target = targets[Math.floor(Math.random() * targets.length)];
       if (!target) continue;
       killHard(workers.get(target.worker) as RunningProcess);
