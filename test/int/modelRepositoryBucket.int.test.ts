@@ -12,16 +12,15 @@ import { lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { LOCAL_DIR } from "../../local/stack/paths.js";
-import { freePort, type RunningProcess } from "../../local/stack/processes.js";
-import { DEFAULT_MODEL_REPOSITORY, ensureTriton, startTriton, type TritonInstall } from "../../local/stack/triton.js";
+import { DEFAULT_MODEL_REPOSITORY } from "../../local/stack/triton.js";
 import { emulatorClients } from "../support/clients.js";
+import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
 
 const services = inject("services");
 const { storage } = emulatorClients(services);
 const bucketName = `models-${randomUUID()}`;
 const MODELS = ["comic", "upscale"];
-let install: TritonInstall;
-let running: RunningProcess | undefined;
+let running: TestTriton | undefined;
 
 /** Uploads the repository's root files and the MODELS' folders under `prefix`; returns the object names. */
 async function upload(prefix: string, followLinks: boolean): Promise<string[]> {
@@ -43,18 +42,12 @@ async function upload(prefix: string, followLinks: boolean): Promise<string[]> {
   return names;
 }
 
-async function startFromBucket(prefix: string): Promise<{ process: RunningProcess; httpUrl: string }> {
-  const [grpcPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
-  const process = await startTriton({
-    grpcPort,
-    httpPort,
-    metricsPort,
-    install,
+function startFromBucket(prefix: string): Promise<TestTriton> {
+  return startTestTriton({
     modelRepository: `gs://${bucketName}/${prefix}`,
     env: { CLOUD_STORAGE_EMULATOR_ENDPOINT: services.storageUrl },
     logFile: join(LOCAL_DIR, "logs", `triton-bucket-${prefix}.log`),
   });
-  return { process, httpUrl: `http://127.0.0.1:${httpPort}` };
 }
 
 /** One KServe v2 JSON inference of a 2x2 tile. */
@@ -72,7 +65,6 @@ async function infer(httpUrl: string, model: string, setting: { name: string; da
 }
 
 beforeAll(async () => {
-  install = await ensureTriton();
   await storage.createBucket(bucketName);
 }, 600_000);
 
@@ -87,7 +79,7 @@ describe("the model repository read from a bucket", () => {
     expect(uploaded).toEqual(expect.arrayContaining(["request_handling.py", "comic/1/request_handling.py", "comic/1/gaussian_blur.py", "upscale/1/request_handling.py"]));
 
     const triton = await startFromBucket(prefix);
-    running = triton.process;
+    running = triton;
     const index = (await (await fetch(`${triton.httpUrl}/v2/repository/index`, { method: "POST" })).json()) as { name: string; state: string }[];
     expect(index.map(({ name, state }) => `${name} ${state}`).sort()).toEqual(["comic READY", "upscale READY"]);
 
@@ -100,7 +92,7 @@ describe("the model repository read from a bucket", () => {
     const upscaled = await infer(triton.httpUrl, "upscale", { name: "SCALE", datatype: "UINT8", value: 2 });
     expect(upscaled.body.outputs?.[0]?.shape).toEqual([1, 4, 4, 3]);
 
-    await triton.process.stop();
+    await triton.stop();
     running = undefined;
   }, 300_000);
 

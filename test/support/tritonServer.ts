@@ -1,12 +1,12 @@
 /**
- * A Triton server of the test run's own, on free ports, with the repository's models. Stop it
- * with `stop()` (by its PID).
+ * A Triton server of the test run's own, on free ports, with the repository's models (or those of
+ * `options.modelRepository`, a folder or a gs:// address). Stop it with `stop()` (by its PID).
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { LOCAL_DIR } from "../../local/stack/paths.js";
 import { freePort, type RunningProcess } from "../../local/stack/processes.js";
-import { ensureTriton, startTriton, type TritonInstall } from "../../local/stack/triton.js";
+import { ensureTriton, startTriton, type StartTritonOptions, type TritonInstall } from "../../local/stack/triton.js";
 
 export interface TestTriton {
   install: TritonInstall;
@@ -18,7 +18,7 @@ export interface TestTriton {
   stop(): Promise<void>;
 }
 
-export async function startTestTriton(): Promise<TestTriton> {
+export async function startTestTriton(options: Partial<Pick<StartTritonOptions, "modelRepository" | "env" | "logFile">> = {}): Promise<TestTriton> {
   const install = await ensureTriton();
   const [grpcPort, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const process = await startTriton({
@@ -26,7 +26,8 @@ export async function startTestTriton(): Promise<TestTriton> {
     httpPort,
     metricsPort,
     install,
-    logFile: join(LOCAL_DIR, "logs", `triton-${randomUUID()}.log`),
+    ...options,
+    logFile: options.logFile ?? join(LOCAL_DIR, "logs", `triton-${randomUUID()}.log`),
   });
   return {
     install,
