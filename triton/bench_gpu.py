@@ -374,16 +374,23 @@ def table(servers: list[tuple[str, str]], photo_path: str, models: list[str], se
     return report
 
 
-def cell_free_request(address: str, model: str, request: tuple) -> None:
-    body, head_length, _ = request
+def infer_once(address: str, model: str, body: bytes, head_length: int) -> tuple[int, bytes, bytes]:
+    """One binary KServe v2 inference on a connection of its own: the HTTP status, the output
+    tensor's bytes (after the JSON header) and the whole answer."""
     host, port = address.rsplit(":", 1)
     connection = http.client.HTTPConnection(host, int(port), timeout=120)
     connection.request("POST", f"/v2/models/{model}/infer", body, {"Inference-Header-Content-Length": str(head_length)})
     response = connection.getresponse()
     data = response.read()
     connection.close()
-    if response.status != 200:
-        raise RuntimeError(f"{model} at {address}: HTTP {response.status}: {data[:300]!r}")
+    return response.status, data[int(response.getheader("Inference-Header-Content-Length", "0")) :], data
+
+
+def cell_free_request(address: str, model: str, request: tuple) -> None:
+    body, head_length, _ = request
+    status, _, data = infer_once(address, model, body, head_length)
+    if status != 200:
+        raise RuntimeError(f"{model} at {address}: HTTP {status}: {data[:300]!r}")
 
 
 def check(servers: list[tuple[str, str]], photo_path: str, models: list[str]) -> bool:
@@ -393,16 +400,10 @@ def check(servers: list[tuple[str, str]], photo_path: str, models: list[str]) ->
     for model in models:
         body, head_length, out_bytes = request_body(model, photo)
         for variant, address in servers:
-            host, port = address.rsplit(":", 1)
-            connection = http.client.HTTPConnection(host, int(port), timeout=120)
-            connection.request("POST", f"/v2/models/{model}/infer", body, {"Inference-Header-Content-Length": str(head_length)})
-            response = connection.getresponse()
-            data = response.read()
-            connection.close()
-            payload = data[int(response.getheader("Inference-Header-Content-Length", "0")) :]
-            ok = response.status == 200 and len(payload) == out_bytes and len(set(payload)) > 1
+            status, payload, data = infer_once(address, model, body, head_length)
+            ok = status == 200 and len(payload) == out_bytes and len(set(payload)) > 1
             good = good and ok
-            print(f"check {variant} {model}: HTTP {response.status}, {len(payload)} of {out_bytes} bytes, {'ok' if ok else 'BAD ' + repr(data[:200])}", flush=True)
+            print(f"check {variant} {model}: HTTP {status}, {len(payload)} of {out_bytes} bytes, {'ok' if ok else 'BAD ' + repr(data[:200])}", flush=True)
     return good
 
 
