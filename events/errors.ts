@@ -27,6 +27,16 @@ export class InFlightLimitError extends Error {
   }
 }
 
+/**
+ * The event store (or the request counter beside it) did not answer within its deadline, or
+ * answered that it is unavailable: a passing fault. Nothing is known of a write's fate; the log
+ * settles it on the next read.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+  readonly code = "unavailable";
+}
+
 export type ImageStoreErrorCode = "not_found" | "too_large" | "unavailable";
 
 export class ImageStoreError extends Error {

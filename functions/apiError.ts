@@ -2,7 +2,7 @@
  * Errors the HTTP API answers with, and the one place that maps every error to a status and the
  * JSON body `{"error":{"code","message"}}`.
  */
-import { AuthError, ImageStoreError, InFlightLimitError } from "../events/errors.js";
+import { AuthError, ImageStoreError, InFlightLimitError, StoreUnavailableError } from "../events/errors.js";
 
 export type ApiErrorCode =
   | "bad_request"
@@ -46,7 +46,7 @@ export class ApiError extends Error {
   constructor(
     readonly code: ApiErrorCode,
     message: string,
-    /** For `rate_limited`: seconds after which a retry may succeed, sent as `Retry-After`. */
+    /** For `rate_limited` and `unavailable`: seconds after which a retry may succeed, sent as `Retry-After`. */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);
@@ -63,6 +63,9 @@ export interface ErrorResponse {
   body: { error: { code: ApiErrorCode; message: string } };
 }
 
+/** What a 503 tells a client to wait before it tries again: a store outage is seconds to a minute. */
+const STORE_RETRY_AFTER_SECONDS = 5;
+
 /** Maps any error to its answer. Unknown errors say nothing of their insides. */
 export function toErrorResponse(error: unknown): ErrorResponse {
   const apiError =
@@ -78,7 +81,9 @@ export function toErrorResponse(error: unknown): ErrorResponse {
       : error instanceof AuthError
         ? new ApiError("unauthenticated", error.message)
         : error instanceof ImageStoreError && error.code === "unavailable"
-          ? new ApiError("unavailable", "storage is unavailable; try again shortly")
+          ? new ApiError("unavailable", "storage is unavailable; try again shortly", STORE_RETRY_AFTER_SECONDS)
+          : error instanceof StoreUnavailableError
+            ? new ApiError("unavailable", "the job store is unavailable; try again shortly", STORE_RETRY_AFTER_SECONDS)
           : new ApiError("internal", "something went wrong on our side; try again shortly");
   const body = { error: { code: apiError.code, message: apiError.message } };
   return apiError.retryAfterSeconds === undefined

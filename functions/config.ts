@@ -47,6 +47,8 @@ export interface FunctionsConfig {
   quotaRequestsPerMinute: number;
   /** QUOTA_JOBS_IN_FLIGHT: edits one user may have not yet ended (default 20, 1..10000). */
   quotaJobsInFlight: number;
+  /** STORE_DEADLINE_MS: the longest one Firestore call may take before the API answers 503 (default 10000, 500..120000). */
+  storeDeadlineMs: number;
   /** MAX_ATTEMPTS: attempts before the sweeper fails a job whose worker died (default 5, as the worker's). */
   maxAttempts: number;
   /** MAX_INPUT_PIXELS: the most pixels a direct upload's header may declare, as the workers' limit (default 40 megapixels). */
@@ -103,6 +105,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     headersTimeoutSeconds: integer(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 60),
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
+    storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),

@@ -48,7 +48,7 @@ const storage = new Storage({
 });
 const pubsub = new PubSub({ projectId: config.projectId });
 
-const store = instrumentEventStore(createFirestoreEventStore(firestore), instruments);
+const store = instrumentEventStore(createFirestoreEventStore(firestore, { deadlineMs: config.storeDeadlineMs }), instruments);
 const images = instrumentImageStore(createGcsImageStore(storage), instruments);
 const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
@@ -66,7 +66,7 @@ const api = instrumentHttpHandler(
     clock,
     verifier,
     newJobId: randomUUID,
-    quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock, config }),
+    quota: createQuota({ counter: createFirestoreRequestCounter(firestore, { deadlineMs: config.storeDeadlineMs }), clock, config }),
     checkDimensions: createDimensionCheck(config.maxInputPixels, config.maxOutputPixels),
     config,
     log,

@@ -33,6 +33,8 @@ export interface WorkerConfig {
   tritonReadyPollMs: number;
   /** MAX_EDIT_SECONDS: how long the Pub/Sub client keeps extending a job message's ack deadline while its edit runs (default 3600). */
   maxEditSeconds: number;
+  /** STORE_DEADLINE_MS: the longest one Firestore call may take before it counts as a passing failure (default 10000). */
+  storeDeadlineMs: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -80,6 +82,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     cancelCheckMs: integer(env, "CANCEL_CHECK_MS", 500, 50, 10_000),
     tritonReadyPollMs: integer(env, "TRITON_READY_POLL_MS", 1_000, 100, 60_000),
     maxEditSeconds: integer(env, "MAX_EDIT_SECONDS", 3_600, 60, 86_400),
+    storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

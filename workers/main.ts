@@ -56,7 +56,7 @@ await checkModels(
 );
 
 const worker = createWorker({
-  store: instrumentEventStore(createFirestoreEventStore(firestore), instruments),
+  store: instrumentEventStore(createFirestoreEventStore(firestore, { deadlineMs: config.storeDeadlineMs }), instruments),
   images: instrumentImageStore(createGcsImageStore(storage), instruments),
   subscription: instrumentJobSubscription(
     createPubsubJobSubscription(pubsub, config.jobsSubscription, {

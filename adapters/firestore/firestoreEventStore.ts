@@ -16,6 +16,7 @@ import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
 import type { EventStore } from "../../events/eventStore.js";
+import { withStoreDeadlines } from "./storeDeadline.js";
 
 const JOBS = "jobs";
 const EVENTS = "events";
@@ -32,7 +33,14 @@ export function seqId(seq: number): string {
   return String(seq).padStart(10, "0");
 }
 
-export function createFirestoreEventStore(db: Firestore): EventStore {
+/** The longest one store call may take before it fails as unavailable, unless told otherwise. */
+export const DEFAULT_STORE_DEADLINE_MS = 20_000;
+
+export function createFirestoreEventStore(db: Firestore, options: { deadlineMs?: number } = {}): EventStore {
+  return withStoreDeadlines(firestoreEventStore(db), options.deadlineMs ?? DEFAULT_STORE_DEADLINE_MS);
+}
+
+function firestoreEventStore(db: Firestore): EventStore {
   const job = (jobId: string) => db.collection(JOBS).doc(jobId);
   const serverState = (jobId: string) => job(jobId).collection(SERVER).doc(SERVER_STATE);
   /** The jobs of a query's projections, each joined with its server state. */

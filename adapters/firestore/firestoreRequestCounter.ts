@@ -8,11 +8,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Firestore } from "@google-cloud/firestore";
 import type { RequestCounter } from "../../events/requestCounter.js";
+import { DEFAULT_STORE_DEADLINE_MS } from "./firestoreEventStore.js";
+import { withStoreDeadlines } from "./storeDeadline.js";
 
 const COLLECTION = "quotaWindows";
 
-export function createFirestoreRequestCounter(db: Firestore): RequestCounter {
-  return {
+export function createFirestoreRequestCounter(db: Firestore, options: { deadlineMs?: number } = {}): RequestCounter {
+  return withStoreDeadlines<RequestCounter>({
     async hit(key, windowStart) {
       // The id is a digest, so a user id never appears in a document name.
       const id = createHash("sha256").update(`${key}\n${windowStart.toISOString()}`).digest("hex");
@@ -21,5 +23,5 @@ export function createFirestoreRequestCounter(db: Firestore): RequestCounter {
       const snapshot = await hits.count().get();
       return snapshot.data().count;
     },
-  };
+  }, options.deadlineMs ?? DEFAULT_STORE_DEADLINE_MS);
 }

@@ -13,6 +13,7 @@ import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStor
 import { localAuthSettings, signLocalToken } from "../auth/localIssuer.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
+import { ensureToxiproxy, startToxiproxy, type RunningToxiproxy, type Toxiproxy } from "./toxiproxy.js";
 import { ensureTriton, startTriton } from "./triton.js";
 import { ensureWebBuild, startWebServer } from "./webServer.js";
 
@@ -73,6 +74,12 @@ export interface StackOptions {
    * OTLP_ENDPOINT).
    */
   telemetryEnv?: Record<string, string>;
+  /**
+   * Put Toxiproxy between the functions and the worker and each thing they call (Firestore,
+   * Pub/Sub, Cloud Storage, Triton's gRPC), so that network faults can be injected (the faults
+   * tier and the soak). Clients made from `emulatorEnv` still reach the servers directly.
+   */
+  networkFaults?: boolean;
   /** Start no worker; tests that drive their own workers set this. */
   withoutWorker?: boolean;
   /** The model repository Triton serves (default triton/model_repository); the worker-ceiling benchmark serves its own. */
@@ -92,6 +99,8 @@ export interface LocalStack {
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
   workerEnv: Record<string, string>;
+  /** Toxiproxy and the stack's proxies, when `networkFaults` is set. */
+  faultProxies?: StackProxies;
   /** Starts one more worker process. */
   startWorker(name: string, env?: Record<string, string>): Promise<RunningProcess>;
   logDir: string;
@@ -104,6 +113,38 @@ export interface EmulatorEnv {
   STORAGE_API_ENDPOINT: string;
   METADATA_SERVER_DETECTION: string;
   GCLOUD_PROJECT: string;
+}
+
+/** The proxies of one client (the stack's, or a test's own worker) and the environment that points it at them. */
+export interface StackProxies {
+  toxiproxy: Toxiproxy;
+  /** Proxy names, for toxics. */
+  proxies: { firestore: string; pubsub: string; storage: string; triton: string };
+  /** FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_API_ENDPOINT and TRITON_GRPC_URL through the proxies. */
+  env: Record<string, string>;
+}
+
+/**
+ * Creates one proxy per server a worker or function calls, named `<prefix>-<server>`, and the
+ * environment that sends a process's calls through them.
+ */
+export async function createStackProxies(
+  toxiproxy: Toxiproxy,
+  prefix: string,
+  upstream: { firestore: string; pubsub: string; storage: string; triton: string },
+): Promise<StackProxies> {
+  const make = (server: keyof typeof upstream) => toxiproxy.createProxy(`${prefix}-${server}`, upstream[server]);
+  const [firestore, pubsub, storage, triton] = await Promise.all([make("firestore"), make("pubsub"), make("storage"), make("triton")]);
+  return {
+    toxiproxy,
+    proxies: { firestore: firestore.name, pubsub: pubsub.name, storage: storage.name, triton: triton.name },
+    env: {
+      FIRESTORE_EMULATOR_HOST: firestore.listen,
+      PUBSUB_EMULATOR_HOST: pubsub.listen,
+      STORAGE_API_ENDPOINT: `http://${storage.listen}`,
+      TRITON_GRPC_URL: triton.listen,
+    },
+  };
 }
 
 export const DEFAULT_NAMES: StackNames = {
@@ -121,7 +162,7 @@ export const DEFAULT_NAMES: StackNames = {
 
 /** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
 export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
-  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log)]);
+  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log), ensureToxiproxy(log)]);
   localAuthSettings(DEFAULT_NAMES.projectId);
 }
 
@@ -181,6 +222,20 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       if (!exists) await storage.createBucket(bucket);
     }
 
+    let faultProxies: StackProxies | undefined;
+    if (options.networkFaults) {
+      log("starting Toxiproxy between the functions and the worker and what they call");
+      const toxiproxy: RunningToxiproxy = await startToxiproxy(logDir);
+      started.push(toxiproxy);
+      faultProxies = await createStackProxies(toxiproxy.client, "stack", {
+        firestore: emulatorEnv.FIRESTORE_EMULATOR_HOST,
+        pubsub: emulatorEnv.PUBSUB_EMULATOR_HOST,
+        storage: `127.0.0.1:${ports.storage}`,
+        triton: `127.0.0.1:${ports.tritonGrpc}`,
+      });
+    }
+    const proxiedEnv = faultProxies?.env ?? {};
+
     const auth = localAuthSettings(names.projectId);
     const functionsEnv = {
       ...process.env,
@@ -196,6 +251,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       CORS_ORIGINS: `http://127.0.0.1:${ports.web},http://localhost:${ports.web}`,
       METRICS_HOST: "127.0.0.1",
       ...options.telemetryEnv,
+      ...proxiedEnv,
       ...options.functionsEnv,
     };
     log("starting the functions under the Functions Framework");
@@ -273,6 +329,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
       METRICS_HOST: "127.0.0.1",
       ...options.telemetryEnv,
+      ...proxiedEnv,
       ...options.workerEnv,
     };
     const startWorker = async (name: string, env: Record<string, string> = {}) => {
@@ -311,6 +368,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
       emulatorEnv,
       workerEnv,
+      ...(faultProxies === undefined ? {} : { faultProxies }),
       startWorker,
       logDir,
       stop: stopAll,

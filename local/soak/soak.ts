@@ -1,0 +1,448 @@
+/**
+ * `npm run soak -- --minutes 30`: the whole local stack with Toxiproxy between the workers and
+ * the API and what they call, jobs of mixed edits and sizes from several users through the
+ * signed-upload flow, and random faults all along: network toxics (latency with jitter, bandwidth
+ * limits, reset_peer, limit_data, slow_close), Firestore and Triton blackouts, Pub/Sub stalls,
+ * worker SIGKILLs and duplicate deliveries. For two minutes the API also takes 50 POST /v1/edits
+ * a second. At the end: the accounting line of the faults tier, the end-to-end percentiles, the
+ * stable worker's RSS and open descriptors over time, and the API's answers under load. The
+ * figures are written to .local/soak/<start>.json. Not part of `npm test`.
+ *
+ * Options: --minutes (30), --rate jobs per second submitted (0.7), --blackout-seconds (30),
+ * --load-rps (50), --load-seconds (120), --drain-minutes (8).
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Firestore } from "@google-cloud/firestore";
+import { PubSub } from "@google-cloud/pubsub";
+import { Storage } from "@google-cloud/storage";
+import sharp from "sharp";
+import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
+import { signLocalToken } from "../auth/localIssuer.js";
+import { ensurePhotos } from "../bench/photos.js";
+import { createStackProxies, startLocalStack, type LocalStack, type StackProxies } from "../stack/localStack.js";
+import { LOCAL_DIR } from "../stack/paths.js";
+import { sleep, type RunningProcess } from "../stack/processes.js";
+import type { ToxicSpec } from "../stack/toxiproxy.js";
+
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: "string", default: "30" },
+    rate: { type: "string", default: "0.7" },
+    "blackout-seconds": { type: "string", default: "30" },
+    "load-rps": { type: "string", default: "50" },
+    "load-seconds": { type: "string", default: "120" },
+    "drain-minutes": { type: "string", default: "8" },
+  },
+});
+const MINUTES = Number(args.minutes);
+const RATE = Number(args.rate);
+const BLACKOUT_MS = Number(args["blackout-seconds"]) * 1000;
+const LOAD_RPS = Number(args["load-rps"]);
+const LOAD_MS = Number(args["load-seconds"]) * 1000;
+const DRAIN_MS = Number(args["drain-minutes"]) * 60_000;
+const USERS = 6;
+/** The API's per-user quota in the soak: the load users stay under it, the greedy one goes over. */
+const QUOTA_PER_MINUTE = 500;
+
+const startedAt = new Date();
+const say = (line: string) => console.log(`[soak ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(5)} s] ${line}`);
+
+/** The edits drawn, with their weights: mostly the cheap ones, now and then the costly. */
+const EDITS: Array<{ weight: number; operation: string; params: Record<string, unknown> }> = [
+  { weight: 30, operation: "comic", params: { strength: 0.7 } },
+  { weight: 25, operation: "aged", params: { strength: 0.5 } },
+  { weight: 20, operation: "enhance", params: { strength: 0.3 } },
+  { weight: 20, operation: "upscale", params: { scale: 2 } },
+  { weight: 4, operation: "upscale", params: { scale: 4 } },
+  { weight: 1, operation: "remove_background", params: {} },
+];
+const SIZES: Array<[number, number]> = [
+  [32, 32],
+  [48, 40],
+  [64, 64],
+  [96, 72],
+  [128, 128],
+  [160, 120],
+];
+
+function pick<T extends { weight: number }>(items: readonly T[]): T {
+  let roll = Math.random() * items.reduce((sum, item) => sum + item.weight, 0);
+  for (const item of items) if ((roll -= item.weight) < 0) return item;
+  return items[items.length - 1] as T;
+}
+const any = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
+
+interface Submitted {
+  jobId: string;
+  userIndex: number;
+  operation: string;
+  submittedAt: number;
+}
+
+const stack: LocalStack = await startLocalStack({
+  logDir: join(LOCAL_DIR, "logs", "soak"),
+  log: say,
+  networkFaults: true,
+  withoutWorker: true,
+  sweepIntervalMs: 2_000,
+  maxDeliveryAttempts: 5,
+  workerEnv: {
+    JOB_LEASE_SECONDS: "10",
+    JOB_HEARTBEAT_SECONDS: "2",
+    MAX_ATTEMPTS: "10",
+    TILE_SIZE: "64",
+    TILE_OVERLAP: "8",
+    WORKER_MAX_MESSAGES: "4",
+    TRITON_TIMEOUT_MS: "15000",
+    STORE_DEADLINE_MS: "5000",
+  },
+  functionsEnv: {
+    MAX_ATTEMPTS: "10",
+    QUEUED_REPUBLISH_SECONDS: "60",
+    QUOTA_REQUESTS_PER_MINUTE: String(QUOTA_PER_MINUTE),
+    QUOTA_JOBS_IN_FLIGHT: "5000",
+    STORE_DEADLINE_MS: "5000",
+  },
+});
+const toxiproxy = stack.faultProxies?.toxiproxy;
+if (!toxiproxy || !stack.faultProxies) throw new Error("the stack started without Toxiproxy");
+const apiProxies = stack.faultProxies;
+// The workers get proxies of their own, so that a fault can hit them without the API.
+const workerProxies: StackProxies = await createStackProxies(toxiproxy, "workers", {
+  firestore: stack.emulatorEnv.FIRESTORE_EMULATOR_HOST,
+  pubsub: stack.emulatorEnv.PUBSUB_EMULATOR_HOST,
+  storage: `127.0.0.1:${stack.ports.storage}`,
+  triton: `127.0.0.1:${stack.ports.tritonGrpc}`,
+});
+Object.assign(process.env, stack.emulatorEnv);
+const firestore = new Firestore({ projectId: stack.names.projectId, ignoreUndefinedProperties: true });
+const pubsub = new PubSub({ projectId: stack.names.projectId });
+const storage = new Storage({ projectId: stack.names.projectId, apiEndpoint: stack.emulatorEnv.STORAGE_API_ENDPOINT });
+const store = createFirestoreEventStore(firestore);
+
+// worker-1 is never killed: its RSS and descriptors are the leak check. worker-2 is the victim.
+const stable = await stack.startWorker("worker-1", workerProxies.env);
+let victim: RunningProcess = await stack.startWorker("worker-2", workerProxies.env);
+say(`stack up; worker-1 pid ${stable.pid}`);
+
+const photos = await ensurePhotos();
+const images: Array<{ bytes: Buffer; contentType: string }> = [];
+for (const [index, [width, height]] of SIZES.entries()) {
+  for (const photo of ["astronaut.png", "chelsea.png", "coffee.png"]) {
+    const resized = sharp(join(photos, photo)).resize(width, height, { fit: "cover", position: index * 10 });
+    images.push(index % 2 === 0 ? { bytes: await resized.jpeg().toBuffer(), contentType: "image/jpeg" } : { bytes: await resized.png().toBuffer(), contentType: "image/png" });
+  }
+}
+const tokens = await Promise.all(Array.from({ length: USERS }, (_, user) => signLocalToken(`soak-${user}-${randomUUID()}`, { audience: stack.names.projectId })));
+
+const counts = {
+  submitFailures: 0,
+  apiAnswers: {} as Record<string, number>,
+  uploadRetries: 0,
+  networkFaults: 0,
+  faultsByKind: {} as Record<string, number>,
+  crashes: 0,
+  duplicates: 0,
+};
+const submitted: Submitted[] = [];
+const note = (table: Record<string, number>, key: string) => (table[key] = (table[key] ?? 0) + 1);
+
+/** POST with an Idempotency-Key, so that a retry after a 503 or a cut connection is safe. */
+async function createJob(userIndex: number): Promise<void> {
+  const edit = pick(EDITS);
+  const image = any(images);
+  const key = randomUUID();
+  const began = Date.now();
+  for (let attempt = 1; attempt <= 30; attempt += 1) {
+    try {
+      const response = await fetch(`${stack.apiUrl}/v1/edits`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens[userIndex]}`, "content-type": "application/json", "idempotency-key": key },
+        body: JSON.stringify({ operation: edit.operation, params: edit.params, contentType: image.contentType }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      note(counts.apiAnswers, String(response.status));
+      const body = (await response.json()) as { jobId?: string; upload?: { url: string; headers: Record<string, string> } };
+      if (response.status === 429 || response.status >= 500) {
+        await sleep(Number(response.headers.get("retry-after") ?? "2") * 1000);
+        continue;
+      }
+      if (response.status !== 202 || !body.jobId) throw new Error(`POST /v1/edits answered ${response.status}`);
+      if (body.upload) await upload(body.upload, image.bytes);
+      submitted.push({ jobId: body.jobId, userIndex, operation: edit.operation, submittedAt: began });
+      return;
+    } catch (error) {
+      note(counts.apiAnswers, "network error");
+      await sleep(1000 + Math.random() * 1000);
+      if (attempt === 30) throw error;
+    }
+  }
+}
+
+async function upload(target: { url: string; headers: Record<string, string> }, bytes: Buffer): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const response = await fetch(target.url, { method: "PUT", headers: target.headers, body: new Uint8Array(bytes), signal: AbortSignal.timeout(30_000) });
+      await response.arrayBuffer();
+      // 412: an earlier try landed (the URL writes once).
+      if (response.ok || response.status === 412) return;
+      throw new Error(`upload answered ${response.status}`);
+    } catch (error) {
+      counts.uploadRetries += 1;
+      if (attempt >= 10) throw error;
+      await sleep(500 * attempt);
+    }
+  }
+}
+
+let loadActive = false;
+
+async function submitLoop(endAt: number): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let next = Date.now();
+  let index = 0;
+  while (Date.now() < endAt) {
+    const job = createJob(index++ % USERS).catch((error: Error) => {
+      counts.submitFailures += 1;
+      say(`submit failed: ${error.message}`);
+    });
+    inFlight.add(job);
+    void job.finally(() => inFlight.delete(job));
+    next += (1000 / RATE) * (0.5 + Math.random());
+    await sleep(Math.max(0, next - Date.now()));
+  }
+  await Promise.all(inFlight);
+}
+
+/** One fault at a time, drawn at random, on the workers' proxies (the API's only outside the load window). */
+async function faultLoop(endAt: number): Promise<void> {
+  const toxicFor = async (kind: string, proxy: string, toxics: ToxicSpec[], ms: number) => {
+    const names = await Promise.all(toxics.map((toxic) => toxiproxy!.addToxic(proxy, toxic)));
+    counts.networkFaults += 1;
+    note(counts.faultsByKind, kind);
+    say(`fault: ${kind} on ${proxy} for ${(ms / 1000).toFixed(0)} s`);
+    await sleep(ms);
+    await Promise.all(names.map((name) => toxiproxy!.removeToxic(proxy, name)));
+  };
+  const w = workerProxies.proxies;
+  const faults: Array<{ weight: number; run: () => Promise<void> }> = [
+    { weight: 3, run: () => toxicFor("latency", any([w.firestore, w.storage, w.pubsub, w.triton]), [{ type: "latency", attributes: { latency: 500, jitter: 250 } }, { type: "latency", stream: "upstream", attributes: { latency: 100, jitter: 100 } }], 20_000) },
+    { weight: 2, run: () => toxicFor("bandwidth", any([w.storage, w.triton]), [{ type: "bandwidth", attributes: { rate: 32 } }], 20_000) },
+    { weight: 2, run: () => toxicFor("reset_peer", any([w.storage, w.triton, w.firestore]), [{ type: "reset_peer", toxicity: 0.3, attributes: { timeout: 200 } }], 10_000) },
+    { weight: 2, run: () => toxicFor("limit_data", any([w.storage, w.triton]), [{ type: "limit_data", toxicity: 0.3, attributes: { bytes: 4_000 } }], 10_000) },
+    { weight: 1, run: () => toxicFor("slow_close", any([w.storage, w.firestore]), [{ type: "slow_close", attributes: { delay: 2_000 } }], 15_000) },
+    { weight: 1, run: () => toxicFor("firestore blackout", w.firestore, [{ type: "timeout", attributes: { timeout: 0 } }, { type: "timeout", stream: "upstream", attributes: { timeout: 0 } }], BLACKOUT_MS) },
+    { weight: 1, run: () => toxicFor("triton blackout", w.triton, [{ type: "timeout", attributes: { timeout: 0 } }, { type: "timeout", stream: "upstream", attributes: { timeout: 0 } }], BLACKOUT_MS) },
+    { weight: 1, run: () => toxicFor("pubsub stall", w.pubsub, [{ type: "timeout", attributes: { timeout: 0 } }, { type: "timeout", stream: "upstream", attributes: { timeout: 0 } }], 20_000) },
+    {
+      weight: 1,
+      run: async () => {
+        if (loadActive) return;
+        await toxicFor("api firestore blackout", apiProxies.proxies.firestore, [{ type: "timeout", attributes: { timeout: 0 } }], Math.min(BLACKOUT_MS, 15_000));
+      },
+    },
+    {
+      weight: 2,
+      run: async () => {
+        process.kill(victim.pid, "SIGKILL");
+        counts.crashes += 1;
+        say("fault: worker-2 SIGKILLed");
+        await sleep(3_000);
+        victim = await stack.startWorker(`worker-2-${counts.crashes}`, workerProxies.env);
+      },
+    },
+    {
+      weight: 2,
+      run: async () => {
+        const topic = pubsub.topic(stack.names.jobsTopic);
+        const recent = submitted.slice(-30);
+        await Promise.all(recent.map((job) => topic.publishMessage({ json: { jobId: job.jobId, operation: job.operation } })));
+        counts.duplicates += recent.length;
+        say(`fault: ${recent.length} duplicate deliveries`);
+      },
+    },
+  ];
+  await sleep(30_000);
+  while (Date.now() < endAt) {
+    await pick(faults).run().catch((error: Error) => say(`fault failed to inject: ${error.message}`));
+    await sleep(5_000 + Math.random() * 10_000);
+  }
+}
+
+/** 50 POST /v1/edits a second for two minutes: five users under the quota, one greedy user over it. */
+async function loadPhase(): Promise<Record<string, number>> {
+  const loadTokens = await Promise.all(Array.from({ length: 6 }, (_, user) => signLocalToken(`load-${user}-${randomUUID()}`, { audience: stack.names.projectId })));
+  const answers: Record<string, number> = {};
+  const latencies: number[] = [];
+  const pending = new Set<Promise<void>>();
+  loadActive = true;
+  say(`load: ${LOAD_RPS} POST /v1/edits a second for ${LOAD_MS / 1000} s`);
+  const began = Date.now();
+  for (let sent = 0; Date.now() - began < LOAD_MS; sent += 1) {
+    // Users 0..4 share 80% of the requests (8/s each at 50/s: under the quota); user 5, the rest.
+    const user = sent % 5 === 4 ? 5 : sent % 5;
+    const at = performance.now();
+    const request = fetch(`${stack.apiUrl}/v1/edits`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${loadTokens[user]}`, "content-type": "application/json" },
+      body: JSON.stringify({ operation: "comic", contentType: "image/jpeg" }),
+      signal: AbortSignal.timeout(30_000),
+    })
+      .then(async (response) => {
+        await response.arrayBuffer();
+        note(answers, String(response.status));
+        latencies.push(performance.now() - at);
+      })
+      .catch(() => {
+        note(answers, "network error");
+      });
+    pending.add(request);
+    void request.finally(() => pending.delete(request));
+    await sleep(Math.max(0, began + ((sent + 1) * 1000) / LOAD_RPS - Date.now()));
+  }
+  await Promise.all(pending);
+  loadActive = false;
+  latencies.sort((a, b) => a - b);
+  say(`load done: ${JSON.stringify(answers)}; p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
+  return { ...answers, p50Ms: Math.round(percentile(latencies, 50)), p99Ms: Math.round(percentile(latencies, 99)) };
+}
+
+/** RSS and descriptors of the stable worker, every 15 s. */
+const samples: Array<{ atSeconds: number; rssMiB: number; fds: number; sockets: number }> = [];
+function sampleWorker(): void {
+  try {
+    const status = readFileSync(`/proc/${stable.pid}/status`, "utf8");
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    const fds = readdirSync(`/proc/${stable.pid}/fd`);
+    const sockets = fds.filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${stable.pid}/fd/${fd}`).startsWith("socket:");
+      } catch {
+        return false;
+      }
+    }).length;
+    samples.push({ atSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000), rssMiB: Math.round(rssKb / 1024), fds: fds.length, sockets });
+  } catch {
+    // The worker is gone: the summary says so.
+  }
+}
+const sampler = setInterval(sampleWorker, 15_000);
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+const endAt = Date.now() + MINUTES * 60_000;
+const loadAt = Math.min(5 * 60_000, (MINUTES * 60_000) / 3);
+let load: Record<string, number> = {};
+say(`submitting ${RATE} jobs a second for ${MINUTES} min, with faults`);
+await Promise.all([
+  submitLoop(endAt),
+  faultLoop(endAt - 60_000),
+  sleep(loadAt).then(async () => (load = await loadPhase())),
+]);
+await toxiproxy.reset();
+say(`submission over: ${submitted.length} jobs; draining (faults off) for up to ${DRAIN_MS / 60_000} min`);
+
+// Drain: every job must end.
+const ids = submitted.map((job) => job.jobId);
+const drainUntil = Date.now() + DRAIN_MS;
+let open = [...ids];
+while (open.length > 0 && Date.now() < drainUntil) {
+  const still: string[] = [];
+  for (let start = 0; start < open.length; start += 100) {
+    const snapshots = await firestore.getAll(...open.slice(start, start + 100).map((jobId) => firestore.doc(`jobs/${jobId}`)));
+    for (const snapshot of snapshots) {
+      const status = snapshot.get("status") as string | undefined;
+      if (!["succeeded", "failed", "canceled"].includes(status ?? "")) still.push(snapshot.id);
+    }
+  }
+  open = still;
+  if (open.length > 0) await sleep(5_000);
+}
+sampleWorker();
+clearInterval(sampler);
+
+// The accounting: exactly one end per job, one output per success, none for a failure.
+const TERMINAL = new Set(["EditSucceeded", "EditFailed", "EditCanceled"]);
+let lost = 0;
+let doubled = 0;
+let failedWithOutput = 0;
+let halfWritten = 0;
+let failed = 0;
+const failures: Record<string, number> = {};
+const endToEnd: number[] = [];
+for (const job of submitted) {
+  const events = await store.load(job.jobId);
+  const ends = events.filter((event) => TERMINAL.has(event.type));
+  const [files] = await storage.bucket(stack.names.resultsBucket).getFiles({ prefix: `results/${job.jobId}/` });
+  if (ends.length === 0) lost += 1;
+  if (ends.length > 1 || files.length > 1) doubled += 1;
+  const end = ends[0];
+  if (end?.type === "EditFailed") {
+    failed += 1;
+    note(failures, String((end.data as { reason?: string }).reason ?? "?").slice(0, 80));
+    if (files.length > 0) failedWithOutput += 1;
+  }
+  if (end?.type === "EditSucceeded") {
+    endToEnd.push(Date.parse(end.at) - job.submittedAt);
+    const [bytes] = await storage.bucket(stack.names.resultsBucket).file(`results/${job.jobId}/output.png`).download().catch(() => [Buffer.alloc(0)]);
+    const decoded = await sharp(bytes).raw().toBuffer().then(() => true, () => false);
+    if (!decoded) halfWritten += 1;
+  }
+}
+endToEnd.sort((a, b) => a - b);
+const rss = samples.map((sample) => sample.rssMiB);
+const third = Math.max(1, Math.floor(samples.length / 3));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const result = {
+  command: `npm run soak -- ${process.argv.slice(2).join(" ")}`.trim(),
+  startedAt: startedAt.toISOString(),
+  minutes: MINUTES,
+  jobsSubmitted: submitted.length,
+  lost,
+  doubled,
+  stillOpenAfterDrain: open.length,
+  failed,
+  failures,
+  failedWithOutput,
+  halfWrittenOutputs: halfWritten,
+  networkFaultsInjected: counts.networkFaults,
+  faultsByKind: counts.faultsByKind,
+  crashesInjected: counts.crashes,
+  duplicatesInjected: counts.duplicates,
+  submitFailures: counts.submitFailures,
+  uploadRetries: counts.uploadRetries,
+  submitApiAnswers: counts.apiAnswers,
+  endToEndMs: { p50: percentile(endToEnd, 50), p95: percentile(endToEnd, 95), p99: percentile(endToEnd, 99) },
+  worker1: {
+    rssMiBFirstThirdMedian: median(rss.slice(0, third)),
+    rssMiBLastThirdMedian: median(rss.slice(-third)),
+    fdsFirst: samples[0]?.fds,
+    fdsLast: samples.at(-1)?.fds,
+    socketsFirst: samples[0]?.sockets,
+    socketsLast: samples.at(-1)?.sockets,
+    samples,
+  },
+  load,
+};
+mkdirSync(join(LOCAL_DIR, "soak"), { recursive: true });
+const file = join(LOCAL_DIR, "soak", `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+console.log(
+  `jobs submitted = ${submitted.length}, duplicates injected = ${counts.duplicates}, crashes injected = ${counts.crashes}, ` +
+    `network faults injected = ${counts.networkFaults}, lost = ${lost}, doubled = ${doubled}`,
+);
+console.log(`end-to-end p50 = ${result.endToEndMs.p50} ms, p95 = ${result.endToEndMs.p95} ms, p99 = ${result.endToEndMs.p99} ms`);
+console.log(`worker-1 RSS (MiB) over time: ${rss.join(" ")}`);
+console.log(`worker-1 descriptors ${result.worker1.fdsFirst} -> ${result.worker1.fdsLast}, sockets ${result.worker1.socketsFirst} -> ${result.worker1.socketsLast}`);
+console.log(`load: ${JSON.stringify(load)}`);
+console.log(`written to ${file}`);
+await Promise.all([firestore.terminate(), pubsub.close()]);
+await stack.stop();
+const ok = lost === 0 && doubled === 0 && open.length === 0 && failedWithOutput === 0 && halfWritten === 0 && !Object.keys(load).some((status) => /^5\d\d$/.test(status));
+process.exit(ok ? 0 : 1);
