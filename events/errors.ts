@@ -37,6 +37,12 @@ export class StoreUnavailableError extends Error {
   readonly code = "unavailable";
 }
 
+/** The job queue did not take a message within its deadline: a passing fault. */
+export class QueueUnavailableError extends Error {
+  override readonly name = "QueueUnavailableError";
+  readonly code = "unavailable";
+}
+
 export type ImageStoreErrorCode = "not_found" | "too_large" | "unavailable";
 
 export class ImageStoreError extends Error {

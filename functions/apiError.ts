@@ -2,7 +2,7 @@
  * Errors the HTTP API answers with, and the one place that maps every error to a status and the
  * JSON body `{"error":{"code","message"}}`.
  */
-import { AuthError, ImageStoreError, InFlightLimitError, StoreUnavailableError } from "../events/errors.js";
+import { AuthError, ImageStoreError, InFlightLimitError, QueueUnavailableError, StoreUnavailableError } from "../events/errors.js";
 
 export type ApiErrorCode =
   | "bad_request"
@@ -82,7 +82,7 @@ export function toErrorResponse(error: unknown): ErrorResponse {
         ? new ApiError("unauthenticated", error.message)
         : error instanceof ImageStoreError && error.code === "unavailable"
           ? new ApiError("unavailable", "storage is unavailable; try again shortly", STORE_RETRY_AFTER_SECONDS)
-          : error instanceof StoreUnavailableError
+          : error instanceof StoreUnavailableError || error instanceof QueueUnavailableError
             ? new ApiError("unavailable", "the job store is unavailable; try again shortly", STORE_RETRY_AFTER_SECONDS)
           : new ApiError("internal", "something went wrong on our side; try again shortly");
   const body = { error: { code: apiError.code, message: apiError.message } };

@@ -49,6 +49,8 @@ export interface FunctionsConfig {
   quotaJobsInFlight: number;
   /** STORE_DEADLINE_MS: the longest one Firestore call may take before the API answers 503 (default 10000, 500..120000). */
   storeDeadlineMs: number;
+  /** STORAGE_TIMEOUT_MS: the longest one Cloud Storage request may take, each of its retries included (default 30000, 1000..600000). */
+  storageTimeoutMs: number;
   /** MAX_ATTEMPTS: attempts before the sweeper fails a job whose worker died (default 5, as the worker's). */
   maxAttempts: number;
   /** MAX_INPUT_PIXELS: the most pixels a direct upload's header may declare, as the workers' limit (default 40 megapixels). */
@@ -106,6 +108,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
+    storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),

@@ -41,6 +41,9 @@ const log = createJsonLogger("functions", undefined, { projectId: config.project
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
   projectId: config.projectId,
+  // A deadline on every request; the library retries idempotent ones (reads) within it.
+  timeout: config.storageTimeoutMs,
+  retryOptions: { maxRetries: 3, totalTimeout: Math.ceil(config.storageTimeoutMs / 1000) * 2 },
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
   ...(config.storageSignerKeyFile === undefined
     ? {}
@@ -50,7 +53,7 @@ const pubsub = new PubSub({ projectId: config.projectId });
 
 const store = instrumentEventStore(createFirestoreEventStore(firestore, { deadlineMs: config.storeDeadlineMs }), instruments);
 const images = instrumentImageStore(createGcsImageStore(storage), instruments);
-const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
+const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic, { deadlineMs: config.storeDeadlineMs }), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
 const verifier = createJwtTokenVerifier(config.auth);

@@ -14,12 +14,12 @@ import type { InfraConfig } from "./config.js";
 export const firestoreRulesPath = new URL("./firestore.rules", import.meta.url);
 
 /**
- * The API's request counter (adapters/firestore/firestoreRequestCounter.ts) writes one document
- * per request under `quotaWindows/{window}/hits`, each with `expiresAt` ten minutes on. Nothing
- * else deletes them: without this TTL policy the collection grows by one document per request
- * forever.
+ * The API's request counter (adapters/firestore/firestoreRequestCounter.ts) writes sixteen shard
+ * documents per user and minute under `quotaWindows/{window}/shards`, each with `expiresAt` ten
+ * minutes on. Nothing else deletes them: without this TTL policy the collection grows by a
+ * window per user and minute forever.
  */
-export const quotaCounterTtl = { collectionGroup: "hits", field: "expiresAt" } as const;
+export const quotaCounterTtl = { collectionGroup: "shards", field: "expiresAt" } as const;
 
 type IndexField = { fieldPath: string; order: "ASCENDING" | "DESCENDING" };
 

@@ -35,6 +35,8 @@ export interface WorkerConfig {
   maxEditSeconds: number;
   /** STORE_DEADLINE_MS: the longest one Firestore call may take before it counts as a passing failure (default 10000). */
   storeDeadlineMs: number;
+  /** STORAGE_TIMEOUT_MS: the longest one Cloud Storage request may take, each of its retries included (default 30000, 1000..600000). */
+  storageTimeoutMs: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -83,6 +85,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     tritonReadyPollMs: integer(env, "TRITON_READY_POLL_MS", 1_000, 100, 60_000),
     maxEditSeconds: integer(env, "MAX_EDIT_SECONDS", 3_600, 60, 86_400),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
+    storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

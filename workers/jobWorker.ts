@@ -107,8 +107,8 @@ export function createWorker(deps: WorkerDeps): Worker {
     try {
       const result = await prepareEdit(job, progress.report, watch.signal);
       let sizeBytes = 0;
-      // The edit runs as the upload reads its output; a cancel aborts both, and the unfinished
-      // upload leaves no object.
+      // The edit runs as the image store reads (spools) its output; a cancel aborts the edit
+      // before any upload, so no object appears.
       await deps.images.write(output, counted(result.body, (n) => (sizeBytes += n)), result.contentType);
       watch.signal.throwIfAborted();
       // From here the outcome is settled by the log: CompleteEdit wins, or the cancel did.

@@ -37,6 +37,9 @@ const log = createJsonLogger("worker", undefined, { projectId: config.projectId,
 const firestore = new Firestore({ projectId: config.projectId, ignoreUndefinedProperties: true });
 const storage = new Storage({
   projectId: config.projectId,
+  // A deadline on every request; the library retries idempotent ones (reads) within it.
+  timeout: config.storageTimeoutMs,
+  retryOptions: { maxRetries: 3, totalTimeout: Math.ceil(config.storageTimeoutMs / 1000) * 2 },
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
 const pubsub = new PubSub({ projectId: config.projectId });

@@ -6,15 +6,36 @@
 import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import { isOperation } from "../../events/operations.js";
 import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/jobQueue.js";
+import { QueueUnavailableError } from "../../events/errors.js";
 
-export function createPubsubJobQueue(pubsub: PubSub, topicName: string): JobQueue {
-  const topic = pubsub.topic(topicName, { batching: { maxMessages: 100, maxMilliseconds: 5 } });
+/**
+ * `deadlineMs`: the longest a publish may take (default 10 s); past it the publish fails with
+ * `QueueUnavailableError`, though the client may still deliver it. A job's message may be sent
+ * twice without harm (every handler is idempotent), so the caller's retry is safe.
+ */
+export function createPubsubJobQueue(pubsub: PubSub, topicName: string, options: { deadlineMs?: number } = {}): JobQueue {
+  const deadlineMs = options.deadlineMs ?? 10_000;
+  const topic = pubsub.topic(topicName, {
+    batching: { maxMessages: 100, maxMilliseconds: 5 },
+    gaxOpts: { timeout: deadlineMs },
+  });
   return {
-    publish(message, trace = {}) {
-      return topic.publishMessage({
-        json: message,
-        attributes: { ...pickTraceHeaders(trace), jobId: message.jobId, operation: message.operation },
+    async publish(message, trace = {}) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new QueueUnavailableError(`Pub/Sub did not take job ${message.jobId} within ${deadlineMs} ms`)), deadlineMs);
       });
+      try {
+        return await Promise.race([
+          topic.publishMessage({
+            json: message,
+            attributes: { ...pickTraceHeaders(trace), jobId: message.jobId, operation: message.operation },
+          }),
+          late,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
   };
 }

@@ -2,14 +2,51 @@
  * The image store on Cloud Storage. Upload URLs are V4 signed for one object, one content type,
  * a maximum size (`x-goog-content-length-range`) and one write (`x-goog-if-generation-match: 0`),
  * and expire at the given instant.
+ *
+ * Writes are restartable: a streamed body (an edit's output as it is encoded) is first spooled to
+ * a local file, and then uploaded whole, as one non-resumable request. A connection cut halfway
+ * leaves no object (a non-resumable upload is all or nothing) and the upload is made again from
+ * the file, up to `uploadAttempts` times with backoff and jitter, without running the edit again.
+ * Writing a whole object under a fixed name is idempotent, so the retry is safe.
  */
+import { randomUUID } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Storage } from "@google-cloud/storage";
 import { ImageStoreError } from "../../events/errors.js";
 import type { ImageStore } from "../../events/imageStore.js";
 
-export function createGcsImageStore(storage: Storage): ImageStore {
+export interface GcsImageStoreOptions {
+  /** Where streamed bodies are spooled before their upload (default the system's temp folder). */
+  spoolDir?: string;
+  /** Tries of one upload before it fails as unavailable (default 4). */
+  uploadAttempts?: number;
+  /** The first retry's delay; each next one doubles, with ±50% jitter (default 250 ms). */
+  retryBaseMs?: number;
+}
+
+export function createGcsImageStore(storage: Storage, storeOptions: GcsImageStoreOptions = {}): ImageStore {
+  const spoolDir = storeOptions.spoolDir ?? tmpdir();
+  const uploadAttempts = storeOptions.uploadAttempts ?? 4;
+  const retryBaseMs = storeOptions.retryBaseMs ?? 250;
+  /** Runs `upload` until it succeeds, retrying only on storage being unavailable. */
+  async function withRetries(object: string, upload: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await upload();
+        return;
+      } catch (error) {
+        const translated = translate(error, object);
+        if (!(translated instanceof ImageStoreError) || translated.code !== "unavailable" || attempt >= uploadAttempts) throw translated;
+        const delay = retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random());
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
   const file = (ref: { bucket: string; object: string }) => storage.bucket(ref.bucket).file(ref.object);
   return {
     async createUploadUrl(ref, { contentType, maxBytes, expiresAt, metadata = {} }) {
@@ -56,31 +93,17 @@ export function createGcsImageStore(storage: Storage): ImageStore {
         metadata: { cacheControl: "private, max-age=0", ...(metadata === undefined ? {} : { metadata }) },
       };
       if (Buffer.isBuffer(body)) {
-        try {
-          await file(ref).save(body, options);
-        } catch (error) {
-          throw translate(error, ref.object);
-        }
+        await withRetries(ref.object, () => file(ref).save(body, options));
         return;
       }
-      // The body's own failure (an edit that broke off) is passed on as it is; the aborted
-      // upload never completes, so no partial object appears.
-      let bodyError: unknown;
-      const source = Readable.from(
-        (async function* () {
-          try {
-            yield* body;
-          } catch (error) {
-            bodyError = error;
-            throw error;
-          }
-        })(),
-      );
+      // The body's own failure (an edit that broke off) is passed on as it is, before any upload
+      // began: no object appears.
+      const spool = join(spoolDir, `upload-${randomUUID()}`);
       try {
-        await pipeline(source, file(ref).createWriteStream(options));
-      } catch (error) {
-        if (bodyError !== undefined) throw bodyError;
-        throw translate(error, ref.object);
+        await pipeline(Readable.from(body), createWriteStream(spool));
+        await withRetries(ref.object, () => pipeline(createReadStream(spool), file(ref).createWriteStream(options)));
+      } finally {
+        await rm(spool, { force: true });
       }
     },
 

@@ -101,7 +101,13 @@ export async function startStorageEmulator(options: {
   pubsubHost: string;
   notifyTopic: string;
   notifyBucket: string;
+  /**
+   * host:port that clients reach it at, when not its own port (a proxy in front of it): path-style
+   * requests of signed URLs are routed only when their Host is this one.
+   */
+  publicHost?: string;
 }): Promise<RunningProcess> {
+  const publicHost = options.publicHost ?? `127.0.0.1:${options.port}`;
   return startProcess({
     name: "storage-emulator",
     command: FAKE_GCS_BIN,
@@ -110,8 +116,8 @@ export async function startStorageEmulator(options: {
       "-host", "127.0.0.1",
       "-port", String(options.port),
       "-backend", "memory",
-      "-public-host", `127.0.0.1:${options.port}`,
-      "-external-url", `http://127.0.0.1:${options.port}`,
+      "-public-host", publicHost,
+      "-external-url", `http://${publicHost}`,
       "-event.pubsub-project-id", options.projectId,
       "-event.pubsub-topic", options.notifyTopic,
       "-event.bucket", options.notifyBucket,

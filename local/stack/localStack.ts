@@ -206,22 +206,8 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     started.push({ stop: () => pubsub.close() });
     await createMessaging(pubsub, names, options.maxDeliveryAttempts ?? 5);
 
-    log("starting the Cloud Storage emulator");
-    const storageEmulator = await startStorageEmulator({
-      port: ports.storage,
-      logDir,
-      projectId: names.projectId,
-      pubsubHost: emulatorEnv.PUBSUB_EMULATOR_HOST,
-      notifyTopic: names.notificationsTopic,
-      notifyBucket: names.uploadsBucket,
-    });
-    started.push(storageEmulator);
-    const storage = new Storage({ projectId: names.projectId, apiEndpoint: emulatorEnv.STORAGE_API_ENDPOINT });
-    for (const bucket of [names.uploadsBucket, names.resultsBucket]) {
-      const [exists] = await storage.bucket(bucket).exists();
-      if (!exists) await storage.createBucket(bucket);
-    }
-
+    // Toxiproxy comes up before the storage emulator: signed URLs name the proxy's address, and the
+    // emulator routes their path-style requests only for the host it is told is its own.
     let faultProxies: StackProxies | undefined;
     if (options.networkFaults) {
       log("starting Toxiproxy between the functions and the worker and what they call");
@@ -235,6 +221,23 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       });
     }
     const proxiedEnv = faultProxies?.env ?? {};
+
+    log("starting the Cloud Storage emulator");
+    const storageEmulator = await startStorageEmulator({
+      port: ports.storage,
+      logDir,
+      projectId: names.projectId,
+      pubsubHost: emulatorEnv.PUBSUB_EMULATOR_HOST,
+      notifyTopic: names.notificationsTopic,
+      notifyBucket: names.uploadsBucket,
+      ...(faultProxies === undefined ? {} : { publicHost: (proxiedEnv.STORAGE_API_ENDPOINT as string).replace("http://", "") }),
+    });
+    started.push(storageEmulator);
+    const storage = new Storage({ projectId: names.projectId, apiEndpoint: emulatorEnv.STORAGE_API_ENDPOINT });
+    for (const bucket of [names.uploadsBucket, names.resultsBucket]) {
+      const [exists] = await storage.bucket(bucket).exists();
+      if (!exists) await storage.createBucket(bucket);
+    }
 
     const auth = localAuthSettings(names.projectId);
     const functionsEnv = {

@@ -150,6 +150,7 @@ export interface FaultCounts {
   doubled?: number;
   badInputs?: number;
   badInputsRejected?: number;
+  networkFaultsInjected?: number;
 }
 
 /** Records a suite's counts for the summary line (`npm run test:faults` prints it after the run). */

@@ -20,6 +20,19 @@ export interface FaultStack {
   logDir: string;
   /** Where each test file records its counts for the summary line (JSON lines). */
   countsFile: string;
+  /**
+   * Toxiproxy sits between the stack's functions and worker and what they call (`proxies`);
+   * suites make proxies of their own in front of `upstream` for workers of their own.
+   */
+  network: {
+    toxiproxyUrl: string;
+    proxies: { firestore: string; pubsub: string; storage: string; triton: string };
+    upstream: { firestore: string; pubsub: string; storage: string; triton: string };
+    /** How long a blackout lasts (FAULTS_BLACKOUT_SECONDS, default 10; the soak keeps 30). */
+    blackoutSeconds: number;
+    /** The functions' and workers' deadline on one Firestore call. */
+    storeDeadlineMs: number;
+  };
   /** Limits the stack runs with, for the bad-input rows. */
   limits: { maxDirectUploadBytes: number; maxInputPixels: number; maxOutputPixels: number };
 }
@@ -39,9 +52,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const logDir = join(LOCAL_DIR, "logs", "faults");
   rmSync(logDir, { recursive: true, force: true });
   const began = performance.now();
+  const storeDeadlineMs = 3_000;
   const stack = await startLocalStack({
     logDir,
     log: (line) => console.log(`[faults setup] ${line}`),
+    networkFaults: true,
     sweepIntervalMs: 2_000,
     maxDeliveryAttempts: 5,
     workerEnv: {
@@ -53,8 +68,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       WORKER_MAX_MESSAGES: "4",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
       MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
+      STORE_DEADLINE_MS: String(storeDeadlineMs),
     },
     functionsEnv: {
+      STORE_DEADLINE_MS: String(storeDeadlineMs),
       MAX_ATTEMPTS: "10",
       QUEUED_REPUBLISH_SECONDS: "90",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
@@ -67,6 +84,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     },
   });
   console.log(`[faults setup] local stack up in ${((performance.now() - began) / 1000).toFixed(1)} s`);
+  if (!stack.faultProxies) throw new Error("the faults stack started without Toxiproxy");
   project.provide("faultStack", {
     apiUrl: stack.apiUrl,
     uploadFunctionUrl: `http://127.0.0.1:${stack.ports.uploadFunction}/`,
@@ -75,6 +93,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
     workerEnv: stack.workerEnv,
     logDir: stack.logDir,
     countsFile: FAULT_COUNTS_FILE,
+    network: {
+      toxiproxyUrl: stack.faultProxies.toxiproxy.apiUrl,
+      proxies: stack.faultProxies.proxies,
+      upstream: {
+        firestore: stack.emulatorEnv.FIRESTORE_EMULATOR_HOST,
+        pubsub: stack.emulatorEnv.PUBSUB_EMULATOR_HOST,
+        storage: `127.0.0.1:${stack.ports.storage}`,
+        triton: `127.0.0.1:${stack.ports.tritonGrpc}`,
+      },
+      blackoutSeconds: Number(process.env.FAULTS_BLACKOUT_SECONDS ?? "10"),
+      storeDeadlineMs,
+    },
     limits,
   });
   return () => stack.stop();

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { withStoreDeadlines } from "../../adapters/firestore/storeDeadline.js";
+import { QueueUnavailableError } from "../../events/errors.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createMemoryRequestCounter } from "../doubles/memoryRequestCounter.js";
@@ -204,5 +206,37 @@ describe("quotas", () => {
     expect((await call("GET", "/v1/edits")).status).toBe(200);
     await call("POST", `/v1/edits/${first.jobId}/cancel`);
     expect((await call("POST", "/v1/edits", { rawBody: json(signedEdit) })).status).toBe(202);
+  });
+});
+
+describe("a store that is down", () => {
+  it("answers 503 with Retry-After, never a 500 or a hang, when the job store does not answer in time", async () => {
+    const core = memoryCore();
+    // The memory store, behind the Firestore adapter's deadline, with every call hanging.
+    const hanging = withStoreDeadlines(
+      Object.fromEntries(Object.keys(core.store).map((name) => [name, () => new Promise(() => {})])) as unknown as typeof core.store,
+      50,
+    );
+    const { call, json } = apiOn({ ...core, store: hanging });
+    const began = performance.now();
+    const created = await call("POST", "/v1/edits", { rawBody: json(signedEdit) });
+    const read = await call("GET", `/v1/edits/${randomUUID()}`);
+    expect(performance.now() - began).toBeLessThan(2_000);
+    expect(created).toMatchObject({ status: 503, headers: { "Retry-After": "5" }, body: { error: { code: "unavailable" } } });
+    expect(read).toMatchObject({ status: 503, headers: { "Retry-After": "5" } });
+  });
+
+  it("answers 503 when the store reports gRPC UNAVAILABLE, and 503 when the queue will not take the job", async () => {
+    const core = memoryCore();
+    const unavailable = withStoreDeadlines({ ...core.store, getProjection: () => Promise.reject(Object.assign(new Error("14 UNAVAILABLE: no connection"), { code: 14 })) }, 1_000);
+    const { call } = apiOn({ ...core, store: unavailable });
+    expect((await call("GET", `/v1/edits/${randomUUID()}`)).status).toBe(503);
+    const stuck = apiOn({ ...core, queue: { ...core.queue, publish: () => Promise.reject(new QueueUnavailableError("Pub/Sub did not take the job")) } });
+    const direct = await stuck.call("POST", "/v1/edits", {
+      query: { operation: "upscale", "params.scale": "2" },
+      rawBody: await testJpeg(),
+      headers: { "content-type": "image/jpeg" },
+    });
+    expect(direct).toMatchObject({ status: 503, headers: { "Retry-After": "5" } });
   });
 });

@@ -673,7 +673,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     it("expires the quota counter's documents with a TTL policy on the field the API writes", () => {
       expect(run.one(T.field, "quota-counter-ttl").inputs).toMatchObject({
         database: "(default)",
-        collection: "hits",
+        collection: "shards",
         field: "expiresAt",
         ttlConfig: {},
       });
