@@ -62,13 +62,13 @@ describe.concurrent("network faults while jobs flow", () => {
       const heal = await Promise.all(
         Object.values(rig.proxies).map((proxy) => rig.inject(proxy, [{ type: "latency", attributes: { latency: 500, jitter: 250 } }])),
       );
-      await rig.submit(4, SMALL);
-      await rig.submit(2, COMIC);
+      await rig.submit(3, SMALL);
+      await rig.submit(1, COMIC);
       await settle(rig.clients, stack.names.resultsBucket, rig.jobs, 120_000);
       await Promise.all(heal.map((undo) => undo()));
     });
     const states = await settle(rig.clients, stack.names.resultsBucket, rig.jobs, 1);
-    expect([...states.states.values()].map((job) => job?.status)).toEqual(Array(6).fill("succeeded"));
+    expect([...states.states.values()].map((job) => job?.status)).toEqual(Array(4).fill("succeeded"));
   });
 
   it("bandwidth of 16 KB/s to storage and 256 KB/s to Triton: all jobs succeed, outputs whole", async () => {
@@ -85,8 +85,8 @@ describe.concurrent("network faults while jobs flow", () => {
 
   it("reset_peer on Triton's connections mid-stream: tiles are retried, every job ends once", async () => {
     await underFault("reset-peer", async (rig) => {
-      const ids = await rig.submit(4, TILED);
-      expect(await untilTilesInFlight(rig.clients, ids, 90_000)).toBe(true);
+      const ids = await rig.submit(3, TILED);
+      expect(await untilTilesInFlight(rig.clients, ids, 150_000)).toBe(true);
       const heal = await rig.inject(rig.proxies.triton, [{ type: "reset_peer", attributes: { timeout: 300 } }]);
       await sleep(4_000);
       await heal();
@@ -107,7 +107,7 @@ describe.concurrent("network faults while jobs flow", () => {
   it(`Triton blacked out for ${stack.network.blackoutSeconds} s with tiles in flight: held, then every job succeeds`, async () => {
     const rig = await underFault("triton-blackout", async (rig) => {
       const ids = await rig.submit(3, TILED);
-      expect(await untilTilesInFlight(rig.clients, ids, 90_000)).toBe(true);
+      expect(await untilTilesInFlight(rig.clients, ids, 150_000)).toBe(true);
       const heal = await rig.inject(rig.proxies.triton, BLACKOUT);
       await sleep(BLACKOUT_MS);
       await heal();
@@ -117,10 +117,10 @@ describe.concurrent("network faults while jobs flow", () => {
 
   it("Pub/Sub stalled: pulls and acks hang, then every job ends exactly once", async () => {
     await underFault("pubsub-stall", async (rig) => {
-      await rig.submit(3, SMALL);
+      await rig.submit(2, SMALL);
       const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
       // Published while the worker's pulls hang (the test's own client is not behind the proxy).
-      await rig.submit(3, SMALL);
+      await rig.submit(2, SMALL);
       await sleep(BLACKOUT_MS);
       await heal();
     });
@@ -136,18 +136,29 @@ describe.concurrent("network faults while jobs flow", () => {
         body: photo,
         headers: { "content-type": "image/jpeg", "idempotency-key": key },
       });
+    /** As a client does: a 503 is tried again (same key) after its Retry-After, up to `tries` times. */
+    const createRetrying = async (key: string, tries: number) => {
+      let answer = await create(key);
+      for (let tried = 1; answer.status === 503 && tried < tries; tried += 1) {
+        await sleep(Number(answer.headers.get("retry-after") ?? "1") * 1000);
+        answer = await create(key);
+      }
+      return answer;
+    };
     const jobs = new Map<string, JobSpec>();
     const spec: JobSpec = { ...SMALL, width: 48, height: 40 };
     const watch = watchJobs(clients, () => [...jobs.keys()]);
     let faults = 0;
+    const toxics: string[] = [];
     try {
       for (let index = 0; index < 4; index += 1) {
-        const created = await create(randomUUID());
+        // On a busy machine the store may miss its deadline before any fault: the client retries.
+        const created = await createRetrying(randomUUID(), 5);
         expect(created.status).toBe(202);
         jobs.set(created.body.jobId, spec);
       }
       expect(await untilRunning(clients, [...jobs.keys()], 60_000)).toBe(true);
-      const toxics = await Promise.all(BLACKOUT.map((toxic) => toxiproxy.addToxic(stack.network.proxies.firestore, toxic)));
+      toxics.push(...(await Promise.all(BLACKOUT.map((toxic) => toxiproxy.addToxic(stack.network.proxies.firestore, toxic)))));
       faults += 1;
       const downAt = Date.now();
       // While the store is away: a create and a read are answered 503 with Retry-After, within
@@ -161,13 +172,9 @@ describe.concurrent("network faults while jobs flow", () => {
       expect(Number(during.headers.get("retry-after"))).toBeGreaterThan(0);
       expect(answeredIn).toBeLessThan(stack.network.storeDeadlineMs * 3 + 2_000);
       await sleep(Math.max(0, BLACKOUT_MS - (Date.now() - downAt)));
-      await Promise.all(toxics.map((toxic) => toxiproxy.removeToxic(stack.network.proxies.firestore, toxic)));
+      await Promise.all(toxics.splice(0).map((toxic) => toxiproxy.removeToxic(stack.network.proxies.firestore, toxic)));
       // The client retries with the same key once the store is back: one job, not two.
-      let retried = await create(key);
-      for (let tries = 0; retried.status === 503 && tries < 20; tries += 1) {
-        await sleep(1_000);
-        retried = await create(key);
-      }
+      const retried = await createRetrying(key, 20);
       expect(retried.status).toBe(202);
       jobs.set(retried.body.jobId, spec);
       const settled = await settle(clients, stack.names.resultsBucket, jobs, 180_000);
@@ -185,7 +192,8 @@ describe.concurrent("network faults while jobs flow", () => {
       expect(watch.backwards).toEqual([]);
     } finally {
       await watch.stop();
-      await toxiproxy.reset().catch(() => {});
+      // Only this test's toxics: the other tests' rigs run on beside it.
+      await Promise.all(toxics.map((toxic) => toxiproxy.removeToxic(stack.network.proxies.firestore, toxic).catch(() => {})));
       await Promise.all([clients.firestore.terminate(), clients.pubsub.close()]);
     }
   });

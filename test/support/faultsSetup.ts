@@ -52,7 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const logDir = join(LOCAL_DIR, "logs", "faults");
   rmSync(logDir, { recursive: true, force: true });
   const began = performance.now();
-  const storeDeadlineMs = 3_000;
+  const storeDeadlineMs = 5_000;
   const stack = await startLocalStack({
     logDir,
     log: (line) => console.log(`[faults setup] ${line}`),

@@ -164,7 +164,7 @@ export async function startNetworkRig(stack: FaultStack, name: string, workerEnv
   const worker = await startWorkerProcess(stack, `${name}-worker`, {
     ...proxied.env,
     JOBS_SUBSCRIPTION: `${topicName}-worker`,
-    TRITON_TIMEOUT_MS: "5000",
+    TRITON_TIMEOUT_MS: "20000",
     ...workerEnv,
   });
   const images = createGcsImageStore(clients.storage);
