@@ -38,8 +38,13 @@ export const BLACKOUT: ToxicSpec[] = [
   { type: "timeout", stream: "upstream", attributes: { timeout: 0 } },
 ];
 
-/** How long a running job's lease may have lapsed before the sweeper (every 2 s) must have moved it. */
-const LAPSED_LEASE_GRACE_MS = 8_000;
+/**
+ * How long a running job's lease may have lapsed before someone must have moved it: the sweeper
+ * runs every 2 s, but while the store is blacked out neither the worker's renewal nor the sweeper
+ * can write, and on a starved machine (seen: 8 s of grace flagged jobs under three stacks on two
+ * cores) the sweeper's own calls lag. A lease lapsed for longer than this is a ghost.
+ */
+const LAPSED_LEASE_GRACE_MS = 30_000;
 
 export interface Watch {
   /** Running jobs seen with a lease lapsed for longer than the grace. */
@@ -210,12 +215,24 @@ export async function startNetworkRig(stack: FaultStack, name: string, workerEnv
   };
 }
 
-/** Resolves once any of the jobs is running with some progress recorded (tiles in flight), or after `ms`. */
+/**
+ * Resolves once any of the jobs has tiles in flight: running with progress recorded, or running
+ * for 1.5 s (its input read, its first tiles sent: on a starved CPU the first tile may take
+ * longer than that to come back), or false after `ms`.
+ */
 export async function untilTilesInFlight(clients: ReturnType<typeof stackClients>, jobIds: readonly string[], ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
+  const runningSince = new Map<string, number>();
   while (Date.now() < deadline) {
     const states = await waitForEnd(clients.firestore, jobIds, 1);
-    if ([...states.values()].some((job) => job?.status === "running" && (job.progress?.tilesDone ?? 0) > 0)) return true;
+    for (const [jobId, job] of states) {
+      if (job?.status !== "running") {
+        runningSince.delete(jobId);
+        continue;
+      }
+      if (!runningSince.has(jobId)) runningSince.set(jobId, Date.now());
+      if ((job.progress?.tilesDone ?? 0) > 0 || Date.now() - (runningSince.get(jobId) as number) >= 1_500) return true;
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return false;
