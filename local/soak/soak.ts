@@ -121,8 +121,10 @@ const stopAndExit = (reason: unknown) => {
   console.error(`[soak] stopping: ${reason instanceof Error ? reason.stack : String(reason)}`);
   void stack.stop().finally(() => process.exit(2));
 };
-process.on("uncaughtException", stopAndExit);
-process.on("unhandledRejection", stopAndExit);
+// A stray error (seen: a log stream written after a worker that never came up was stopped) is
+// logged, not fatal: the soak goes on and its accounting says what happened to every job.
+process.on("uncaughtException", (error) => console.error(`[soak] uncaught: ${error.stack ?? String(error)}`));
+process.on("unhandledRejection", (reason) => console.error(`[soak] unhandled: ${String(reason)}`));
 process.on("SIGINT", () => stopAndExit("SIGINT"));
 process.on("SIGTERM", () => stopAndExit("SIGTERM"));
 const toxiproxy = stack.faultProxies?.toxiproxy;
