@@ -20,7 +20,9 @@ export function stackClients(stack: FaultStack) {
   const firestore = new Firestore({ projectId: stack.names.projectId, ignoreUndefinedProperties: true });
   const pubsub = new PubSub({ projectId: stack.names.projectId });
   const storage = new Storage({ projectId: stack.names.projectId, apiEndpoint: stack.emulatorEnv.STORAGE_API_ENDPOINT });
-  return { firestore, pubsub, storage, store: createFirestoreEventStore(firestore) };
+  // The tests' own reads and writes are not what is under test: a deadline long enough for a
+  // starved emulator (seen: appends of the test's own jobs past 20 s with two stacks running).
+  return { firestore, pubsub, storage, store: createFirestoreEventStore(firestore, { deadlineMs: 120_000 }) };
 }
 
 export interface ApiAnswer<T> {
