@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
+import { PRIORITIES } from "./priority.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -23,6 +24,10 @@ const editRequested = z.object({
   idempotencyKey: z.string().optional(),
   /** A digest of the request, to tell a replay from a reuse of the key for another request. */
   requestFingerprint: z.string().optional(),
+  /** `interactive` or `batch`; absent in events older than priorities, which were interactive. */
+  priority: z.enum(PRIORITIES).optional(),
+  /** The request's semantic digest (events/resultCache.ts); absent when the caller opted out of the result cache. */
+  cacheDigest: z.string().optional(),
 });
 
 const imageUploaded = objectRef.extend({
@@ -65,6 +70,10 @@ const editSucceeded = z.object({
   processingMs: z.number().nonnegative(),
   /** Milliseconds of that spent waiting on inference calls. */
   inferenceMs: z.number().nonnegative(),
+  /** The earlier job of the same user whose result this is, when it came from the result cache. */
+  cachedFrom: z.string().min(1).optional(),
+  /** The result's cache key (events/resultCache.ts), under which a later request may find it. */
+  cacheKey: z.string().min(1).optional(),
 });
 
 const failure = z.object({

@@ -14,8 +14,12 @@ export interface FunctionsConfig {
   uploadsBucket: string;
   /** RESULTS_BUCKET: where workers write the edited images. */
   resultsBucket: string;
-  /** JOBS_TOPIC: the Pub/Sub topic workers pull jobs from. */
+  /** JOBS_TOPIC: the Pub/Sub topic workers pull interactive jobs from. */
   jobsTopic: string;
+  /** JOBS_BATCH_TOPIC: the topic of batch jobs, which workers take only while no interactive job waits; absent, batch jobs share JOBS_TOPIC. */
+  jobsBatchTopic?: string;
+  /** JOB_DEADLINE_SECONDS: the sweeper fails a job not ended this long after it first started, as the worker does (default 300, 5..86400). */
+  jobDeadlineSeconds: number;
   auth: {
     /** AUTH_ISSUER: the `iss` tokens must carry; default Firebase's for FIREBASE_PROJECT_ID. */
     issuer: string;
@@ -75,6 +79,7 @@ export function parseConfig(env: Env): FunctionsConfig {
   const firebaseProject = env.FIREBASE_PROJECT_ID || projectId;
   const storageSignerKeyFile = optional(env, "STORAGE_SIGNER_KEY_FILE");
   const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
+  const jobsBatchTopic = optional(env, "JOBS_BATCH_TOPIC");
   if (storageApiEndpoint !== undefined && !/^https?:\/\//.test(storageApiEndpoint)) {
     throw new ConfigError(`STORAGE_API_ENDPOINT must be a URL such as http://127.0.0.1:4443, not "${storageApiEndpoint}"`);
   }
@@ -88,6 +93,8 @@ export function parseConfig(env: Env): FunctionsConfig {
     uploadsBucket: required(env, "UPLOADS_BUCKET"),
     resultsBucket: required(env, "RESULTS_BUCKET"),
     jobsTopic: required(env, "JOBS_TOPIC"),
+    ...(jobsBatchTopic === undefined ? {} : { jobsBatchTopic }),
+    jobDeadlineSeconds: integer(env, "JOB_DEADLINE_SECONDS", 300, 5, 86_400),
     auth: {
       issuer: env.AUTH_ISSUER || `https://securetoken.google.com/${firebaseProject}`,
       audience: env.AUTH_AUDIENCE || firebaseProject,

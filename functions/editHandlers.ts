@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { handleCommand } from "../events/handleCommand.js";
+import type { EditCommand } from "../events/decide.js";
 import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
 import type { Clock } from "../events/clock.js";
@@ -18,6 +19,8 @@ import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageTy
 import { toEventViews, toJobView } from "./jobView.js";
 import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
 import type { Quota } from "./quota.js";
+import { DEFAULT_PRIORITY, isPriority, PRIORITIES, type Priority } from "../events/priority.js";
+import { requestDigest } from "../events/resultCache.js";
 import { uploadObjectName } from "./uploadObject.js";
 
 export interface EditHandlerDeps {
@@ -39,7 +42,9 @@ export interface EditHandlerDeps {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** The fields of a signed-upload request's JSON body. */
-const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType"];
+const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType", "priority", "cache"];
+/** The direct flow's query parameters besides `params.…`. */
+const DIRECT_QUERY_FIELDS: readonly string[] = ["operation", "priority", "cache"];
 
 export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
   const log = deps.log ?? (() => {});
@@ -56,16 +61,18 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
   async function requestEdit(
     userId: string,
     request: ApiRequest,
-    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct" },
+    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct" } & RequestOptions,
   ): Promise<{ job: JobState; replayed: boolean }> {
     const key = request.headers["idempotency-key"];
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
       throw new ApiError("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces");
     }
-    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType]));
+    // Non-default options join the fingerprint; a request without them digests as it always did.
+    const options = [...(edit.priority === DEFAULT_PRIORITY ? [] : [`priority=${edit.priority}`]), ...(edit.cache ? [] : ["cache=false"])];
+    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType, ...options]));
     // The same key from the same user names the same job, so a replay lands on it by itself.
     const jobId = key === undefined ? deps.newJobId() : idempotentJobId(userId, key);
-    const outcome = await handleCommand(deps, jobId, {
+    const command: Extract<EditCommand, { type: "RequestEdit" }> = {
       type: "RequestEdit",
       jobId,
       ownerId: userId,
@@ -74,7 +81,11 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       flow: edit.flow,
       input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
       ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
-    }, deps.quota === undefined ? {} : { maxInFlight: deps.quota.jobsInFlight });
+      priority: edit.priority,
+    };
+    // The digest covers every semantic field of the command, whatever fields it gains later.
+    if (edit.cache) command.cacheDigest = requestDigest(command);
+    const outcome = await handleCommand(deps, jobId, command, deps.quota === undefined ? {} : { maxInFlight: deps.quota.jobsInFlight });
     if (!outcome.rejection) return { job: outcome.state as JobState, replayed: false };
     const existing = outcome.state;
     if (outcome.rejection.code !== "already_exists" || !existing || existing.ownerId !== userId) {
@@ -98,7 +109,8 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     if (typeof contentType !== "string" || !ACCEPTED_CONTENT_TYPES.includes(contentType)) {
       throw new ApiError("unsupported_media_type", `contentType must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
     }
-    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload" });
+    const options = parseRequestOptions(body.priority, body.cache, "JSON");
+    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload", ...options });
     const response: Record<string, unknown> = { jobId: job.jobId, status: job.status };
     if (job.status === "awaiting_upload") {
       const expiresAt = new Date(deps.clock.now().getTime() + deps.config.signedUrlTtlSeconds * 1000);
@@ -115,9 +127,10 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     const rawParams: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(request.query)) {
       if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
-      else if (name !== "operation") throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
+      else if (!DIRECT_QUERY_FIELDS.includes(name)) throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
     }
     const params = parseParams(operation, rawParams);
+    const options = parseRequestOptions(request.query.priority, request.query.cache, "query");
     const bytes = request.rawBody ?? Buffer.alloc(0);
     if (bytes.length > deps.config.maxDirectUploadBytes) {
       throw new ApiError("payload_too_large", `a direct upload may be at most ${deps.config.maxDirectUploadBytes} bytes; use a signed upload`);
@@ -135,7 +148,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
     await deps.checkDimensions?.(bytes, OPERATION_SPECS[operation].outputScale(params));
-    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct" });
+    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct", ...options });
     let job = requested.job;
     if (job.status === "awaiting_upload") {
       await deps.images.write(job.input, bytes, declared);
@@ -148,10 +161,10 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       });
       job = uploaded.state ?? job;
       // Whoever recorded the upload publishes: this call, or the upload trigger if it got there first.
-      if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation });
+      if (uploaded.appended.length > 0) await deps.queue.publish({ jobId: job.jobId, operation, priority: job.priority });
     } else if (requested.replayed && awaitsFirstStart(job)) {
       // A retry of a request that may have failed between recording the upload and publishing.
-      await deps.queue.publish({ jobId: job.jobId, operation });
+      await deps.queue.publish({ jobId: job.jobId, operation, priority: job.priority });
     }
     log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });
     return { status: 202, body: { jobId: job.jobId, status: job.status } };
@@ -192,6 +205,24 @@ function parseJson(raw: Buffer | undefined): Record<string, unknown> {
     // Answered below.
   }
   throw new ApiError("invalid_json", "the body must be a JSON object such as {\"operation\":\"upscale\",\"contentType\":\"image/jpeg\"}");
+}
+
+/** How a request wants to be run: its queue, and whether an earlier identical result may answer it. */
+interface RequestOptions {
+  priority: Priority;
+  cache: boolean;
+}
+
+/** `priority` and `cache` from a JSON body (a string and a boolean) or a query (both strings). */
+function parseRequestOptions(priority: unknown, cache: unknown, from: "JSON" | "query"): RequestOptions {
+  if (priority !== undefined && !isPriority(priority)) {
+    throw new ApiError("invalid_param", `priority must be one of ${PRIORITIES.join(", ")}`);
+  }
+  const flags = from === "JSON" ? [true, false] : ["true", "false"];
+  if (cache !== undefined && !flags.includes(cache as never)) {
+    throw new ApiError("invalid_param", from === "JSON" ? "cache must be true or false" : "cache must be true or false, as in cache=false");
+  }
+  return { priority: priority ?? DEFAULT_PRIORITY, cache: cache === undefined || cache === true || cache === "true" };
 }
 
 function parseOperation(value: unknown): Operation {

@@ -50,7 +50,7 @@ const pubsub = new PubSub({ projectId: config.projectId });
 
 const store = instrumentEventStore(createFirestoreEventStore(firestore), instruments);
 const images = instrumentImageStore(createGcsImageStore(storage), instruments);
-const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
+const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic, config.jobsBatchTopic), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
 const verifier = createJwtTokenVerifier(config.auth);
@@ -126,6 +126,7 @@ functions.http("sweepJobs", async (req, res) => {
   }
   const result = await sweep();
   res.status(200).json({
+    overdue: result.overdue.length,
     requeued: result.requeued.length,
     failed: result.failed.length,
     republished: result.republished.length,

@@ -115,7 +115,7 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
     // failed, perhaps after recording the upload but before publishing.
     const recorded = outcome.appended.length > 0;
     if (!recorded && !awaitsFirstStart(outcome.state)) return "unchanged";
-    await deps.queue.publish({ jobId, operation: job.operation });
+    await deps.queue.publish({ jobId, operation: job.operation, priority: job.priority });
     log({ message: recorded ? "upload recorded; edit queued" : "repeated upload notification; edit published again", jobId });
     return recorded ? "queued" : "republished";
   };

@@ -9,8 +9,19 @@ import { parseTelemetryConfig, type TelemetryConfig } from "../observability/tel
 export interface WorkerConfig {
   /** GCP_PROJECT: the Google Cloud project. */
   projectId: string;
-  /** JOBS_SUBSCRIPTION: the Pub/Sub subscription the worker pulls jobs from. */
+  /** JOBS_SUBSCRIPTION: the Pub/Sub subscription the worker pulls interactive jobs from. */
   jobsSubscription: string;
+  /**
+   * JOBS_BATCH_SUBSCRIPTION: the subscription of batch jobs, drained only while no interactive
+   * job waits (workers/prioritySubscription.ts); absent, the worker pulls one subscription only.
+   */
+  jobsBatchSubscription?: string;
+  /** WORKER_BATCH_MAX_MESSAGES: of WORKER_MAX_MESSAGES, the most batch jobs run at once (default all but one, at least 1). */
+  batchMaxMessages: number;
+  /** JOB_DEADLINE_SECONDS: a job not ended this long after it first started fails with `deadline_exceeded` (default 300, 5..86400). */
+  jobDeadlineSeconds: number;
+  /** RESULTS_LIFECYCLE_DAYS: how long the results bucket keeps a result, as its lifecycle rule; the result cache reuses none older (default 7). */
+  resultsLifecycleDays: number;
   /** RESULTS_BUCKET: where edited images are written. */
   resultsBucket: string;
   /** TRITON_GRPC_URL: host:port of Triton's gRPC endpoint. */
@@ -66,14 +77,22 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
   if (heartbeatSeconds * 2 > leaseSeconds) {
     throw new ConfigError(`JOB_HEARTBEAT_SECONDS must be at most half of JOB_LEASE_SECONDS (${leaseSeconds}), so that one late beat does not lose the job`);
   }
+  const maxMessages = integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64);
+  const batchMaxMessages = integer(env, "WORKER_BATCH_MAX_MESSAGES", Math.max(1, maxMessages - 1), 1, 64);
+  if (batchMaxMessages > maxMessages) throw new ConfigError(`WORKER_BATCH_MAX_MESSAGES must be at most WORKER_MAX_MESSAGES (${maxMessages})`);
+  const jobsBatchSubscription = optional(env, "JOBS_BATCH_SUBSCRIPTION");
   return {
     projectId: required(env, "GCP_PROJECT"),
     jobsSubscription: required(env, "JOBS_SUBSCRIPTION"),
+    ...(jobsBatchSubscription === undefined ? {} : { jobsBatchSubscription }),
+    batchMaxMessages,
+    jobDeadlineSeconds: integer(env, "JOB_DEADLINE_SECONDS", 300, 5, 86_400),
+    resultsLifecycleDays: integer(env, "RESULTS_LIFECYCLE_DAYS", 7, 1, 3_650),
     resultsBucket: required(env, "RESULTS_BUCKET"),
     tritonUrl: required(env, "TRITON_GRPC_URL"),
     tritonTimeoutMs: integer(env, "TRITON_TIMEOUT_MS", 60_000, 100, 3_600_000),
     tritonMaxInFlight: integer(env, "TRITON_MAX_IN_FLIGHT", 8, 1, 256),
-    maxMessages: integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64),
+    maxMessages,
     workerId: optional(env, "WORKER_ID") ?? defaultWorkerId,
     leaseSeconds,
     heartbeatSeconds,

@@ -5,15 +5,28 @@
  */
 import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import { isOperation } from "../../events/operations.js";
+import { isPriority } from "../../events/priority.js";
 import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/jobQueue.js";
 
-export function createPubsubJobQueue(pubsub: PubSub, topicName: string): JobQueue {
-  const topic = pubsub.topic(topicName, { batching: { maxMessages: 100, maxMilliseconds: 5 } });
+/**
+ * Publishes each job to its priority's topic: interactive jobs to `topicName`, batch jobs to
+ * `batchTopicName` (absent: the same topic, where only Triton's request priority orders them).
+ */
+export function createPubsubJobQueue(pubsub: PubSub, topicName: string, batchTopicName?: string): JobQueue {
+  const settings = { batching: { maxMessages: 100, maxMilliseconds: 5 } };
+  const interactive = pubsub.topic(topicName, settings);
+  const batch = batchTopicName === undefined || batchTopicName === topicName ? interactive : pubsub.topic(batchTopicName, settings);
   return {
     publish(message, trace = {}) {
+      const topic = message.priority === "batch" ? batch : interactive;
       return topic.publishMessage({
         json: message,
-        attributes: { ...pickTraceHeaders(trace), jobId: message.jobId, operation: message.operation },
+        attributes: {
+          ...pickTraceHeaders(trace),
+          jobId: message.jobId,
+          operation: message.operation,
+          ...(message.priority === undefined ? {} : { priority: message.priority }),
+        },
       });
     },
   };
@@ -88,7 +101,7 @@ function parseJobMessage(data: Buffer): JobMessage | string {
     if (typeof parsed.jobId !== "string" || parsed.jobId === "" || !isOperation(parsed.operation)) {
       return "the message is not a job: it lacks a jobId or a known operation";
     }
-    return { jobId: parsed.jobId, operation: parsed.operation };
+    return { jobId: parsed.jobId, operation: parsed.operation, ...(isPriority(parsed.priority) ? { priority: parsed.priority } : {}) };
   } catch {
     return "the message is not JSON";
   }

@@ -283,12 +283,12 @@ describe("abandoned uploads", () => {
     expect((await call("POST", "/v1/edits", { token, via, json: { operation: "upscale", contentType: "image/jpeg" } })).status).toBe(429);
 
     // Before the URL (and its grace) expired, the sweeper leaves the job alone.
-    const early = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry - 60_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    const early = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry - 60_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds, jobDeadlineSeconds: 300 } });
     expect((await early()).expired).not.toContain(jobId);
     expect((await store().getProjection(jobId))?.status).toBe("awaiting_upload");
 
     // The sweeper takes 200 jobs a run, oldest first; other tests' abandoned jobs come before.
-    const sweep = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry + 1_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    const sweep = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry + 1_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds, jobDeadlineSeconds: 300 } });
     for (let run = 0; run < 20 && (await store().getProjection(jobId))?.status === "awaiting_upload"; run += 1) await sweep();
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token }))).toMatchObject({
       status: "canceled",
