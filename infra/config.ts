@@ -139,6 +139,11 @@ export interface InfraConfig {
   readonly quotaRequestsPerMinute: number;
   /** `quotaJobsInFlight`: QUOTA_JOBS_IN_FLIGHT, edits per user not yet ended (1..10000). */
   readonly quotaJobsInFlight: number;
+  /**
+   * `jobDeadlineSeconds`: JOB_DEADLINE_SECONDS, for the workers and the sweeper alike: a job not
+   * ended this long after it first started fails with `deadline_exceeded` (5..86400, default 300).
+   */
+  readonly jobDeadlineSeconds: number;
   /** `apiMinInstances`: 1 in prod avoids a cold start on the first request after idle. */
   readonly apiMinInstances: number;
   /** `apiMaxInstances`: caps cost and Firestore write pressure from a traffic spike. */
@@ -282,6 +287,7 @@ export function loadInfraConfig(): InfraConfig {
     modelRevision: config.get("modelRevision") ?? "1",
     uploadsLifecycleDays: config.getNumber("uploadsLifecycleDays", { min: 1 }) ?? 1,
     resultsLifecycleDays: config.getNumber("resultsLifecycleDays", { min: 1 }) ?? 7,
+    jobDeadlineSeconds: config.getNumber("jobDeadlineSeconds", { min: 5, max: 86_400 }) ?? 300,
     corsOrigins,
     ackDeadlineSeconds: config.getNumber("ackDeadlineSeconds", { min: 10, max: 600 }) ?? 60,
     maxDeliveryAttempts: config.getNumber("maxDeliveryAttempts", { min: 5, max: 100 }) ?? 5,

@@ -55,6 +55,14 @@ export const jobIndexes: ReadonlyArray<{ id: string; query: string; fields: Inde
     ],
   },
   {
+    id: "jobs-overdue",
+    query: "where status in ['queued', 'running'] and firstStartedAt < cutoff (sweeper: job deadline)",
+    fields: [
+      { fieldPath: "status", order: "ASCENDING" },
+      { fieldPath: "firstStartedAt", order: "ASCENDING" },
+    ],
+  },
+  {
     id: "jobs-stale-queued",
     query: "where status == 'queued' and updatedAt < cutoff (sweeper: lost messages)",
     fields: [

@@ -28,6 +28,7 @@ export interface FunctionsArgs {
   uploadsBucket: pulumi.Input<string>;
   resultsBucket: pulumi.Input<string>;
   jobsTopic: pulumi.Input<string>;
+  jobsBatchTopic: pulumi.Input<string>;
   /** The dead-letter topic's id (`projects/.../topics/...`), whose messages `deadLetter` handles. */
   deadLetterTopic: pulumi.Input<string>;
   /** The account Cloud Build runs the functions' builds as (infra/identity.ts `builder`). */
@@ -87,6 +88,9 @@ export class Functions extends pulumi.ComponentResource {
       UPLOADS_BUCKET: args.uploadsBucket,
       RESULTS_BUCKET: args.resultsBucket,
       JOBS_TOPIC: args.jobsTopic,
+      JOBS_BATCH_TOPIC: args.jobsBatchTopic,
+      // The sweeper fails an orphan past the deadline the workers enforce on the jobs they run.
+      JOB_DEADLINE_SECONDS: String(config.jobDeadlineSeconds),
       SIGNED_URL_TTL_SECONDS: String(config.signedUrlTtlSeconds),
       RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
       MAX_DIRECT_UPLOAD_BYTES: String(config.maxDirectUploadBytes),

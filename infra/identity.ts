@@ -23,6 +23,9 @@ export interface IdentityArgs {
   modelsBucket: pulumi.Input<string>;
   jobsTopic: pulumi.Input<string>;
   jobsSubscription: pulumi.Input<string>;
+  /** The batch jobs' topic and subscription: published and pulled by the same accounts as the interactive ones. */
+  jobsBatchTopic: pulumi.Input<string>;
+  jobsBatchSubscription: pulumi.Input<string>;
   registry: gcp.artifactregistry.Repository;
   /** Where image builds stage their source (read by the build account). */
   buildSourceBucket: pulumi.Input<string>;
@@ -72,6 +75,11 @@ export class Identity extends pulumi.ComponentResource {
       { project, topic: args.jobsTopic, role: "roles/pubsub.publisher", member: member(this.api) },
       { parent: this },
     );
+    new gcp.pubsub.TopicIAMMember(
+      "api-publish-batch-jobs",
+      { project, topic: args.jobsBatchTopic, role: "roles/pubsub.publisher", member: member(this.api) },
+      { parent: this },
+    );
     // Signed upload URLs are checked against the signer's permissions: it must be able to write.
     bucketRole("api-uploads", args.uploadsBucket, this.api, "roles/storage.objectAdmin");
     // Signed result URLs only need read.
@@ -92,6 +100,11 @@ export class Identity extends pulumi.ComponentResource {
     new gcp.pubsub.TopicIAMMember(
       "upload-trigger-publish-jobs",
       { project, topic: args.jobsTopic, role: "roles/pubsub.publisher", member: member(this.uploadTrigger) },
+      { parent: this },
+    );
+    new gcp.pubsub.TopicIAMMember(
+      "upload-trigger-publish-batch-jobs",
+      { project, topic: args.jobsBatchTopic, role: "roles/pubsub.publisher", member: member(this.uploadTrigger) },
       { parent: this },
     );
     // objectUser, not objectViewer: an upload over the size limit or of the wrong type is deleted
@@ -125,6 +138,11 @@ export class Identity extends pulumi.ComponentResource {
     new gcp.pubsub.SubscriptionIAMMember(
       "worker-subscribe-jobs",
       { project, subscription: args.jobsSubscription, role: "roles/pubsub.subscriber", member: member(this.worker) },
+      { parent: this },
+    );
+    new gcp.pubsub.SubscriptionIAMMember(
+      "worker-subscribe-batch-jobs",
+      { project, subscription: args.jobsBatchSubscription, role: "roles/pubsub.subscriber", member: member(this.worker) },
       { parent: this },
     );
     bucketRole("worker-uploads", args.uploadsBucket, this.worker, "roles/storage.objectViewer");

@@ -47,6 +47,8 @@ const identity = new Identity(
     modelsBucket: storage.models.name,
     jobsTopic: messaging.jobsTopic.name,
     jobsSubscription: messaging.jobsSubscription.name,
+    jobsBatchTopic: messaging.jobsBatchTopic.name,
+    jobsBatchSubscription: messaging.jobsBatchSubscription.name,
     registry: registry.repository,
     buildSourceBucket: storage.buildSource.name,
     projectNumber,
@@ -69,6 +71,7 @@ const functions = new Functions(
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     jobsTopic: messaging.jobsTopic.name,
+    jobsBatchTopic: messaging.jobsBatchTopic.name,
     deadLetterTopic: messaging.deadLetterTopic.id,
     builderServiceAccount: identity.builder.email,
     imageRepository: registry.repository.repositoryId,
@@ -123,6 +126,7 @@ const keda = new Keda(
   inCluster,
 );
 const jobsSubscriptionPath = pulumi.interpolate`projects/${config.project}/subscriptions/${messaging.jobsSubscription.name}`;
+const jobsBatchSubscriptionPath = pulumi.interpolate`projects/${config.project}/subscriptions/${messaging.jobsBatchSubscription.name}`;
 const triton = new Triton(
   "triton",
   {
@@ -132,6 +136,7 @@ const triton = new Triton(
     image: images.triton,
     googleServiceAccountEmail: identity.triton.email,
     jobsSubscriptionPath,
+    jobsBatchSubscriptionPath,
     keda,
     modelFiles: models.objects,
   },
@@ -146,6 +151,8 @@ new Worker(
     googleServiceAccountEmail: identity.worker.email,
     jobsSubscription: messaging.jobsSubscription.name,
     jobsSubscriptionPath,
+    jobsBatchSubscription: messaging.jobsBatchSubscription.name,
+    jobsBatchSubscriptionPath,
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     tritonGrpcUrl: triton.grpcUrl,
@@ -166,6 +173,8 @@ export const modelsBucket = storage.models.name;
 export const modelRepository = pulumi.interpolate`gs://${storage.models.name}/${modelRepositoryPrefix}`;
 export const jobsTopic = messaging.jobsTopic.name;
 export const jobsSubscription = messaging.jobsSubscription.name;
+export const jobsBatchTopic = messaging.jobsBatchTopic.name;
+export const jobsBatchSubscription = messaging.jobsBatchSubscription.name;
 export const deadLetterTopic = messaging.deadLetterTopic.name;
 export const deadLetterSubscription = messaging.deadLetterSubscription.name;
 export const imageRepository = registry.url;

@@ -139,6 +139,7 @@ export const serviceAccountAllowList: Readonly<Record<string, readonly string[]>
   api: [
     "project roles/datastore.user",
     "topic edit-jobs roles/pubsub.publisher",
+    "topic edit-jobs-batch roles/pubsub.publisher",
     "bucket uploads roles/storage.objectAdmin",
     "bucket results roles/storage.objectViewer",
     "serviceAccount api roles/iam.serviceAccountTokenCreator",
@@ -147,6 +148,7 @@ export const serviceAccountAllowList: Readonly<Record<string, readonly string[]>
     "project roles/datastore.user",
     "project roles/eventarc.eventReceiver",
     "topic edit-jobs roles/pubsub.publisher",
+    "topic edit-jobs-batch roles/pubsub.publisher",
     "bucket uploads roles/storage.objectUser",
     "service upload-finalized roles/run.invoker",
     "service dead-letter roles/run.invoker",
@@ -155,6 +157,7 @@ export const serviceAccountAllowList: Readonly<Record<string, readonly string[]>
   worker: [
     "project roles/datastore.user",
     "subscription edit-jobs-worker roles/pubsub.subscriber",
+    "subscription edit-jobs-batch-worker roles/pubsub.subscriber",
     "bucket uploads roles/storage.objectViewer",
     "bucket results roles/storage.objectUser",
   ],

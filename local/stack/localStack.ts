@@ -41,6 +41,9 @@ export interface StackNames {
   resultsBucket: string;
   jobsTopic: string;
   jobsSubscription: string;
+  /** Batch jobs' topic and subscription, which workers drain only while no interactive job waits. */
+  jobsBatchTopic: string;
+  jobsBatchSubscription: string;
   deadLetterTopic: string;
   deadLetterSubscription: string;
   /** The dead-letter topic's subscription that feeds the `deadLetter` function (Eventarc's, in the cloud). */
@@ -112,6 +115,8 @@ export const DEFAULT_NAMES: StackNames = {
   resultsBucket: "image-edit-results",
   jobsTopic: "edit-jobs",
   jobsSubscription: "edit-jobs-worker",
+  jobsBatchTopic: "edit-jobs-batch",
+  jobsBatchSubscription: "edit-jobs-batch-worker",
   deadLetterTopic: "edit-jobs-dead-letter",
   deadLetterSubscription: "edit-jobs-dead-letter-handler",
   deadLetterTriggerSubscription: "edit-jobs-dead-letter-eventarc",
@@ -190,6 +195,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      JOBS_BATCH_TOPIC: names.jobsBatchTopic,
       // As deployed: no stack traces in the error pages the Functions Framework writes itself.
       NODE_ENV: "production",
       // The web app's origin (outside the local stack the API allows none unless told).
@@ -269,6 +275,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ...emulatorEnv,
       GCP_PROJECT: names.projectId,
       JOBS_SUBSCRIPTION: names.jobsSubscription,
+      JOBS_BATCH_SUBSCRIPTION: names.jobsBatchSubscription,
       RESULTS_BUCKET: names.resultsBucket,
       TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
       METRICS_HOST: "127.0.0.1",

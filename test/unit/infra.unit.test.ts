@@ -164,6 +164,21 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       expect(subscription.expirationPolicy).toEqual({ ttl: "" });
     });
 
+    it("gives batch jobs their own topic and subscription, dead-lettered like the interactive ones", () => {
+      const interactive = run.one(T.subscription, "jobs-worker").inputs;
+      const batch = run.one(T.subscription, "jobs-batch-worker").inputs;
+      expect(batch.name).toBe(`edit-jobs-batch-worker-${stack}`);
+      expect(batch.topic).toBe(`projects/${project}/topics/edit-jobs-batch-${stack}`);
+      const { name: _a, topic: _b, ...batchSettings } = batch;
+      const { name: _c, topic: _d, ...interactiveSettings } = interactive;
+      expect(batchSettings).toEqual(interactiveSettings);
+      expect(run.one(T.subscriptionIam, "dead-letter-batch-source-subscriber").inputs).toMatchObject({
+        subscription: `edit-jobs-batch-worker-${stack}`,
+        role: "roles/pubsub.subscriber",
+        member: `serviceAccount:service-${mockProjectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`,
+      });
+    });
+
     it("lets the Pub/Sub service agent publish dead letters and ack the source", () => {
       const agent = `serviceAccount:service-${mockProjectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
       expect(run.one(T.topicIam, "dead-letter-publisher").inputs).toMatchObject({
@@ -284,6 +299,11 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const scaler = run.one(T.scaledObject, "triton-scaler").inputs.spec;
       expect(scaler.minReplicaCount).toBe(expected.tritonMinReplicas);
       const prometheus = scaler.triggers.find((t: { type: string }) => t.type === "prometheus");
+      // A queued job of either priority wakes Triton.
+      expect(scaler.triggers.filter((t: { type: string }) => t.type === "gcp-pubsub").map((t: { metadata: { subscriptionName: string } }) => t.metadata.subscriptionName)).toEqual([
+        `projects/${project}/subscriptions/edit-jobs-worker-${stack}`,
+        `projects/${project}/subscriptions/edit-jobs-batch-worker-${stack}`,
+      ]);
       expect(prometheus.metadata.query).toContain("nv_inference_queue_duration_us");
       expect(prometheus.metadata.serverAddress).toBe(
         `https://monitoring.googleapis.com/v1/projects/${project}/location/global/prometheus`,
@@ -349,6 +369,9 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       expect(env).toEqual({
         GCP_PROJECT: project,
         JOBS_SUBSCRIPTION: `edit-jobs-worker-${stack}`,
+        JOBS_BATCH_SUBSCRIPTION: `edit-jobs-batch-worker-${stack}`,
+        JOB_DEADLINE_SECONDS: "300",
+        RESULTS_LIFECYCLE_DAYS: String(expected.resultsDays),
         UPLOADS_BUCKET: run.outputs.uploadsBucket,
         RESULTS_BUCKET: run.outputs.resultsBucket,
         TRITON_GRPC_URL: "triton.image-edit.svc.cluster.local:8001",
@@ -382,16 +405,19 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const scaler = run.one(T.scaledObject, "worker-scaler").inputs.spec;
       expect(scaler.scaleTargetRef).toEqual({ name: "worker" });
       expect(scaler.minReplicaCount).toBe(expected.workerMinReplicas);
-      expect(scaler.triggers).toEqual([
-        expect.objectContaining({
-          type: "gcp-pubsub",
-          metadata: expect.objectContaining({
-            subscriptionName: `projects/${project}/subscriptions/edit-jobs-worker-${stack}`,
-            mode: "SubscriptionSize",
+      // One trigger per priority's subscription: a batch backlog alone brings workers too.
+      expect(scaler.triggers).toEqual(
+        ["edit-jobs-worker", "edit-jobs-batch-worker"].map((name) =>
+          expect.objectContaining({
+            type: "gcp-pubsub",
+            metadata: expect.objectContaining({
+              subscriptionName: `projects/${project}/subscriptions/${name}-${stack}`,
+              mode: "SubscriptionSize",
+            }),
+            authenticationRef: { name: "gcp-workload-identity" },
           }),
-          authenticationRef: { name: "gcp-workload-identity" },
-        }),
-      ]);
+        ),
+      );
     });
   });
 
@@ -438,6 +464,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         UPLOADS_BUCKET: run.outputs.uploadsBucket,
         RESULTS_BUCKET: run.outputs.resultsBucket,
         JOBS_TOPIC: `edit-jobs-${stack}`,
+        JOBS_BATCH_TOPIC: `edit-jobs-batch-${stack}`,
+        JOB_DEADLINE_SECONDS: "300",
         AUTH_MODE: "firebase",
         FIREBASE_PROJECT_ID: project,
         CORS_ORIGINS: expected.corsOrigins.join(","),
@@ -448,6 +476,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const uploadEnv = run.one(T.function, "upload-finalized").inputs.serviceConfig.environmentVariables;
       expect(uploadEnv.AUTH_MODE).toBeUndefined();
       expect(uploadEnv.JOBS_TOPIC).toBe(`edit-jobs-${stack}`);
+      expect(uploadEnv.JOBS_BATCH_TOPIC).toBe(`edit-jobs-batch-${stack}`);
     });
 
     it("give the API's account exactly what signing and queueing need", () => {
@@ -467,6 +496,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "roles/datastore.user on project",
           `roles/iam.serviceAccountTokenCreator on projects/${project}/serviceAccounts/${email("api")}`,
           `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/pubsub.publisher on edit-jobs-batch-${stack}`,
           `roles/storage.objectAdmin on ${run.outputs.uploadsBucket}`,
           `roles/storage.objectViewer on ${run.outputs.resultsBucket}`,
         ].sort(),
@@ -484,6 +514,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "roles/datastore.user on project",
           "roles/eventarc.eventReceiver on project",
           `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/pubsub.publisher on edit-jobs-batch-${stack}`,
           `roles/storage.objectUser on ${run.outputs.uploadsBucket}`,
         ].sort(),
       );
@@ -730,6 +761,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       apiUrl: `https://api-${stack}-mock.a.run.app`,
       jobsTopic: `edit-jobs-${stack}`,
       jobsSubscription: `edit-jobs-worker-${stack}`,
+      jobsBatchTopic: `edit-jobs-batch-${stack}`,
+      jobsBatchSubscription: `edit-jobs-batch-worker-${stack}`,
       deadLetterTopic: `edit-jobs-dead-letter-${stack}`,
       deadLetterSubscription: `edit-jobs-dead-letter-handler-${stack}`,
       uploadsBucket: run.one(T.bucket, "uploads").inputs.name,
