@@ -9,7 +9,7 @@
  */
 import { doc, onSnapshot, type Firestore } from "firebase/firestore";
 import { EditApiError, ServiceUnreachableError, UploadError } from "./editErrors.js";
-import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo } from "./editTypes.js";
+import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type Priority } from "./editTypes.js";
 import { parseJob } from "./jobSnapshot.js";
 import { causeOf, sendWithProgress, type ProgressListener } from "./sendWithProgress.js";
 
@@ -34,6 +34,10 @@ export interface CreateEditInput {
   onUploadProgress?: ProgressListener;
   /** Makes a retried create land on the same job. */
   idempotencyKey?: string;
+  /** `interactive` (default) or `batch`: batch jobs wait while interactive ones run first. */
+  priority?: Priority;
+  /** `false`: run the model even when an earlier identical request of the same user has a result. Default true. */
+  cache?: boolean;
   /**
    * `signed` (default): ask for a signed upload URL, then PUT the photo to storage, any size up to
    * the service's limit. `direct`: send the photo in the request itself (small photos only).
@@ -149,6 +153,8 @@ export function createEditClient(options: EditClientOptions): EditClient {
       if (input.flow === "direct") {
         const query = new URLSearchParams({ operation: input.operation });
         for (const [name, value] of Object.entries(input.params ?? {})) query.set(`params.${name}`, String(value));
+        if (input.priority !== undefined) query.set("priority", input.priority);
+        if (input.cache !== undefined) query.set("cache", String(input.cache));
         const sent = await sendWithProgress({
           url: `${base}/v1/edits?${query}`,
           method: "POST",
@@ -167,7 +173,13 @@ export function createEditClient(options: EditClientOptions): EditClient {
         answer = await fetch(`${base}/v1/edits`, {
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...idempotency },
-          body: JSON.stringify({ operation: input.operation, params: input.params ?? {}, contentType: input.contentType }),
+          body: JSON.stringify({
+            operation: input.operation,
+            params: input.params ?? {},
+            contentType: input.contentType,
+            ...(input.priority === undefined ? {} : { priority: input.priority }),
+            ...(input.cache === undefined ? {} : { cache: input.cache }),
+          }),
           ...(input.signal ? { signal: input.signal } : {}),
         });
       } catch (error) {

@@ -33,6 +33,10 @@ export interface JobOutput {
   sizeBytes: number;
 }
 
+/** `interactive` (the default) is taken ahead of `batch` at every queue. */
+export const PRIORITIES = ["interactive", "batch"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
 interface JobCommon {
   jobId: string;
   operation: string;
@@ -44,6 +48,8 @@ interface JobCommon {
   attempts: number;
   createdAt: string;
   updatedAt: string;
+  /** Which queue the job waits in; `interactive` for jobs made before priorities. */
+  priority: Priority;
 }
 
 /** The job, typed by its status: each state carries exactly what it can have. */
@@ -52,7 +58,8 @@ export type Job =
   /** `lastError` is set when an attempt failed and the job went back to the queue. */
   | (JobCommon & { status: "queued"; lastError?: JobFailure })
   | (JobCommon & { status: "running"; progress?: TileProgress; lastError?: JobFailure })
-  | (JobCommon & { status: "succeeded"; output: JobOutput })
+  /** `cachedFrom`: the earlier job of the same user whose result this is, from the result cache (no model ran). */
+  | (JobCommon & { status: "succeeded"; output: JobOutput; cachedFrom?: string })
   | (JobCommon & { status: "failed"; error: JobFailure })
   | (JobCommon & { status: "canceled" });
 

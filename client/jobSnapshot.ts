@@ -24,6 +24,7 @@ export function parseJob(raw: unknown): Job {
     attempts: count(data, "attempts"),
     createdAt: text(data, "createdAt"),
     updatedAt: text(data, "updatedAt"),
+    priority: data.priority === "batch" ? ("batch" as const) : ("interactive" as const),
   };
   const error = data.error === undefined ? undefined : failure(data.error);
   switch (status as JobStatus) {
@@ -36,7 +37,12 @@ export function parseJob(raw: unknown): Job {
       return { ...common, status: "running", ...(progress ? { progress } : {}), ...(error ? { lastError: error } : {}) };
     }
     case "succeeded":
-      return { ...common, status: "succeeded", output: output(data.output) };
+      return {
+        ...common,
+        status: "succeeded",
+        output: output(data.output),
+        ...(typeof data.cachedFrom === "string" ? { cachedFrom: data.cachedFrom } : {}),
+      };
     case "failed":
       return { ...common, status: "failed", error: error ?? { code: "unknown", message: "The edit failed for a reason the service did not give." } };
     case "canceled":

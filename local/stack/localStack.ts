@@ -89,8 +89,8 @@ export interface LocalStack {
   apiUrl: string;
   /** The web app, served from its Vite build. */
   webUrl: string;
-  /** The worker-1's and the API's Prometheus endpoints. */
-  metricsUrls: { worker: string; api: string };
+  /** The worker-1's, the API's and Triton's Prometheus endpoints. */
+  metricsUrls: { worker: string; api: string; triton: string };
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -315,7 +315,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
       webUrl: web.url,
-      metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
+      metricsUrls: {
+        worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`,
+        api: `http://127.0.0.1:${ports.apiMetrics}/metrics`,
+        triton: `http://127.0.0.1:${ports.tritonMetrics}/metrics`,
+      },
       emulatorEnv,
       workerEnv,
       startWorker,
@@ -357,13 +361,16 @@ async function createMessaging(pubsub: PubSub, names: StackNames, maxDeliveryAtt
     const [exists] = await pubsub.subscription(name).exists();
     if (!exists) await pubsub.createSubscription(topicName, name, options);
   };
-  await Promise.all([topic(names.jobsTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
-  await subscription(names.jobsTopic, names.jobsSubscription, {
+  await Promise.all([topic(names.jobsTopic), topic(names.jobsBatchTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
+  const workerSubscription = {
     ackDeadlineSeconds: 60,
     deadLetterPolicy: { deadLetterTopic: `projects/${names.projectId}/topics/${names.deadLetterTopic}`, maxDeliveryAttempts },
     // Short backoff locally, so that a handed-back job comes round again within seconds.
     retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 10 } },
-  });
+  };
+  // Batch jobs have their own topic and subscription, dead-lettered to the same topic (infra/messaging.ts).
+  await subscription(names.jobsTopic, names.jobsSubscription, workerSubscription);
+  await subscription(names.jobsBatchTopic, names.jobsBatchSubscription, workerSubscription);
   await subscription(names.deadLetterTopic, names.deadLetterSubscription);
   await subscription(names.deadLetterTopic, names.deadLetterTriggerSubscription, { ackDeadlineSeconds: 60 });
   await subscription(names.notificationsTopic, names.notificationsSubscription, { ackDeadlineSeconds: 60 });

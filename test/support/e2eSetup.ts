@@ -16,7 +16,7 @@ export interface E2eStack {
   logDir: string;
   /** GET {otlpUrl}/spans: every span the stack's processes exported. */
   otlpUrl: string;
-  metricsUrls: { worker: string; api: string };
+  metricsUrls: { worker: string; api: string; triton: string };
 }
 
 declare module "vitest" {
