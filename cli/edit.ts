@@ -61,6 +61,8 @@ async function run(options: EditOptions): Promise<number> {
       image: new Uint8Array(image.buffer, image.byteOffset, image.byteLength),
       contentType,
       flow: options.direct ? "direct" : "signed",
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.cache ? {} : { cache: false }),
       onUploadProgress: (sent, total) => {
         const quarter = Math.floor((sent / Math.max(1, total)) * 4);
         redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);
@@ -95,9 +97,10 @@ async function run(options: EditOptions): Promise<number> {
     const output = options.output ?? defaultOutputPath(options.file, options.operation, result.contentType);
     await writeFile(output, result.bytes);
     if (options.json) {
-      console.log(JSON.stringify({ ok: true, exitCode: 0, jobId, status: "succeeded", output: { path: output, sizeBytes: result.bytes.byteLength, width: result.width, height: result.height, contentType: result.contentType } }));
+      console.log(JSON.stringify({ ok: true, exitCode: 0, jobId, status: "succeeded", ...(ended.cachedFrom === undefined ? {} : { cachedFrom: ended.cachedFrom }), output: { path: output, sizeBytes: result.bytes.byteLength, width: result.width, height: result.height, contentType: result.contentType } }));
     } else {
-      console.log(`Saved ${output} (${result.width}×${result.height}, ${formatBytes(result.bytes.byteLength)})`);
+      const cached = ended.cachedFrom === undefined ? "" : `, from the result of your earlier job ${ended.cachedFrom}`;
+      console.log(`Saved ${output} (${result.width}×${result.height}, ${formatBytes(result.bytes.byteLength)}${cached})`);
     }
     return EXIT.succeeded;
   } catch (error) {

@@ -20,6 +20,9 @@ and saves the result.
                            FIRESTORE_EMULATOR_HOST); without it the job is followed through the API
   --project <id>           the Firebase project of the listener (env EDIT_PROJECT_ID; default image-edit-local)
   --direct                 send the photo in the request itself instead of a signed upload (small photos)
+  --priority <level>       interactive (default) or batch: batch jobs wait while interactive ones run
+  --no-cache               run the model even if an earlier identical request of yours has a result
+                           (also --cache=false)
   --json                   print one JSON object on stdout and no progress
   -h, --help               this text
 
@@ -40,6 +43,10 @@ export interface EditOptions {
   projectId: string;
   direct: boolean;
   json: boolean;
+  /** `interactive` or `batch`; absent, the service's default (interactive). */
+  priority?: "interactive" | "batch";
+  /** False with --no-cache: no answer from the result cache. */
+  cache: boolean;
 }
 
 export type ParsedArgs = { kind: "run"; options: EditOptions } | { kind: "help" } | { kind: "usage_error"; message: string };
@@ -53,6 +60,8 @@ const WITH_VALUE = new Map([
   ["--token", "token"],
   ["--firestore-emulator", "firestore"],
   ["--project", "project"],
+  ["--priority", "priority"],
+  ["--cache", "cache"],
 ]);
 
 export function parseEditArgs(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
@@ -61,6 +70,7 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   const params: Record<string, string> = {};
   let json = false;
   let direct = false;
+  let cache = true;
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     if (arg === "-h" || arg === "--help") return { kind: "help" };
@@ -70,6 +80,10 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
     }
     if (arg === "--direct") {
       direct = true;
+      continue;
+    }
+    if (arg === "--no-cache") {
+      cache = false;
       continue;
     }
     if (arg === "--") {
@@ -110,6 +124,14 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   } catch {
     return { kind: "usage_error", message: `--api must be an http(s) URL, not "${apiUrl}"` };
   }
+  const priority = values.priority;
+  if (priority !== undefined && priority !== "interactive" && priority !== "batch") {
+    return { kind: "usage_error", message: `--priority takes interactive or batch, not "${priority}"` };
+  }
+  if (values.cache !== undefined) {
+    if (values.cache !== "true" && values.cache !== "false") return { kind: "usage_error", message: `--cache takes true or false, not "${values.cache}"` };
+    cache = cache && values.cache === "true";
+  }
   const token = values.token ?? env.EDIT_TOKEN;
   const auth = token ? { token } : undefined;
   const firestoreEmulatorHost = values.firestore ?? env.FIRESTORE_EMULATOR_HOST;
@@ -129,6 +151,8 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       projectId: values.project ?? env.EDIT_PROJECT_ID ?? "image-edit-local",
       direct,
       json,
+      ...(priority === undefined ? {} : { priority }),
+      cache,
     },
   };
 }

@@ -7,8 +7,14 @@ describe("edit's command line", () => {
     const parsed = parseEditArgs(["upscale", "cat.jpg", "-o", "big.png", "--param", "scale=2", "-p", "x=1", "--api", "https://edits.example.com/", "--token", "t", "--json"], {});
     expect(parsed).toEqual({
       kind: "run",
-      options: { operation: "upscale", file: "cat.jpg", output: "big.png", params: { scale: "2", x: "1" }, apiUrl: "https://edits.example.com", auth: { token: "t" }, projectId: "image-edit-local", direct: false, json: true },
+      options: { operation: "upscale", file: "cat.jpg", output: "big.png", params: { scale: "2", x: "1" }, apiUrl: "https://edits.example.com", auth: { token: "t" }, projectId: "image-edit-local", direct: false, json: true, cache: true },
     });
+  });
+
+  it("reads the priority and the result cache opt-out", () => {
+    expect(parseEditArgs(["upscale", "a.png", "--priority", "batch", "--no-cache"], {})).toMatchObject({ options: { priority: "batch", cache: false } });
+    expect(parseEditArgs(["upscale", "a.png", "--priority=interactive", "--cache=false"], {})).toMatchObject({ options: { priority: "interactive", cache: false } });
+    expect(parseEditArgs(["upscale", "a.png", "--cache=true"], {})).toMatchObject({ options: { cache: true } });
   });
 
   it("falls back to the environment, and a flag beats it", () => {
@@ -31,6 +37,8 @@ describe("edit's command line", () => {
     [["upscale", "a.png", "--user", "u"], "unknown option --user"],
     [["upscale", "a.png", "--firestore-emulator", "nohost"], "host:port"],
     [["Up Scale", "a.png"], "not an operation name"],
+    [["upscale", "a.png", "--priority", "urgent"], "--priority takes interactive or batch"],
+    [["upscale", "a.png", "--cache=no"], "--cache takes true or false"],
   ])("refuses %j: %s", (argv, message) => {
     const parsed = parseEditArgs(argv, {});
     expect(parsed.kind).toBe("usage_error");

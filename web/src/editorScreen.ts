@@ -3,7 +3,7 @@
  * the photo, picked or dropped, with its preview. "Start" hands the chosen edit to the job screen.
  */
 import type { EditClient } from "../../client/editClient.js";
-import type { ModelInfo } from "../../client/editTypes.js";
+import type { ModelInfo, Priority } from "../../client/editTypes.js";
 import { $, clearProblem, showProblem, showProblemText } from "./page.js";
 import { fieldValue, formatBytes, paramField, type ParamField } from "./paramFields.js";
 
@@ -12,6 +12,8 @@ export interface ChosenEdit {
   operation: string;
   params: Record<string, number | string | boolean>;
   file: File;
+  /** `interactive` runs ahead of `batch` work. */
+  priority: Priority;
 }
 
 export interface EditorScreen {
@@ -83,7 +85,14 @@ export function createEditorScreen(client: () => EditClient, events: { onStart(e
     drop.classList.remove("over");
     pickFile(event.dataTransfer?.files[0]);
   });
-  $("start").addEventListener("click", () => events.onStart({ operation: operation!, params: chosenParams(), file: file! }));
+  $("start").addEventListener("click", () =>
+    events.onStart({
+      operation: operation!,
+      params: chosenParams(),
+      file: file!,
+      priority: $<HTMLSelectElement>("priority").value === "batch" ? "batch" : "interactive",
+    }),
+  );
 
   return {
     async load() {

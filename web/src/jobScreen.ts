@@ -135,6 +135,7 @@ export function createJobScreen(
           params: edit.params,
           image: edit.file,
           contentType: edit.file.type,
+          priority: edit.priority,
           idempotencyKey: crypto.randomUUID(),
           onUploadProgress: (sent, total) => {
             progress.value = total === 0 ? 1 : sent / total;
