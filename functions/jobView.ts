@@ -57,7 +57,8 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
     attempts: job.attempts,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
-    priority: job.priority,
+    // Projections written before priorities have none: they were interactive.
+    priority: job.priority ?? "interactive",
   };
   if (job.cachedFrom !== undefined) result.cachedFrom = job.cachedFrom;
   if (job.output) {

@@ -7,6 +7,7 @@
 import { EVENT_TYPES } from "../events/editEvents.js";
 import { JOB_STATUSES } from "../events/jobState.js";
 import { OPERATIONS } from "../events/operations.js";
+import { PRIORITIES } from "../events/priority.js";
 import { ACCEPTED_CONTENT_TYPES } from "./imageType.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -82,6 +83,8 @@ export const OPENAPI_DOCUMENT = {
           "- **signed upload** (a JSON body): answers with a signed `PUT` URL; uploading the photo there starts the job.",
           "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2` or `params.model=perceptual` (upscale with Real-ESRGAN x4plus instead of SRMD).",
           "The same `Idempotency-Key` from the same user returns the same job; reusing it for a different request answers 422.",
+          "`priority` (`interactive`, the default, or `batch`): interactive jobs are taken ahead of batch jobs, by the workers and by Triton.",
+          "`cache` (default true): a request whose photo bytes, operation, params, output and model version match an earlier succeeded job of the same user, while that result lives, succeeds at once from that result, with `cachedFrom` naming the earlier job; `false` always runs the model.",
         ].join("\n"),
         parameters: [
           { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" } },
@@ -91,6 +94,20 @@ export const OPENAPI_DOCUMENT = {
             required: false,
             description: "Direct flow only: the edit to make.",
             schema: { type: "string", enum: [...OPERATIONS] },
+          },
+          {
+            name: "priority",
+            in: "query",
+            required: false,
+            description: "Direct flow only: `batch` waits while interactive work runs. Default `interactive`.",
+            schema: { type: "string", enum: [...PRIORITIES], default: "interactive" },
+          },
+          {
+            name: "cache",
+            in: "query",
+            required: false,
+            description: "Direct flow only: `false` runs the model even when the result cache has this request's result. Default `true`.",
+            schema: { type: "string", enum: ["true", "false"], default: "true" },
           },
         ],
         requestBody: {
@@ -105,7 +122,7 @@ export const OPENAPI_DOCUMENT = {
             description: "Accepted. Signed flow: `awaiting_upload` with `upload`. Direct flow, or a replay after the upload: the job's status, without `upload`.",
             content: json(ref("CreatedEdit")),
           },
-          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, an empty body, or a bad Idempotency-Key."),
+          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, priority or cache, an empty body, or a bad Idempotency-Key."),
           ...authAnswers,
           "409": errorAnswer("The job could not be created as asked."),
           "413": errorAnswer("The body is larger than a direct upload may be."),
@@ -189,6 +206,8 @@ export const OPENAPI_DOCUMENT = {
           operation: { type: "string", enum: [...OPERATIONS] },
           params: ref("Params"),
           contentType: { type: "string", enum: [...ACCEPTED_CONTENT_TYPES] },
+          priority: { type: "string", enum: [...PRIORITIES], default: "interactive", description: "`batch` waits while interactive work runs." },
+          cache: { type: "boolean", default: true, description: "`false` runs the model even when the result cache has this request's result." },
         },
       },
       CreatedEdit: {
@@ -213,7 +232,7 @@ export const OPENAPI_DOCUMENT = {
       },
       Job: {
         type: "object",
-        required: ["jobId", "status", "operation", "params", "ownerId", "version", "attempts", "createdAt", "updatedAt"],
+        required: ["jobId", "status", "operation", "params", "ownerId", "version", "attempts", "createdAt", "updatedAt", "priority"],
         additionalProperties: false,
         properties: {
           jobId: { type: "string" },
@@ -225,6 +244,8 @@ export const OPENAPI_DOCUMENT = {
           attempts: { type: "integer", minimum: 0, description: "How many times a worker has started the edit." },
           createdAt: { type: "string", format: "date-time" },
           updatedAt: { type: "string", format: "date-time" },
+          priority: { type: "string", enum: [...PRIORITIES], description: "Which queue the job waits in." },
+          cachedFrom: { type: "string", description: "On a job answered from the result cache: the earlier job of the same user whose result this is." },
           output: {
             type: "object",
             description: "Present once the edit has succeeded.",
