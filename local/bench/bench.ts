@@ -9,12 +9,15 @@
  * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
  * - `quality`: PSNR of the learned edits against classical filters on degraded photos
  *   (local/bench/benchQuality.ts);
+ * - `priority`: interactive jobs' latency under a backlog of long jobs, the backlog sent as batch
+ *   and as interactive (local/bench/benchPriority.ts);
+ * - `cache`: a repeated request answered from the per-user result cache, against a model run;
  * - `ceiling`: one worker process against an instant model, the output megapixels a second it
  *   sustains by itself, where its time goes, and how that compares with one T4
  *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory,quality,ceiling (default all), --runs N (default 5;
+ * Options: --only pipeline,models,memory,quality,priority,cache,ceiling (default all), --runs N (default 5;
  * for ceiling, the times the set of photos is sent, default 2), --seconds S per model
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
@@ -30,6 +33,7 @@ import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
+import { benchPriorityAndCache, cacheTable, priorityTable } from "./benchPriority.js";
 import { ensurePhotos } from "./photos.js";
 import { signLocalToken } from "../auth/localIssuer.js";
 import { startLocalStack } from "../stack/localStack.js";
@@ -73,6 +77,17 @@ if (wanted("quality")) {
   console.log(`\nLearned edits against classical filters, PSNR (dB) on luma, ${figures.crop}×${figures.crop} centre crops, ${figures.border}-px border cropped:`);
   console.log(qualityTable(figures));
   writeResults("quality.json", figures);
+}
+if (wanted("priority") || wanted("cache")) {
+  const figures = await benchPriorityAndCache({ priority: wanted("priority"), cache: wanted("cache"), log });
+  if (figures.priority) {
+    console.log(`\n${priorityTable(figures.priority)}`);
+    writeResults("priority.json", figures.priority);
+  }
+  if (figures.cache) {
+    console.log(`\n${cacheTable(figures.cache)}`);
+    writeResults("cache.json", figures.cache);
+  }
 }
 
 if (wanted("ceiling")) {
