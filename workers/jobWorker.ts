@@ -2,7 +2,10 @@
  * The worker: pulls job messages and runs each edit, recording every step as an event. What a
  * delivery may do (start, wait, hand back, retry, fail) is decided by the delivery rules
  * (deliveryRules.ts); this file runs the edit itself. The output's name is fixed by the job, so
- * a retried or doubled run overwrites the same object and never makes two results.
+ * a retried or doubled run overwrites the same object and never makes two results. Before running
+ * a model it looks in the owner's result cache (events/resultCache.ts); while the edit runs, its
+ * job watch enforces the job's deadline (JOB_DEADLINE_SECONDS) as it notices a cancel. Each job's
+ * inference calls carry its priority to Triton.
  */
 import { EditError, ImageStoreError } from "../events/errors.js";
 import { handleCommand } from "../events/handleCommand.js";
