@@ -22,7 +22,8 @@
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
  * case instead of the documented ones), --worker-env K=V,K=V (ceiling only: the worker's
- * settings, e.g. TILE_SIZE=256), --json.
+ * settings, e.g. TILE_SIZE=256), --probes N and --backlog N (priority only: interactive jobs
+ * measured, default 6, and long jobs kept queued, default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -79,7 +80,15 @@ if (wanted("quality")) {
   writeResults("quality.json", figures);
 }
 if (wanted("priority") || wanted("cache")) {
-  const figures = await benchPriorityAndCache({ priority: wanted("priority"), cache: wanted("cache"), log });
+  const probes = args.includes("--probes") ? Number(args[args.indexOf("--probes") + 1]) : undefined;
+  const backlog = args.includes("--backlog") ? Number(args[args.indexOf("--backlog") + 1]) : undefined;
+  const figures = await benchPriorityAndCache({
+    priority: wanted("priority"),
+    cache: wanted("cache"),
+    ...(probes === undefined ? {} : { probes }),
+    ...(backlog === undefined ? {} : { backlog }),
+    log,
+  });
   if (figures.priority) {
     console.log(`\n${priorityTable(figures.priority)}`);
     writeResults("priority.json", figures.priority);
