@@ -338,7 +338,7 @@ describe("direct flow", () => {
     expect(response.status).toBe(400);
     expect(body<{ error: { code: string; message: string } }>(response).error).toEqual({
       code: "invalid_param",
-      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType',
+      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType, priority, cache',
     });
     const proto = await call("POST", "/v1/edits", { token: alice, body: Buffer.from('{"operation":"upscale","contentType":"image/jpeg","params":{"__proto__":{"scale":4},"constructor":1}}'), headers: { "content-type": "application/json" } });
     expect(proto.status).toBe(400);
