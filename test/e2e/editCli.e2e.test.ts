@@ -10,7 +10,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EXIT } from "../../cli/editArgs.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { freePort } from "../../local/stack/processes.js";
@@ -23,7 +23,7 @@ let photoSize: { width: number; height: number };
 
 beforeAll(async () => {
   mkdirSync(work, { recursive: true });
-  token = await signLocalToken(`cli-${randomUUID()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `cli-${randomUUID()}`);
   photo = join(work, "kitten.jpg");
   const bytes = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(120).jpeg().toBuffer();
   writeFileSync(photo, bytes);
