@@ -42,6 +42,12 @@ export async function signUp(host: string, email: string, password: string): Pro
   return { userId: answer.localId as string, idToken: answer.idToken as string, refreshToken: answer.refreshToken as string };
 }
 
+/** Signs a guest in without an account (anonymous sign-in), as "try it without an account" does. */
+export async function signInAnonymously(host: string): Promise<SignedIn> {
+  const answer = await call(host, `accounts:signUp?key=${EMULATOR_API_KEY}`, { returnSecureToken: true });
+  return { userId: answer.localId as string, idToken: answer.idToken as string, refreshToken: answer.refreshToken as string };
+}
+
 /** An ID token for `userId`; what the tests and `npm run token` hand to the API. */
 export async function emulatorIdToken(host: string, userId: string): Promise<string> {
   return (await signInAs(host, userId)).idToken;
