@@ -2,7 +2,9 @@
  * The contract every TokenVerifier keeps, run against the Firebase adapter (with the Auth
  * emulator's users, in the int tier) and against the fixed double: a good token names its
  * caller, no token is "missing_token", anything else is refused as "invalid_token", and a
- * revoked account's token is refused where revocation is checked ("revoked_token").
+ * revoked account's token is refused where revocation is checked ("revoked_token"). Without the
+ * check an adapter may still take it until it expires (production's firebase-admin does, to save a
+ * call per request; against the emulator it checks every time), so the contract leaves that open.
  */
 import { describe, expect, it } from "vitest";
 import { AuthError } from "../../events/errors.js";
@@ -39,12 +41,10 @@ export function tokenVerifierContract(adapter: string, make: (userId: string) =>
       expect(await refusal(verifier.verify(`${token.slice(0, -8)}x`))).toBe("invalid_token");
     });
 
-    it("refuses a revoked account's token only where revocation is checked", async () => {
-      const userId = `user-${crypto.randomUUID()}`;
-      const { verifier, token, revoke } = await make(userId);
+    it("refuses a revoked account's token where revocation is checked", async () => {
+      const { verifier, token, revoke } = await make(`user-${crypto.randomUUID()}`);
       await revoke();
       expect(await refusal(verifier.verify(token, { checkRevoked: true }))).toBe("revoked_token");
-      expect(await verifier.verify(token)).toEqual({ userId });
     });
   });
 }
