@@ -98,7 +98,7 @@ async function pipelineSection(): Promise<void> {
   try {
     process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
     const firestore = new Firestore({ projectId: stack.names.projectId });
-    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, "bench");
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench");
     const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
     const samples: Sample[] = [];
     // One warm-up job, not counted: the first call loads the model's sessions and the clients.

@@ -90,7 +90,7 @@ export async function benchCeiling({ repeats = 2, workerEnv = {}, log }: Ceiling
   try {
     process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
     const firestore = new Firestore({ projectId: stack.names.projectId });
-    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, "bench-ceiling");
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-ceiling");
     const worker = await stack.startWorker("worker-1", workerEnv);
     const inputs = await Promise.all(INPUTS.map(encodeInput));
     const submit = async (input: Input): Promise<string> => {

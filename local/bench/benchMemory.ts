@@ -52,7 +52,7 @@ export const MEMORY_CASES: MemoryCase[] = [
 export async function benchMemory(cases: MemoryCase[], log: (line: string) => void, modelRepository?: string): Promise<MemoryFigures[]> {
   const stack = await startLocalStack({ withoutWorker: true, log, ...(modelRepository === undefined ? {} : { modelRepository }) });
   try {
-    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, "bench-memory");
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-memory");
     const photo = join(await ensurePhotos(), "astronaut.png");
     const figures: MemoryFigures[] = [];
     for (const [index, one] of cases.entries()) {
