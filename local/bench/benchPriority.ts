@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import sharp from "sharp";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { ensurePhotos } from "./photos.js";
 
@@ -43,7 +43,7 @@ export async function benchPriorityAndCache(options: {
 }): Promise<{ priority?: PriorityFigures; cache?: CacheFigures }> {
   const stack = await startLocalStack({ log: options.log, functionsEnv: { QUOTA_REQUESTS_PER_MINUTE: "100000", QUOTA_JOBS_IN_FLIGHT: "10000" } });
   try {
-    const token = await signLocalToken(`bench-priority-${Date.now()}`, { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, `bench-priority-${Date.now()}`);
     const photos = await ensurePhotos();
     const long = await sharp(join(photos, "astronaut.png")).resize(320, 320).jpeg().toBuffer();
     const short = await sharp(join(photos, "coffee.png")).resize(128).jpeg().toBuffer();

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { sleep } from "../../local/stack/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
@@ -56,7 +56,7 @@ async function tritonCalls(): Promise<{ triton: number; worker: number }> {
 
 describe("priorities", () => {
   it("runs an interactive job ahead of a backlog of batch jobs queued before it", async () => {
-    const token = await signLocalToken(`priority-${randomUUID()}`, { audience: stack.projectId });
+    const token = await emulatorIdToken(stack.authHost, `priority-${randomUUID()}`);
     const backlog: string[] = [];
     for (let n = 0; n < 3; n += 1) backlog.push(await submit(token, large, "operation=upscale&params.scale=4&priority=batch&cache=false"));
     // The first batch job holds the worker's batch slot; the others wait behind it.
@@ -86,8 +86,8 @@ describe("priorities", () => {
 
 describe("the result cache", () => {
   it("answers a repeated request from the earlier result with no Triton call, for the same user only", async () => {
-    const alice = await signLocalToken(`cache-alice-${randomUUID()}`, { audience: stack.projectId });
-    const bob = await signLocalToken(`cache-bob-${randomUUID()}`, { audience: stack.projectId });
+    const alice = await emulatorIdToken(stack.authHost, `cache-alice-${randomUUID()}`);
+    const bob = await emulatorIdToken(stack.authHost, `cache-bob-${randomUUID()}`);
     const query = "operation=upscale&params.scale=2";
     const first = await submit(alice, small, query);
     expect(await waitForJobEnd(stack.apiUrl, alice, first)).toBe("succeeded");
