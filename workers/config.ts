@@ -44,6 +44,12 @@ export interface WorkerConfig {
   tritonReadyPollMs: number;
   /** MAX_EDIT_SECONDS: how long the Pub/Sub client keeps extending a job message's ack deadline while its edit runs (default 3600). */
   maxEditSeconds: number;
+  /**
+   * ACK_DEADLINE_MAX_SECONDS: the longest ack deadline the Pub/Sub client asks for at a time (10 to
+   * 600, default 600). The client sets each deadline from how long its messages took to ack, up to
+   * this; the messages a dead worker held come back after at most this long.
+   */
+  ackDeadlineMaxSeconds: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -99,6 +105,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     cancelCheckMs: integer(env, "CANCEL_CHECK_MS", 500, 50, 10_000),
     tritonReadyPollMs: integer(env, "TRITON_READY_POLL_MS", 1_000, 100, 60_000),
     maxEditSeconds: integer(env, "MAX_EDIT_SECONDS", 3_600, 60, 86_400),
+    ackDeadlineMaxSeconds: integer(env, "ACK_DEADLINE_MAX_SECONDS", 600, 10, 600),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

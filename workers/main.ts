@@ -101,6 +101,7 @@ function jobSubscription(): JobSubscription {
         // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
         // its heartbeat, not the message, tell a live worker from a dead one.
         maxExtensionSeconds: config.maxEditSeconds,
+        maxAckDeadlineSeconds: config.ackDeadlineMaxSeconds,
         onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
         onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
       }),

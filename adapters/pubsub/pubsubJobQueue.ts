@@ -37,6 +37,12 @@ export interface SubscriptionOptions {
   maxInFlight: number;
   /** How long the client keeps extending a message's ack deadline while work runs. */
   maxExtensionSeconds: number;
+  /**
+   * The longest ack deadline the client asks for at a time (it sets each from how long messages
+   * took to ack). Messages held by a subscriber that died come back once their deadline passes.
+   * Default: the client's own (600 s).
+   */
+  maxAckDeadlineSeconds?: number;
   /** Called for a message that is not a job message; it is acked so it does not loop. */
   onMalformed?: (reason: string) => void;
   /** Called with an error the Pub/Sub client reports from pulling (it retries passing ones itself). */
@@ -52,6 +58,7 @@ export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: st
         flowControl: { maxMessages: options.maxInFlight, allowExcessMessages: false },
         // The client extends the ack deadline of held messages until this much time has passed.
         maxExtensionTime: Duration.from({ seconds: options.maxExtensionSeconds }),
+        ...(options.maxAckDeadlineSeconds === undefined ? {} : { maxAckDeadline: Duration.from({ seconds: options.maxAckDeadlineSeconds }) }),
       });
       subscription.on("message", (message: Message) => {
         const job = parseJobMessage(message.data);

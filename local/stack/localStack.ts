@@ -155,7 +155,21 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       METADATA_SERVER_DETECTION: "none",
       GCLOUD_PROJECT: names.projectId,
     };
-    log("starting the Firestore, Pub/Sub and Auth emulators and Triton");
+    // Triton loads its models while the emulators start and the messaging and buckets are made:
+    // it is the longest part, and nothing before the worker needs it.
+    log("starting Triton, and the Firestore, Pub/Sub and Auth emulators");
+    const triton = startTriton({
+      grpcPort: ports.tritonGrpc,
+      httpPort: ports.tritonHttp,
+      metricsPort: ports.tritonMetrics,
+      logFile: join(logDir, "triton.log"),
+      ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
+      extraArgs: tritonTraceArgs(options.telemetryEnv),
+    });
+    // Stopped last, and also when a later part fails to start; a failed start of its own is
+    // reported where it is awaited, below.
+    const tritonIfStarted = triton.then((running) => running, () => undefined);
+    started.push({ stop: async () => (await tritonIfStarted)?.stop() });
     await startTogether(started, [
       startFirestoreEmulator(
         ports.firestore,
@@ -165,14 +179,6 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ),
       startAuthEmulator(ports.auth, logDir, names.projectId),
       startPubsubEmulator(ports.pubsub, logDir),
-      startTriton({
-        grpcPort: ports.tritonGrpc,
-        httpPort: ports.tritonHttp,
-        metricsPort: ports.tritonMetrics,
-        logFile: join(logDir, "triton.log"),
-        ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
-        extraArgs: tritonTraceArgs(options.telemetryEnv),
-      }),
     ]);
     if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
@@ -215,10 +221,54 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       ...options.telemetryEnv,
       ...options.functionsEnv,
     };
-    log("starting the functions under the Functions Framework");
-    await startTogether(
-      started,
-      (
+    const backgroundLog = join(logDir, "function-background.log");
+    const workerEnv: Record<string, string> = {
+      ...emulatorEnv,
+      GCP_PROJECT: names.projectId,
+      JOBS_SUBSCRIPTION: names.jobsSubscription,
+      JOBS_BATCH_SUBSCRIPTION: names.jobsBatchSubscription,
+      RESULTS_BUCKET: names.resultsBucket,
+      TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
+      ...options.workerEnv,
+    };
+    const launchWorker = async (name: string, env: Record<string, string> = {}) => {
+      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
+      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
+      const worker = await startProcess({
+        name,
+        command: process.execPath,
+        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
+        cwd: REPO_ROOT,
+        logFile: join(logDir, `${name}.log`),
+        ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
+        timeoutMs: 120_000,
+      });
+      return worker;
+    };
+    const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      const worker = await launchWorker(name, env);
+      started.push(worker);
+      return worker;
+    };
+    const web = startWebServer({
+      port: ports.web,
+      config: {
+        apiUrl: `http://127.0.0.1:${ports.api}`,
+        projectId: names.projectId,
+        apiKey: EMULATOR_API_KEY,
+        firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST,
+        authEmulatorUrl: `http://${emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST}`,
+      },
+    });
+
+    // The functions, the web server and the first worker (once Triton is ready) start side by
+    // side: each waits on its own start-up, not on the others'.
+    log(options.withoutWorker ? "starting the functions and the web app" : "starting the functions, the web app and a worker");
+    await startTogether(started, [
+      ...(
         [
           ["api", ports.api],
           ["uploadFinalized", ports.uploadFunction],
@@ -237,11 +287,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           timeoutMs: 60_000,
         }),
       ),
-    );
-
-    // The two background functions share one host process: each on its own port.
-    const backgroundLog = join(logDir, "function-background.log");
-    await startTogether(started, [
+      // The two background functions share one host process: each on its own port.
       startProcess({
         name: "function-background",
         command: process.execPath,
@@ -262,7 +308,10 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)),
         timeoutMs: 60_000,
       }),
+      web,
+      ...(options.withoutWorker ? [] : [triton.then(() => launchWorker("worker-1"))]),
     ]);
+    await triton;
 
     const bridge: EventarcBridge = startEventarcBridge({
       pubsub,
@@ -282,55 +331,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     );
     started.push(startSweepTimer(`http://127.0.0.1:${ports.sweepFunction}/`, options.sweepIntervalMs ?? 10_000));
 
-    const workerEnv: Record<string, string> = {
-      ...emulatorEnv,
-      GCP_PROJECT: names.projectId,
-      JOBS_SUBSCRIPTION: names.jobsSubscription,
-      JOBS_BATCH_SUBSCRIPTION: names.jobsBatchSubscription,
-      RESULTS_BUCKET: names.resultsBucket,
-      TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
-      METRICS_HOST: "127.0.0.1",
-      ...options.telemetryEnv,
-      ...options.workerEnv,
-    };
-    const startWorker = async (name: string, env: Record<string, string> = {}) => {
-      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
-      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
-      const worker = await startProcess({
-        name,
-        command: process.execPath,
-        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
-        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
-        cwd: REPO_ROOT,
-        logFile: join(logDir, `${name}.log`),
-        ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
-        timeoutMs: 120_000,
-      });
-      started.push(worker);
-      return worker;
-    };
-    const web = await startWebServer({
-      port: ports.web,
-      config: {
-        apiUrl: `http://127.0.0.1:${ports.api}`,
-        projectId: names.projectId,
-        apiKey: EMULATOR_API_KEY,
-        firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST,
-        authEmulatorUrl: `http://${emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST}`,
-      },
-    });
-    started.push(web);
-
-    if (!options.withoutWorker) {
-      log("starting a worker");
-      await startWorker("worker-1");
-    }
-
     return {
       ports,
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
-      webUrl: web.url,
+      webUrl: (await web).url,
       metricsUrls: {
         worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`,
         api: `http://127.0.0.1:${ports.apiMetrics}/metrics`,
@@ -414,7 +419,7 @@ function startSweepTimer(target: string, intervalMs: number): { stop(): Promise<
  * Starts parts side by side. Every part that came up is tracked for stopping, even when another
  * failed, so that a failed start leaves nothing running.
  */
-async function startTogether(started: Array<{ stop(): Promise<void> }>, parts: Array<Promise<RunningProcess>>): Promise<void> {
+async function startTogether(started: Array<{ stop(): Promise<void> }>, parts: Array<Promise<{ stop(): Promise<void> }>>): Promise<void> {
   const results = await Promise.allSettled(parts);
   for (const result of results) if (result.status === "fulfilled") started.push(result.value);
   const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
