@@ -5,6 +5,7 @@
 import type { EditEvent, OutputRef } from "./editEvents.js";
 import { assertNever, hasLiveLease, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
+import type { WebhookSubscription } from "./webhookEvents.js";
 
 export type EditCommand =
   | {
@@ -17,6 +18,7 @@ export type EditCommand =
       input: { bucket: string; object: string; contentType: string };
       idempotencyKey?: string;
       requestFingerprint?: string;
+      webhook?: WebhookSubscription;
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
+import { WEBHOOK_EVENTS } from "./webhookEvents.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -23,6 +24,8 @@ const editRequested = z.object({
   idempotencyKey: z.string().optional(),
   /** A digest of the request, to tell a replay from a reuse of the key for another request. */
   requestFingerprint: z.string().optional(),
+  /** Where to POST the job's events, signed (functions/webhookDelivery.ts), and which ones. */
+  webhook: z.object({ url: z.string().min(1), events: z.array(z.enum(WEBHOOK_EVENTS)).min(1) }).optional(),
 });
 
 const imageUploaded = objectRef.extend({

@@ -24,6 +24,8 @@ export interface JobView {
   error?: { code: string; message: string };
   /** While running: tiles done over tiles total, updated at most once a second. */
   progress?: { tilesDone: number; tilesTotal: number };
+  /** Where the job's events are POSTed, and which ones (docs/webhooks.md). */
+  webhook?: { url: string; events: string[] };
 }
 
 /** An event of a job's log as a client sees it. */
@@ -65,6 +67,7 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
   }
   if (job.error && job.status !== "succeeded") result.error = job.error;
   if (job.progress) result.progress = job.progress;
+  if (job.webhook) result.webhook = { url: job.webhook.url, events: [...job.webhook.events] };
   return result;
 }
 

@@ -18,6 +18,9 @@ import { requestCounterContract } from "../support/requestCounterContract.js";
 import { inferenceContract } from "../support/inferenceContract.js";
 import { jobQueueContract } from "../support/jobQueueContract.js";
 import { tokenVerifierContract } from "../support/tokenVerifierContract.js";
+import { createMemoryWebhookOutbox } from "../doubles/memoryWebhookOutbox.js";
+import { createMemoryWebhookSecrets } from "../doubles/memoryWebhookSecrets.js";
+import { webhookOutboxContract, webhookSecretsContract } from "../support/webhookOutboxContract.js";
 
 imageStoreContract("in memory (the unit tests' double)", async () => ({ images: createMemoryImageStore(), bucket: `bucket-${randomUUID()}` }));
 
@@ -53,3 +56,6 @@ tokenVerifierContract("JWT (a key of the test's own, as a JWKS file)", async (us
 });
 
 requestCounterContract("in memory (the unit tests' double)", createMemoryRequestCounter);
+
+webhookOutboxContract("in memory (the unit tests' double)", createMemoryWebhookOutbox);
+webhookSecretsContract("in memory (the unit tests' double)", createMemoryWebhookSecrets);
