@@ -6,6 +6,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { createEditClient } from "../client/editClient.js";
+import type { WebhookRequest } from "../client/editTypes.js";
 import { describeError, EditApiError } from "../client/editErrors.js";
 import type { Job } from "../client/editTypes.js";
 import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions } from "./editArgs.js";
@@ -61,6 +62,7 @@ async function run(options: EditOptions): Promise<number> {
       image: new Uint8Array(image.buffer, image.byteOffset, image.byteLength),
       contentType,
       flow: options.direct ? "direct" : "signed",
+      ...(options.webhook ? { webhook: options.webhook as WebhookRequest } : {}),
       onUploadProgress: (sent, total) => {
         const quarter = Math.floor((sent / Math.max(1, total)) * 4);
         redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);

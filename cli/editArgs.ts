@@ -20,6 +20,9 @@ and saves the result.
                            FIRESTORE_EMULATOR_HOST); without it the job is followed through the API
   --project <id>           the Firebase project of the listener (env EDIT_PROJECT_ID; default image-edit-local)
   --direct                 send the photo in the request itself instead of a signed upload (small photos)
+  --webhook <url>          also POST the job's end to this https URL, signed (docs/webhooks.md)
+  --webhook-events <list>  which events the webhook tells: comma-separated of running, progress,
+                           succeeded, failed, canceled (default succeeded,failed,canceled)
   --json                   print one JSON object on stdout and no progress
   -h, --help               this text
 
@@ -40,6 +43,8 @@ export interface EditOptions {
   projectId: string;
   direct: boolean;
   json: boolean;
+  /** Where the service POSTs the job's events, and which ones (default the final ones). */
+  webhook?: { url: string; events?: string[] };
 }
 
 export type ParsedArgs = { kind: "run"; options: EditOptions } | { kind: "help" } | { kind: "usage_error"; message: string };
@@ -53,6 +58,8 @@ const WITH_VALUE = new Map([
   ["--token", "token"],
   ["--firestore-emulator", "firestore"],
   ["--project", "project"],
+  ["--webhook", "webhook"],
+  ["--webhook-events", "webhookEvents"],
 ]);
 
 export function parseEditArgs(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
@@ -116,6 +123,20 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   if (firestoreEmulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(firestoreEmulatorHost)) {
     return { kind: "usage_error", message: `the Firestore emulator must be host:port, not "${firestoreEmulatorHost}"` };
   }
+  if (values.webhookEvents !== undefined && values.webhook === undefined) {
+    return { kind: "usage_error", message: "--webhook-events needs --webhook" };
+  }
+  let webhook: EditOptions["webhook"];
+  if (values.webhook !== undefined) {
+    try {
+      const url = new URL(values.webhook);
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+    } catch {
+      return { kind: "usage_error", message: `--webhook must be an https URL, not "${values.webhook}"` };
+    }
+    const events = values.webhookEvents?.split(",").map((event) => event.trim()).filter(Boolean);
+    webhook = { url: values.webhook, ...(events === undefined ? {} : { events }) };
+  }
   return {
     kind: "run",
     options: {
@@ -129,6 +150,7 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       projectId: values.project ?? env.EDIT_PROJECT_ID ?? "image-edit-local",
       direct,
       json,
+      ...(webhook === undefined ? {} : { webhook }),
     },
   };
 }
