@@ -83,6 +83,9 @@ export function createWebhookDeliverer(deps: WebhookDeliveryDeps): WebhookDelive
   const timeoutMs = deps.config.webhookTimeoutSeconds * 1000;
 
   async function enqueue(jobId: string, seq: number): Promise<string | undefined> {
+    // Most jobs have no webhook, and heartbeats are most events: the projection says so in one read.
+    const current = await deps.store.getProjection(jobId);
+    if (!current?.webhook) return undefined;
     const events = await deps.store.load(jobId);
     const recorded = events.find((event) => event.seq === seq);
     if (!recorded) return undefined;
