@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { EditParams, Operation } from "../../events/operations.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { ensurePhotos } from "./photos.js";
 
@@ -52,7 +52,7 @@ export const MEMORY_CASES: MemoryCase[] = [
 export async function benchMemory(cases: MemoryCase[], log: (line: string) => void, modelRepository?: string): Promise<MemoryFigures[]> {
   const stack = await startLocalStack({ withoutWorker: true, log, ...(modelRepository === undefined ? {} : { modelRepository }) });
   try {
-    const token = await signLocalToken("bench-memory", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-memory");
     const photo = join(await ensurePhotos(), "astronaut.png");
     const figures: MemoryFigures[] = [];
     for (const [index, one] of cases.entries()) {

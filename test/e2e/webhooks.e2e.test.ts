@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createEditClient, type EditClient } from "../../client/editClient.js";
 import { EditApiError } from "../../client/editErrors.js";
 import { verifyWebhook } from "../../client/webhookSignature.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { sleep } from "../../local/stack/processes.js";
 
@@ -36,7 +36,7 @@ const received: Received[] = [];
 const failedOnce = new Set<string>();
 
 beforeAll(async () => {
-  const token = await signLocalToken(`hooks-${randomUUID()}`, { audience: stack.projectId });
+  const token = await emulatorIdToken(stack.authHost, `hooks-${randomUUID()}`);
   client = createEditClient({ apiUrl: stack.apiUrl, getToken: () => token });
   secret = await client.webhookSecret();
   photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(64).jpeg({ quality: 90 }).toBuffer();

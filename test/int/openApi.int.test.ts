@@ -13,7 +13,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
@@ -24,7 +24,8 @@ import { newWebhookSecret } from "../../functions/webhookSignature.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { OPENAPI_DOCUMENT } from "../../functions/openApiDocument.js";
-import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { freePort } from "../../local/stack/processes.js";
 import { emulatorClients } from "../support/clients.js";
@@ -32,7 +33,6 @@ import { emulatorClients } from "../support/clients.js";
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
-const audience = `aud-${randomUUID()}`;
 const uploadsBucket = `uploads-${randomUUID()}`;
 const resultsBucket = `results-${randomUUID()}`;
 const topicName = `jobs-${randomUUID()}`;
@@ -57,11 +57,10 @@ let store: ReturnType<typeof createFirestoreEventStore>;
 let outbox: ReturnType<typeof createFirestoreWebhookOutbox>;
 
 beforeAll(async () => {
-  const auth = localAuthSettings(audience);
   await pubsub.createTopic(topicName);
   await storage.createBucket(uploadsBucket);
   await storage.createBucket(resultsBucket);
-  const signer = JSON.parse(await readFile(auth.STORAGE_SIGNER_KEY_FILE, "utf8")) as { client_email: string; private_key: string };
+  const signer = JSON.parse(await readFile(ensureUrlSignerKey(), "utf8")) as { client_email: string; private_key: string };
   store = createFirestoreEventStore(firestore);
   outbox = createFirestoreWebhookOutbox(firestore);
   // The production guard, with a DNS of the test's own (no network here).
@@ -71,7 +70,7 @@ beforeAll(async () => {
     store,
     queue: createPubsubJobQueue(pubsub, topicName),
     clock: { now: () => new Date() },
-    verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
+    verifier: createFirebaseTokenVerifier({ projectId: services.projectId, emulatorHost: services.authHost }),
     newJobId: randomUUID,
     config,
     log: (entry: Record<string, unknown>) => {
@@ -87,8 +86,8 @@ beforeAll(async () => {
     retryOptions: { autoRetry: false },
   });
   apiWithStorageDown = createEditApi({ ...deps, images: createGcsImageStore(deadStorage) });
-  alice = await signLocalToken(aliceId, { audience });
-  bob = await signLocalToken(`bob-${randomUUID()}`, { audience });
+  alice = await emulatorIdToken(services.authHost, aliceId);
+  bob = await emulatorIdToken(services.authHost, `bob-${randomUUID()}`);
   jpeg = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(64).jpeg().toBuffer();
 });
 
