@@ -7,6 +7,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { createEditClient } from "../client/editClient.js";
+import type { WebhookRequest } from "../client/editTypes.js";
 import { describeError, EditApiError } from "../client/editErrors.js";
 import type { Job } from "../client/editTypes.js";
 import { credentialsFile, currentIdToken, login, LoginError, logout } from "./credentials.js";
@@ -109,6 +110,7 @@ async function run(options: EditOptions): Promise<number> {
       flow: options.direct ? "direct" : "signed",
       ...(options.priority === undefined ? {} : { priority: options.priority }),
       ...(options.cache ? {} : { cache: false }),
+      ...(options.webhook ? { webhook: options.webhook as WebhookRequest } : {}),
       onUploadProgress: (sent, total) => {
         const quarter = Math.floor((sent / Math.max(1, total)) * 4);
         redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);

@@ -26,6 +26,9 @@ and saves the result.
   --priority <level>       interactive (default) or batch: batch jobs wait while interactive ones run
   --no-cache               run the model even if an earlier identical request of yours has a result
                            (also --cache=false)
+  --webhook <url>          also POST the job's end to this https URL, signed (docs/webhooks.md)
+  --webhook-events <list>  which events the webhook tells: comma-separated of running, progress,
+                           succeeded, failed, canceled (default succeeded,failed,canceled)
   --json                   print one JSON object on stdout and no progress
   -h, --help               this text
 
@@ -58,6 +61,8 @@ export interface EditOptions {
   priority?: "interactive" | "batch";
   /** False with --no-cache: no answer from the result cache. */
   cache: boolean;
+  /** Where the service POSTs the job's events, and which ones (default the final ones). */
+  webhook?: { url: string; events?: string[] };
 }
 
 export interface LoginOptions {
@@ -91,6 +96,8 @@ const WITH_VALUE = new Map([
   ["--project", "project"],
   ["--priority", "priority"],
   ["--cache", "cache"],
+  ["--webhook", "webhook"],
+  ["--webhook-events", "webhookEvents"],
   ["--email", "email"],
   ["--api-key", "apiKey"],
   ["--auth-emulator", "authEmulator"],
@@ -172,6 +179,20 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   if (firestoreEmulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(firestoreEmulatorHost)) {
     return { kind: "usage_error", message: `the Firestore emulator must be host:port, not "${firestoreEmulatorHost}"` };
   }
+  if (values.webhookEvents !== undefined && values.webhook === undefined) {
+    return { kind: "usage_error", message: "--webhook-events needs --webhook" };
+  }
+  let webhook: EditOptions["webhook"];
+  if (values.webhook !== undefined) {
+    try {
+      const url = new URL(values.webhook);
+      if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+    } catch {
+      return { kind: "usage_error", message: `--webhook must be an https URL, not "${values.webhook}"` };
+    }
+    const events = values.webhookEvents?.split(",").map((event) => event.trim()).filter(Boolean);
+    webhook = { url: values.webhook, ...(events === undefined ? {} : { events }) };
+  }
   return {
     kind: "run",
     options: {
@@ -187,6 +208,7 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       json,
       ...(priority === undefined ? {} : { priority }),
       cache,
+      ...(webhook === undefined ? {} : { webhook }),
     },
   };
 }

@@ -9,7 +9,7 @@
  */
 import { doc, onSnapshot, type Firestore } from "firebase/firestore";
 import { EditApiError, ServiceUnreachableError, UploadError } from "./editErrors.js";
-import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type Priority } from "./editTypes.js";
+import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type Priority, type WebhookDelivery, type WebhookRequest } from "./editTypes.js";
 import { parseJob } from "./jobSnapshot.js";
 import { causeOf, sendWithProgress, type ProgressListener } from "./sendWithProgress.js";
 
@@ -43,6 +43,8 @@ export interface CreateEditInput {
    * the service's limit. `direct`: send the photo in the request itself (small photos only).
    */
   flow?: "signed" | "direct";
+  /** Where to POST the job's events, signed (verify them with `verifyWebhook`), and which ones (default the three final ones). */
+  webhook?: WebhookRequest;
   signal?: AbortSignal;
 }
 
@@ -74,6 +76,12 @@ export interface EditClient {
   waitUntilEnded(jobId: string, onChange?: (job: Job) => void): Promise<EndedJob>;
   /** Downloads the result of a succeeded job. */
   fetchResult(jobId: string): Promise<EditResult>;
+  /** The caller's webhook signing secret, `whsec_…` (made on the first read). */
+  webhookSecret(): Promise<string>;
+  /** Replaces the caller's webhook secret and answers the new one. */
+  rotateWebhookSecret(): Promise<string>;
+  /** The job's webhook messages and every attempt to deliver each. */
+  webhookDeliveries(jobId: string): Promise<WebhookDelivery[]>;
 }
 
 export function createEditClient(options: EditClientOptions): EditClient {
@@ -155,6 +163,10 @@ export function createEditClient(options: EditClientOptions): EditClient {
         for (const [name, value] of Object.entries(input.params ?? {})) query.set(`params.${name}`, String(value));
         if (input.priority !== undefined) query.set("priority", input.priority);
         if (input.cache !== undefined) query.set("cache", String(input.cache));
+        if (input.webhook) {
+          query.set("webhook.url", input.webhook.url);
+          if (input.webhook.events) query.set("webhook.events", input.webhook.events.join(","));
+        }
         const sent = await sendWithProgress({
           url: `${base}/v1/edits?${query}`,
           method: "POST",
@@ -179,6 +191,7 @@ export function createEditClient(options: EditClientOptions): EditClient {
             contentType: input.contentType,
             ...(input.priority === undefined ? {} : { priority: input.priority }),
             ...(input.cache === undefined ? {} : { cache: input.cache }),
+            ...(input.webhook ? { webhook: input.webhook } : {}),
           }),
           ...(input.signal ? { signal: input.signal } : {}),
         });
@@ -244,6 +257,18 @@ export function createEditClient(options: EditClientOptions): EditClient {
         );
         if (ended) stop();
       });
+    },
+
+    async webhookSecret() {
+      return (await call<{ secret: string }>("GET", "/v1/webhooks/secret")).secret;
+    },
+
+    async rotateWebhookSecret() {
+      return (await call<{ secret: string }>("POST", "/v1/webhooks/secret")).secret;
+    },
+
+    async webhookDeliveries(jobId) {
+      return (await call<{ deliveries: WebhookDelivery[] }>("GET", `/v1/edits/${encodeURIComponent(jobId)}/webhooks`)).deliveries;
     },
 
     async fetchResult(jobId) {

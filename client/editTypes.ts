@@ -95,3 +95,35 @@ export interface ModelInfo {
   params: Record<string, ParamInfo>;
   [more: string]: unknown;
 }
+
+/** The job events a webhook can tell. */
+export const WEBHOOK_EVENTS = ["running", "progress", "succeeded", "failed", "canceled"] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+/** A webhook asked for with an edit: `url` must be https to a public address. */
+export interface WebhookRequest {
+  url: string;
+  /** Default: `succeeded`, `failed`, `canceled`. */
+  events?: WebhookEventName[];
+}
+
+/** One try at delivering a webhook message. */
+export interface WebhookAttempt {
+  at: string;
+  durationMs: number;
+  status?: number;
+  error?: string;
+}
+
+/** A webhook message of a job (`GET /v1/edits/{jobId}/webhooks`), with every attempt. */
+export interface WebhookDelivery {
+  /** The `webhook-id` every attempt carries. */
+  id: string;
+  /** `edit.<event>`. */
+  type: string;
+  url: string;
+  state: "pending" | "delivered" | "failed";
+  createdAt: string;
+  nextAttemptAt?: string;
+  attempts: WebhookAttempt[];
+}

@@ -6,6 +6,7 @@ import type { EditEvent, OutputRef } from "./editEvents.js";
 import { assertNever, deadlineFailure, hasLiveLease, isOverdue, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
 import type { Priority } from "./priority.js";
+import type { WebhookSubscription } from "./webhookEvents.js";
 
 export type EditCommand =
   | {
@@ -21,6 +22,7 @@ export type EditCommand =
       priority?: Priority;
       /** The request's semantic digest (events/resultCache.ts); absent: no result cache. */
       cacheDigest?: string;
+      webhook?: WebhookSubscription;
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
 import { PRIORITIES } from "./priority.js";
+import { WEBHOOK_EVENTS } from "./webhookEvents.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -28,6 +29,8 @@ const editRequested = z.object({
   priority: z.enum(PRIORITIES).optional(),
   /** The request's semantic digest (events/resultCache.ts); absent when the caller opted out of the result cache. */
   cacheDigest: z.string().optional(),
+  /** Where to POST the job's events, signed (functions/webhookDelivery.ts), and which ones. */
+  webhook: z.object({ url: z.string().min(1), events: z.array(z.enum(WEBHOOK_EVENTS)).min(1) }).optional(),
 });
 
 const imageUploaded = objectRef.extend({

@@ -5,6 +5,7 @@
 import type { Failure, ObjectRef, OutputRef, RecordedEvent } from "./editEvents.js";
 import type { EditParams, Operation } from "./operations.js";
 import { DEFAULT_PRIORITY, type Priority } from "./priority.js";
+import type { WebhookSubscription } from "./webhookEvents.js";
 
 export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -94,6 +95,8 @@ export interface JobState {
   cacheKey?: string;
   /** The earlier job whose result this job reused from the result cache. */
   cachedFrom?: string;
+  /** Where the job's events are POSTed, signed, and which ones. */
+  webhook?: WebhookSubscription;
 }
 
 /** Folds one event into the state. The first event must be EditRequested. */
@@ -117,6 +120,7 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       ...(data.requestFingerprint === undefined ? {} : { requestFingerprint: data.requestFingerprint }),
       priority: data.priority ?? DEFAULT_PRIORITY,
       ...(data.cacheDigest === undefined ? {} : { cacheDigest: data.cacheDigest }),
+      ...(data.webhook === undefined ? {} : { webhook: { url: data.webhook.url, events: [...data.webhook.events] } }),
     };
   }
   if (!state) throw new Error(`${event.type} at seq ${event.seq} before EditRequested`);

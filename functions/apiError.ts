@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | "unknown_operation"
   | "operation_unavailable"
   | "invalid_param"
+  | "invalid_webhook"
   | "unsupported_media_type"
   | "payload_too_large"
   | "invalid_idempotency_key"
@@ -28,6 +29,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   unknown_operation: 400,
   operation_unavailable: 400,
   invalid_param: 400,
+  invalid_webhook: 400,
   unsupported_media_type: 415,
   payload_too_large: 413,
   invalid_idempotency_key: 400,

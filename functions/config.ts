@@ -59,6 +59,20 @@ export interface FunctionsConfig {
   maxOutputPixels: number;
   /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
   queuedRepublishSeconds: number;
+  /** WEBHOOK_TIMEOUT_SECONDS: how long one webhook attempt may take before it counts as failed (default 10, 1..30). */
+  webhookTimeoutSeconds: number;
+  /** WEBHOOK_RETRY_BASE_SECONDS: the wait after a webhook's first failed attempt, doubled after each further one (default 5, 1..3600). */
+  webhookRetryBaseSeconds: number;
+  /** WEBHOOK_RETRY_MAX_SECONDS: the longest wait between two attempts (default 3600, 1..86400). */
+  webhookRetryMaxSeconds: number;
+  /** WEBHOOK_RETRY_WINDOW_SECONDS: how long after its event a webhook is still retried (default 86400, 24 h; 1..604800). */
+  webhookRetryWindowSeconds: number;
+  /**
+   * WEBHOOK_ALLOW_LOOPBACK_HTTP: `true` lets webhooks go to http and to loopback addresses
+   * (127.0.0.0/8, ::1), for the local stack only; never set in a deployment (infra refuses it).
+   * Default false: https to public addresses only.
+   */
+  webhookAllowLoopbackHttp: boolean;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any; none by default. */
   corsOrigins: string[];
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
@@ -92,6 +106,10 @@ export function parseConfig(env: Env): FunctionsConfig {
   if (bodyMemoryBudgetBytes < maxDirectUploadBytes) {
     throw new ConfigError(`BODY_MEMORY_BUDGET_BYTES (${bodyMemoryBudgetBytes}) must be at least MAX_DIRECT_UPLOAD_BYTES (${maxDirectUploadBytes})`);
   }
+  const allowLoopback = optional(env, "WEBHOOK_ALLOW_LOOPBACK_HTTP") ?? "false";
+  if (allowLoopback !== "true" && allowLoopback !== "false") {
+    throw new ConfigError(`WEBHOOK_ALLOW_LOOPBACK_HTTP must be true or false, not "${allowLoopback}"`);
+  }
   return {
     projectId,
     uploadsBucket: required(env, "UPLOADS_BUCKET"),
@@ -117,6 +135,11 @@ export function parseConfig(env: Env): FunctionsConfig {
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
+    webhookTimeoutSeconds: integer(env, "WEBHOOK_TIMEOUT_SECONDS", 10, 1, 30),
+    webhookRetryBaseSeconds: integer(env, "WEBHOOK_RETRY_BASE_SECONDS", 5, 1, 3600),
+    webhookRetryMaxSeconds: integer(env, "WEBHOOK_RETRY_MAX_SECONDS", 3600, 1, 86_400),
+    webhookRetryWindowSeconds: integer(env, "WEBHOOK_RETRY_WINDOW_SECONDS", 86_400, 1, 604_800),
+    webhookAllowLoopbackHttp: allowLoopback === "true",
     telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),

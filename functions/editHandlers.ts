@@ -12,6 +12,9 @@ import type { EventStore } from "../events/eventStore.js";
 import type { ImageStore } from "../events/imageStore.js";
 import type { JobQueue } from "../events/jobQueue.js";
 import type { Logger } from "../events/logger.js";
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENTS, isWebhookEvent, type WebhookEvent, type WebhookSubscription } from "../events/webhookEvents.js";
+import type { WebhookOutbox } from "../events/webhookOutbox.js";
+import type { WebhookSecrets } from "../events/webhookSecrets.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 import type { ApiRequest, ApiResponse, EditRoutes } from "./editRouter.js";
@@ -38,12 +41,23 @@ export interface EditHandlerDeps {
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
   >;
   log?: Logger;
+  /** Webhooks; absent, a request that asks for one is refused and the secret routes answer 404. */
+  webhooks?: WebhookHandlerDeps;
+}
+
+export interface WebhookHandlerDeps {
+  /** The SSRF guard at request time: resolves, and throws a `WebhookUrlError` with a sentence for a URL we will not call. */
+  checkUrl(url: string): Promise<unknown>;
+  secrets: WebhookSecrets;
+  outbox: WebhookOutbox;
+  /** A new `whsec_` secret. */
+  newSecret: () => string;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** The fields of a signed-upload request's JSON body. */
-const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType", "priority", "cache"];
-/** The direct flow's query parameters besides `params.…`. */
+const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType", "priority", "cache", "webhook"];
+/** The direct flow's query parameters besides `params.…` and `webhook.…`. */
 const DIRECT_QUERY_FIELDS: readonly string[] = ["operation", "priority", "cache"];
 
 export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
@@ -61,7 +75,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
   async function requestEdit(
     userId: string,
     request: ApiRequest,
-    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct" } & RequestOptions,
+    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct"; webhook?: WebhookSubscription } & RequestOptions,
   ): Promise<{ job: JobState; replayed: boolean }> {
     const key = request.headers["idempotency-key"];
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
@@ -69,7 +83,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     }
     // Non-default options join the fingerprint; a request without them digests as it always did.
     const options = [...(edit.priority === DEFAULT_PRIORITY ? [] : [`priority=${edit.priority}`]), ...(edit.cache ? [] : ["cache=false"])];
-    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType, ...options]));
+    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType, ...options, ...(edit.webhook ? [edit.webhook] : [])]));
     // The same key from the same user names the same job, so a replay lands on it by itself.
     const jobId = key === undefined ? deps.newJobId() : idempotentJobId(userId, key);
     const command: Extract<EditCommand, { type: "RequestEdit" }> = {
@@ -82,6 +96,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
       ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
       priority: edit.priority,
+      ...(edit.webhook === undefined ? {} : { webhook: edit.webhook }),
     };
     // The digest covers every semantic field of the command, whatever fields it gains later.
     if (edit.cache) command.cacheDigest = requestDigest(command);
@@ -110,7 +125,8 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       throw new ApiError("unsupported_media_type", `contentType must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
     }
     const options = parseRequestOptions(body.priority, body.cache, "JSON");
-    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload", ...options });
+    const webhook = body.webhook === undefined ? undefined : await parseWebhook(body.webhook);
+    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload", ...options, ...(webhook ? { webhook } : {}) });
     const response: Record<string, unknown> = { jobId: job.jobId, status: job.status };
     if (job.status === "awaiting_upload") {
       const expiresAt = new Date(deps.clock.now().getTime() + deps.config.signedUrlTtlSeconds * 1000);
@@ -127,10 +143,17 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     const rawParams: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(request.query)) {
       if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
-      else if (!DIRECT_QUERY_FIELDS.includes(name)) throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
+      else if (!DIRECT_QUERY_FIELDS.includes(name) && !WEBHOOK_QUERY.includes(name)) throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
     }
     const params = parseParams(operation, rawParams);
     const options = parseRequestOptions(request.query.priority, request.query.cache, "query");
+    const webhookUrl = request.query["webhook.url"];
+    const webhookEvents = request.query["webhook.events"];
+    if (webhookUrl === undefined && webhookEvents !== undefined) throw new ApiError("invalid_webhook", "webhook.events needs webhook.url");
+    const webhook =
+      webhookUrl === undefined
+        ? undefined
+        : await parseWebhook({ url: webhookUrl, ...(webhookEvents === undefined ? {} : { events: webhookEvents.split(",").map((name) => name.trim()) }) });
     const bytes = request.rawBody ?? Buffer.alloc(0);
     if (bytes.length > deps.config.maxDirectUploadBytes) {
       throw new ApiError("payload_too_large", `a direct upload may be at most ${deps.config.maxDirectUploadBytes} bytes; use a signed upload`);
@@ -148,7 +171,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
     await deps.checkDimensions?.(bytes, OPERATION_SPECS[operation].outputScale(params));
-    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct", ...options });
+    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct", ...options, ...(webhook ? { webhook } : {}) });
     let job = requested.job;
     if (job.status === "awaiting_upload") {
       await deps.images.write(job.input, bytes, declared);
@@ -170,7 +193,70 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     return { status: 202, body: { jobId: job.jobId, status: job.status } };
   }
 
+  /** The `webhook` field, checked in form and by the SSRF guard. */
+  async function parseWebhook(raw: unknown): Promise<WebhookSubscription> {
+    const webhooks = deps.webhooks;
+    if (!webhooks) throw new ApiError("invalid_webhook", "this server sends no webhooks");
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw new ApiError("invalid_webhook", "webhook must be an object such as {\"url\":\"https://example.com/hooks\",\"events\":[\"succeeded\"]}");
+    }
+    const fields = raw as Record<string, unknown>;
+    const unknown = Object.keys(fields).filter((name) => name !== "url" && name !== "events");
+    if (unknown.length > 0) throw new ApiError("invalid_webhook", `unknown webhook field ${JSON.stringify(unknown[0])}; webhook takes url and events`);
+    if (typeof fields.url !== "string" || fields.url === "") throw new ApiError("invalid_webhook", "webhook.url must be a URL");
+    let events: WebhookEvent[] = [...DEFAULT_WEBHOOK_EVENTS];
+    if (fields.events !== undefined) {
+      if (!Array.isArray(fields.events) || fields.events.length === 0) {
+        throw new ApiError("invalid_webhook", `webhook.events must be a non-empty list of ${WEBHOOK_EVENTS.join(", ")}`);
+      }
+      const wrong = fields.events.find((name) => !isWebhookEvent(name));
+      if (wrong !== undefined) throw new ApiError("invalid_webhook", `webhook.events: ${JSON.stringify(wrong)} is not one of ${WEBHOOK_EVENTS.join(", ")}`);
+      events = WEBHOOK_EVENTS.filter((name) => (fields.events as unknown[]).includes(name));
+    }
+    try {
+      await webhooks.checkUrl(fields.url);
+    } catch (error) {
+      if (error instanceof Error && error.name === "WebhookUrlError") throw new ApiError("invalid_webhook", error.message);
+      throw error;
+    }
+    return { url: fields.url, events };
+  }
+
+  function requireWebhooks(): WebhookHandlerDeps {
+    if (!deps.webhooks) throw new ApiError("not_found", "this server sends no webhooks");
+    return deps.webhooks;
+  }
+
   return {
+    async getWebhookSecret(userId) {
+      const webhooks = requireWebhooks();
+      return { status: 200, body: { secret: await webhooks.secrets.get(userId, webhooks.newSecret()) } };
+    },
+    async rotateWebhookSecret(userId) {
+      const webhooks = requireWebhooks();
+      const secret = webhooks.newSecret();
+      await webhooks.secrets.rotate(userId, secret);
+      log({ message: "webhook secret rotated", userId });
+      return { status: 200, body: { secret } };
+    },
+    async listWebhookDeliveries(userId, jobId) {
+      await ownedJob(jobId, userId);
+      const deliveries = deps.webhooks ? await deps.webhooks.outbox.listByJob(jobId) : [];
+      return {
+        status: 200,
+        body: {
+          deliveries: deliveries.map(({ id, type, url, state, createdAt, nextAttemptAt, attempts }) => ({
+            id,
+            type,
+            url,
+            state,
+            createdAt,
+            ...(state === "pending" && nextAttemptAt !== undefined ? { nextAttemptAt } : {}),
+            attempts,
+          })),
+        },
+      };
+    },
     openApiDocument: () => ({ status: 200, body: OPENAPI_DOCUMENT }),
     listModels: () => ({ status: 200, body: { models: listModels() } }),
     async listEdits(userId) {
@@ -196,6 +282,9 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     },
   };
 }
+
+/** The direct flow's webhook parameters. */
+const WEBHOOK_QUERY: readonly string[] = ["webhook.url", "webhook.events"];
 
 function parseJson(raw: Buffer | undefined): Record<string, unknown> {
   try {

@@ -29,6 +29,8 @@ export interface JobView {
   priority: Priority;
   /** The earlier job of the same user whose result this one reused from the result cache. */
   cachedFrom?: string;
+  /** Where the job's events are POSTed, and which ones (docs/webhooks.md). */
+  webhook?: { url: string; events: string[] };
 }
 
 /** An event of a job's log as a client sees it. */
@@ -73,6 +75,7 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
   }
   if (job.error && job.status !== "succeeded") result.error = job.error;
   if (job.progress) result.progress = job.progress;
+  if (job.webhook) result.webhook = { url: job.webhook.url, events: [...job.webhook.events] };
   return result;
 }
 

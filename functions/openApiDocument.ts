@@ -8,6 +8,7 @@ import { EVENT_TYPES } from "../events/editEvents.js";
 import { JOB_STATUSES } from "../events/jobState.js";
 import { OPERATIONS } from "../events/operations.js";
 import { PRIORITIES } from "../events/priority.js";
+import { WEBHOOK_EVENTS } from "../events/webhookEvents.js";
 import { ACCEPTED_CONTENT_TYPES } from "./imageType.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -109,6 +110,20 @@ export const OPENAPI_DOCUMENT = {
             description: "Direct flow only: `false` runs the model even when the result cache has this request's result. Default `true`.",
             schema: { type: "string", enum: ["true", "false"], default: "true" },
           },
+          {
+            name: "webhook.url",
+            in: "query",
+            required: false,
+            description: "Direct flow only: where to POST the job's events, signed (docs/webhooks.md). https to a public address.",
+            schema: { type: "string", format: "uri", maxLength: 2048 },
+          },
+          {
+            name: "webhook.events",
+            in: "query",
+            required: false,
+            description: `Direct flow only, with \`webhook.url\`: comma-separated, of ${WEBHOOK_EVENTS.join(", ")}; default succeeded,failed,canceled.`,
+            schema: { type: "string" },
+          },
         ],
         requestBody: {
           required: true,
@@ -122,7 +137,7 @@ export const OPENAPI_DOCUMENT = {
             description: "Accepted. Signed flow: `awaiting_upload` with `upload`. Direct flow, or a replay after the upload: the job's status, without `upload`.",
             content: json(ref("CreatedEdit")),
           },
-          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, priority or cache, an empty body, or a bad Idempotency-Key."),
+          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, priority or cache, an empty body, a bad Idempotency-Key, or a webhook we will not call (`invalid_webhook`: not https, a private address, an unknown event)."),
           ...authAnswers,
           "409": errorAnswer("The job could not be created as asked."),
           "413": errorAnswer("The body is larger than a direct upload may be."),
@@ -155,6 +170,33 @@ export const OPENAPI_DOCUMENT = {
           "404": errorAnswer("No such edit for this caller."),
           ...authAnswers,
         },
+      },
+    },
+    "/v1/edits/{jobId}/webhooks": {
+      get: {
+        operationId: "listEditWebhooks",
+        summary: "The edit's webhook messages, each with every attempt to deliver it.",
+        parameters: [jobId],
+        responses: {
+          "200": {
+            description: "The messages, oldest first.",
+            content: json({ type: "object", required: ["deliveries"], additionalProperties: false, properties: { deliveries: { type: "array", items: ref("WebhookDelivery") } } }),
+          },
+          "404": errorAnswer("No such edit for this caller."),
+          ...authAnswers,
+        },
+      },
+    },
+    "/v1/webhooks/secret": {
+      get: {
+        operationId: "getWebhookSecret",
+        summary: "The caller's webhook signing secret, made on the first read.",
+        responses: { "200": { description: "The secret.", content: json(ref("WebhookSecret")) }, ...authAnswers },
+      },
+      post: {
+        operationId: "rotateWebhookSecret",
+        summary: "Replaces the caller's webhook secret; every attempt from now on is signed with the new one.",
+        responses: { "200": { description: "The new secret.", content: json(ref("WebhookSecret")) }, ...authAnswers },
       },
     },
     "/v1/edits/{jobId}/cancel": {
@@ -208,6 +250,55 @@ export const OPENAPI_DOCUMENT = {
           contentType: { type: "string", enum: [...ACCEPTED_CONTENT_TYPES] },
           priority: { type: "string", enum: [...PRIORITIES], default: "interactive", description: "`batch` waits while interactive work runs." },
           cache: { type: "boolean", default: true, description: "`false` runs the model even when the result cache has this request's result." },
+          webhook: ref("Webhook"),
+        },
+      },
+      Webhook: {
+        type: "object",
+        description: "Where to POST the job's events, signed per Standard Webhooks (docs/webhooks.md).",
+        required: ["url", "events"],
+        additionalProperties: false,
+        properties: {
+          url: { type: "string", format: "uri", maxLength: 2048, description: "https to a public address (the local stack also allows http://127.0.0.1)." },
+          events: {
+            type: "array",
+            minItems: 1,
+            items: { type: "string", enum: [...WEBHOOK_EVENTS] },
+            description: "Default: succeeded, failed, canceled.",
+          },
+        },
+      },
+      WebhookSecret: {
+        type: "object",
+        required: ["secret"],
+        additionalProperties: false,
+        properties: { secret: { type: "string", pattern: "^whsec_[A-Za-z0-9+/]+=*$", description: "`whsec_` and the base64 key." } },
+      },
+      WebhookDelivery: {
+        type: "object",
+        required: ["id", "type", "url", "state", "createdAt", "attempts"],
+        additionalProperties: false,
+        properties: {
+          id: { type: "string", description: "The `webhook-id` header of every attempt." },
+          type: { type: "string", enum: WEBHOOK_EVENTS.map((event) => `edit.${event}`) },
+          url: { type: "string" },
+          state: { type: "string", enum: ["pending", "delivered", "failed"] },
+          createdAt: { type: "string", format: "date-time" },
+          nextAttemptAt: { type: "string", format: "date-time", description: "While pending: when the next attempt is due." },
+          attempts: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["at", "durationMs"],
+              additionalProperties: false,
+              properties: {
+                at: { type: "string", format: "date-time" },
+                durationMs: { type: "number", minimum: 0 },
+                status: { type: "integer", description: "The receiver's HTTP status, when it answered." },
+                error: { type: "string", description: "Why the attempt failed." },
+              },
+            },
+          },
         },
       },
       CreatedEdit: {
@@ -266,6 +357,7 @@ export const OPENAPI_DOCUMENT = {
             additionalProperties: false,
             properties: { code: { type: "string" }, message: { type: "string" } },
           },
+          webhook: ref("Webhook"),
           progress: {
             type: "object",
             description: "On a running job: tiles done so far.",

@@ -36,6 +36,8 @@ export interface IdentityArgs {
 export class Identity extends pulumi.ComponentResource {
   readonly api: gcp.serviceaccount.Account;
   readonly uploadTrigger: gcp.serviceaccount.Account;
+  /** The webhook trigger (Cloud Function `webhookEvents`). */
+  readonly webhooks: gcp.serviceaccount.Account;
   readonly worker: gcp.serviceaccount.Account;
   readonly triton: gcp.serviceaccount.Account;
   readonly keda: gcp.serviceaccount.Account;
@@ -110,6 +112,20 @@ export class Identity extends pulumi.ComponentResource {
     // objectUser, not objectViewer: an upload over the size limit or of the wrong type is deleted
     // when its job is failed (functions/uploadFinalized.ts).
     bucketRole("upload-trigger-uploads", args.uploadsBucket, this.uploadTrigger, "roles/storage.objectUser");
+    // --- The webhook trigger (Cloud Function `webhookEvents`): it reads a job's log, writes the
+    // webhook outbox and reads the owner's secret (Firestore), and puts a signed result URL in
+    // the message, as the API does (read on results, signBlob on itself). Nothing else.
+    this.webhooks = account("webhooks", "Image edit webhooks");
+    projectRole("webhooks-firestore", this.webhooks, "roles/datastore.user");
+    // Eventarc delivers the Firestore event with this account's identity.
+    projectRole("webhooks-event-receiver", this.webhooks, "roles/eventarc.eventReceiver");
+    bucketRole("webhooks-results", args.resultsBucket, this.webhooks, "roles/storage.objectViewer");
+    new gcp.serviceaccount.IAMMember(
+      "webhooks-sign-blob",
+      { serviceAccountId: this.webhooks.name, role: "roles/iam.serviceAccountTokenCreator", member: member(this.webhooks) },
+      { parent: this },
+    );
+
     // Storage events reach Eventarc through Pub/Sub, published by the Cloud Storage service agent.
     const storageAgent = gcp.storage.getProjectServiceAccountOutput({ project }, { parent: this }).emailAddress;
     const storageAgentGrant = projectRole(

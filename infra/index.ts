@@ -70,6 +70,7 @@ const functions = new Functions(
     sourceRoot: repositoryRoot,
     apiServiceAccount: identity.api.email,
     uploadTriggerServiceAccount: identity.uploadTrigger.email,
+    webhooksServiceAccount: identity.webhooks.email,
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     jobsTopic: messaging.jobsTopic.name,
@@ -169,6 +170,7 @@ export const apiUrl = functions.apiUrl;
 export const uploadFinalizedFunction = functions.uploadFinalized.name;
 export const deadLetterFunction = functions.deadLetter.name;
 export const sweepJobsFunction = functions.sweepJobs.name;
+export const webhookEventsFunction = functions.webhookEvents.name;
 export const uploadsBucket = storage.uploads.name;
 export const resultsBucket = storage.results.name;
 export const modelsBucket = storage.models.name;

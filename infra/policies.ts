@@ -154,6 +154,13 @@ export const serviceAccountAllowList: Readonly<Record<string, readonly string[]>
     "service dead-letter roles/run.invoker",
     "service sweep-jobs roles/run.invoker",
   ],
+  webhooks: [
+    "project roles/datastore.user",
+    "project roles/eventarc.eventReceiver",
+    "bucket results roles/storage.objectViewer",
+    "serviceAccount webhooks roles/iam.serviceAccountTokenCreator",
+    "service webhook-events roles/run.invoker",
+  ],
   worker: [
     "project roles/datastore.user",
     "subscription edit-jobs-worker roles/pubsub.subscriber",

@@ -6,9 +6,10 @@
  * end-to-end tests bring it up through `startLocalStack`.
  */
 import { join } from "node:path";
+import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
-import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
+import { startEventarcBridge, startFirestoreTriggerBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
 import { ensureEmulators, startAuthEmulator, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
 import { EMULATOR_API_KEY } from "../auth/emulatorUsers.js";
 import { ensureUrlSignerKey } from "./urlSignerKey.js";
@@ -22,6 +23,8 @@ export interface StackPorts {
   uploadFunction: number;
   deadLetterFunction: number;
   sweepFunction: number;
+  /** The `webhookEvents` function (the job events' Firestore trigger). */
+  webhookFunction: number;
   firestore: number;
   pubsub: number;
   /** The Firebase Auth emulator. */
@@ -218,6 +221,11 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       // The web app's origin (outside the local stack the API allows none unless told).
       CORS_ORIGINS: `http://127.0.0.1:${ports.web},http://localhost:${ports.web}`,
       METRICS_HOST: "127.0.0.1",
+      // Webhooks may go to receivers on this machine (http://127.0.0.1), and retry within seconds.
+      WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
+      WEBHOOK_RETRY_BASE_SECONDS: "1",
+      WEBHOOK_RETRY_MAX_SECONDS: "10",
+      WEBHOOK_TIMEOUT_SECONDS: "5",
       ...options.telemetryEnv,
       ...options.functionsEnv,
     };
@@ -287,7 +295,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           timeoutMs: 60_000,
         }),
       ),
-      // The two background functions share one host process: each on its own port.
+      // The three background functions share one host process: each on its own port.
       startProcess({
         name: "function-background",
         command: process.execPath,
@@ -299,13 +307,16 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           String(ports.deadLetterFunction),
           "sweepJobs",
           String(ports.sweepFunction),
+          "webhookEvents",
+          String(ports.webhookFunction),
         ],
         env: functionsEnv,
         cwd: REPO_ROOT,
         logFile: backgroundLog,
         ready: async () =>
           (await logContains(backgroundLog, `function deadLetter listening on http://127.0.0.1:${ports.deadLetterFunction}/`)) &&
-          (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)),
+          (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)) &&
+          (await logContains(backgroundLog, `function webhookEvents listening on http://127.0.0.1:${ports.webhookFunction}/`)),
         timeoutMs: 60_000,
       }),
       web,
@@ -326,6 +337,19 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         subscription: names.deadLetterTriggerSubscription,
         topic: names.deadLetterTopic,
         target: `http://127.0.0.1:${ports.deadLetterFunction}/`,
+        projectId: names.projectId,
+      }),
+    );
+    // The job events' Firestore trigger (Eventarc's, in the cloud), for webhooks.
+    Object.assign(process.env, { FIRESTORE_EMULATOR_HOST: emulatorEnv.FIRESTORE_EMULATOR_HOST });
+    const firestore = new Firestore({ projectId: names.projectId });
+    started.push({ stop: () => firestore.terminate() });
+    started.push(
+      startFirestoreTriggerBridge({
+        firestore,
+        collectionGroup: "events",
+        since: new Date(),
+        target: `http://127.0.0.1:${ports.webhookFunction}/`,
         projectId: names.projectId,
       }),
     );
@@ -433,6 +457,7 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     uploadFunction: await pick(given.uploadFunction),
     deadLetterFunction: await pick(given.deadLetterFunction),
     sweepFunction: await pick(given.sweepFunction),
+    webhookFunction: await pick(given.webhookFunction),
     firestore: await pick(given.firestore),
     pubsub: await pick(given.pubsub),
     auth: await pick(given.auth),

@@ -17,6 +17,7 @@ const DEFAULTS: Record<keyof StackPorts, [string, number]> = {
   uploadFunction: ["UPLOAD_FUNCTION_PORT", 8082],
   deadLetterFunction: ["DEAD_LETTER_FUNCTION_PORT", 8083],
   sweepFunction: ["SWEEP_FUNCTION_PORT", 8084],
+  webhookFunction: ["WEBHOOK_FUNCTION_PORT", 8087],
   firestore: ["FIRESTORE_PORT", 8085],
   pubsub: ["PUBSUB_PORT", 8086],
   auth: ["AUTH_EMULATOR_PORT", 9099],
@@ -60,6 +61,7 @@ The local stack is up (${seconds} s).
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
   Dead-letter handler http://127.0.0.1:${stack.ports.deadLetterFunction}/ (fed from the dead-letter topic)
   Sweeper             http://127.0.0.1:${stack.ports.sweepFunction}/ (POSTed every 10 s, Cloud Scheduler's part)
+  Webhook trigger     http://127.0.0.1:${stack.ports.webhookFunction}/ (fed by a Firestore listener on jobs/*/events)
   Metrics             worker ${stack.metricsUrls.worker}, API ${stack.metricsUrls.api}
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>

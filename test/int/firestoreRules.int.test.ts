@@ -61,8 +61,10 @@ beforeAll(async () => {
     db.create(admin, "idempotency", idempotencyKey, { jobId: aliceJob, ownerId: aliceUid }),
     db.create(admin, `jobs/${aliceJob}/server`, "state", { workerId: "host-1234", idempotencyKey }),
     db.create(admin, "inFlight", aliceUid, { count: 1 }),
+    db.create(admin, "webhookSecrets", aliceUid, { secret: "whsec_c2VjcmV0" }),
+    db.create(admin, "webhookDeliveries", `msg_${aliceJob}_1`, { jobId: aliceJob, ownerId: aliceUid, state: "pending" }),
   ]);
-  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200]);
+  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200]);
 }, 120_000);
 
 afterAll(async () => {
@@ -81,11 +83,13 @@ describe("reads", () => {
     expect(jobDoc.body.fields.ownerId.stringValue).toBe(aliceUid);
   });
 
-  it("keeps the event log, the job's server state and the in-flight count server-only, even from the owner", async () => {
+  it("keeps the event log, the job's server state, the in-flight count and the webhook secret and records server-only, even from the owner", async () => {
     denied(await db.get(alice, `jobs/${aliceJob}/events/0000000001`));
     denied(await db.list(alice, `jobs/${aliceJob}/events`));
     denied(await db.get(alice, `jobs/${aliceJob}/server/state`));
     denied(await db.get(alice, `inFlight/${aliceUid}`));
+    denied(await db.get(alice, `webhookSecrets/${aliceUid}`));
+    denied(await db.get(alice, `webhookDeliveries/msg_${aliceJob}_1`));
     expect((await db.get(admin, `jobs/${aliceJob}/server/state`)).status).toBe(200);
   });
 

@@ -17,6 +17,10 @@ import { createFirebaseTokenVerifier } from "../../adapters/auth/firebaseTokenVe
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
+import { createFirestoreWebhookOutbox } from "../../adapters/firestore/firestoreWebhookOutbox.js";
+import { createFirestoreWebhookSecrets } from "../../adapters/firestore/firestoreWebhookSecrets.js";
+import { createWebhookGuard } from "../../adapters/webhooks/webhookGuard.js";
+import { newWebhookSecret } from "../../functions/webhookSignature.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { OPENAPI_DOCUMENT } from "../../functions/openApiDocument.js";
@@ -50,6 +54,7 @@ let bob: string;
 const aliceId = `alice-${randomUUID()}`;
 let jpeg: Buffer;
 let store: ReturnType<typeof createFirestoreEventStore>;
+let outbox: ReturnType<typeof createFirestoreWebhookOutbox>;
 
 beforeAll(async () => {
   await pubsub.createTopic(topicName);
@@ -57,7 +62,11 @@ beforeAll(async () => {
   await storage.createBucket(resultsBucket);
   const signer = JSON.parse(await readFile(ensureUrlSignerKey(), "utf8")) as { client_email: string; private_key: string };
   store = createFirestoreEventStore(firestore);
+  outbox = createFirestoreWebhookOutbox(firestore);
+  // The production guard, with a DNS of the test's own (no network here).
+  const guard = createWebhookGuard({ allowLoopbackHttp: false, resolve: async (host) => (host === "hooks.example.com" ? ["93.184.215.14"] : []) });
   const deps = {
+    webhooks: { checkUrl: guard.check, secrets: createFirestoreWebhookSecrets(firestore), outbox, newSecret: newWebhookSecret },
     store,
     queue: createPubsubJobQueue(pubsub, topicName),
     clock: { now: () => new Date() },
@@ -214,6 +223,29 @@ describe("the API answers as its OpenAPI document says", () => {
     expect((await call("POST", `/v1/edits/${jobId}/events`, { token: alice })).status).toBe(405);
     expect((await call("GET", `/v1/edits/${jobId}/cancel`, { token: alice })).status).toBe(405);
     expect((await call("PUT", "/v1/edits", { token: alice })).status).toBe(405);
+  });
+
+  it("takes a webhook, refuses a private one, shows the deliveries, and serves and rotates the secret", async () => {
+    const jobId = jobIdOf(
+      await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/png", webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } } }),
+    );
+    const job = await call("GET", `/v1/edits/${jobId}`, { token: alice });
+    expect(job.body).toMatchObject({ webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } });
+    const refused = await call("POST", "/v1/edits", { token: alice, query: { operation: "upscale", "webhook.url": "https://169.254.169.254/" }, body: jpeg, headers: { "content-type": "image/jpeg" } });
+    expect(refused).toMatchObject({ status: 400, body: { error: { code: "invalid_webhook" } } });
+    const now = new Date().toISOString();
+    await outbox.add({ id: `msg_${jobId}_9`, jobId, ownerId: aliceId, url: "https://hooks.example.com/e", type: "edit.succeeded", body: "{}", createdAt: now, state: "pending", nextAttemptAt: now, attempts: [] });
+    await outbox.record(`msg_${jobId}_9`, { at: now, durationMs: 12, status: 503, error: "the receiver answered 503" }, { state: "pending", nextAttemptAt: new Date(Date.now() + 5000).toISOString() });
+    const deliveries = await call("GET", `/v1/edits/${jobId}/webhooks`, { token: alice });
+    expect(deliveries.body).toMatchObject({ deliveries: [{ id: `msg_${jobId}_9`, state: "pending", attempts: [{ status: 503 }] }] });
+    expect((await call("GET", `/v1/edits/${jobId}/webhooks`, { token: bob })).status).toBe(404);
+    expect((await call("POST", `/v1/edits/${jobId}/webhooks`, { token: alice })).status).toBe(405);
+    const secret = await call("GET", "/v1/webhooks/secret", { token: alice });
+    const rotated = await call("POST", "/v1/webhooks/secret", { token: alice });
+    expect(rotated.body).not.toEqual(secret.body);
+    expect((await call("GET", "/v1/webhooks/secret", { token: alice })).body).toEqual(rotated.body);
+    expect((await call("DELETE", "/v1/webhooks/secret", { token: alice })).status).toBe(405);
+    expect((await call("GET", "/v1/webhooks/secret")).status).toBe(401);
   });
 
   it("answers 401 without a token on every route that needs one, and 404 to a path it does not have", async () => {

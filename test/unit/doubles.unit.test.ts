@@ -13,6 +13,9 @@ import { requestCounterContract } from "../support/requestCounterContract.js";
 import { inferenceContract } from "../support/inferenceContract.js";
 import { jobQueueContract } from "../support/jobQueueContract.js";
 import { tokenVerifierContract } from "../support/tokenVerifierContract.js";
+import { createMemoryWebhookOutbox } from "../doubles/memoryWebhookOutbox.js";
+import { createMemoryWebhookSecrets } from "../doubles/memoryWebhookSecrets.js";
+import { webhookOutboxContract, webhookSecretsContract } from "../support/webhookOutboxContract.js";
 
 imageStoreContract("in memory (the unit tests' double)", async () => ({ images: createMemoryImageStore(), bucket: `bucket-${randomUUID()}` }));
 
@@ -31,3 +34,6 @@ tokenVerifierContract("in memory (the unit tests' double)", async (userId) => {
 });
 
 requestCounterContract("in memory (the unit tests' double)", createMemoryRequestCounter);
+
+webhookOutboxContract("in memory (the unit tests' double)", createMemoryWebhookOutbox);
+webhookSecretsContract("in memory (the unit tests' double)", createMemoryWebhookSecrets);

@@ -39,10 +39,20 @@ describe("edit's command line", () => {
     [["Up Scale", "a.png"], "not an operation name"],
     [["upscale", "a.png", "--priority", "urgent"], "--priority takes interactive or batch"],
     [["upscale", "a.png", "--cache=no"], "--cache takes true or false"],
+    [["upscale", "a.png", "--webhook", "hooks.example.com"], "--webhook must be an https URL"],
+    [["upscale", "a.png", "--webhook-events", "running"], "--webhook-events needs --webhook"],
   ])("refuses %j: %s", (argv, message) => {
     const parsed = parseEditArgs(argv, {});
     expect(parsed.kind).toBe("usage_error");
     expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
+  });
+
+  it("takes a webhook and its events", () => {
+    expect(parseEditArgs(["upscale", "a.png", "--webhook", "https://hooks.example.com/e"], {})).toMatchObject({ options: { webhook: { url: "https://hooks.example.com/e" } } });
+    expect(parseEditArgs(["upscale", "a.png", "--webhook=https://hooks.example.com/e", "--webhook-events", "running, succeeded"], {})).toMatchObject({
+      options: { webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } },
+    });
+    expect(parseEditArgs(["upscale", "a.png"], {})).not.toHaveProperty("options.webhook");
   });
 
   it("reads login: the local stack's Auth emulator by default, a deployed project's Firebase Auth with an API key", () => {

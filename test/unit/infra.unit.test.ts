@@ -523,6 +523,50 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     });
   });
 
+  describe("webhooks", () => {
+    it("trigger webhookEvents on every event a job records, in the database's location, with retries", () => {
+      const fn = run.one(T.function, "webhook-events").inputs;
+      expect(fn.buildConfig).toMatchObject({ runtime: "nodejs24", entryPoint: "webhookEvents" });
+      expect(fn.serviceConfig).toMatchObject({ serviceAccountEmail: email("webhooks"), ingressSettings: "ALLOW_INTERNAL_ONLY" });
+      expect(fn.eventTrigger).toMatchObject({
+        eventType: "google.cloud.firestore.document.v1.created",
+        eventFilters: [
+          { attribute: "database", value: "(default)" },
+          { attribute: "document", value: "jobs/{jobId}/events/{seq}", operator: "match-path-pattern" },
+        ],
+        serviceAccountEmail: email("webhooks"),
+        retryPolicy: "RETRY_POLICY_RETRY",
+      });
+      expect(run.one(T.runIam, "webhook-events-invoker").inputs.member).toBe(`serviceAccount:${email("webhooks")}`);
+    });
+
+    it("never let a deployed function send webhooks to http or loopback", () => {
+      for (const name of ["api", "upload-finalized", "dead-letter", "sweep-jobs", "webhook-events"]) {
+        expect(run.one(T.function, name).inputs.serviceConfig.environmentVariables.WEBHOOK_ALLOW_LOOPBACK_HTTP, name).toBe("false");
+      }
+    });
+
+    it("give the webhook account exactly what reading the log, the outbox and signing a result URL need", () => {
+      const member = `serviceAccount:${email("webhooks")}`;
+      const grants = [...run.all(T.projectIam), ...run.all(T.bucketIam), ...run.all(T.topicIam), ...run.all(T.saIam)]
+        .filter((g) => g.inputs.member === member)
+        .map((g) => `${g.inputs.role} on ${g.inputs.bucket ?? g.inputs.topic ?? g.inputs.serviceAccountId ?? "project"}`)
+        .sort();
+      expect(grants).toEqual(
+        [
+          "roles/datastore.user on project",
+          "roles/eventarc.eventReceiver on project",
+          `roles/iam.serviceAccountTokenCreator on projects/${project}/serviceAccounts/${email("webhooks")}`,
+          `roles/storage.objectViewer on ${run.outputs.resultsBucket}`,
+        ].sort(),
+      );
+    });
+
+    it("expires the webhook outbox's records with a TTL policy on the field the adapter writes", () => {
+      expect(run.one(T.field, "webhook-deliveries-ttl").inputs).toMatchObject({ database: "(default)", collection: "webhookDeliveries", field: "expiresAt", ttlConfig: {} });
+    });
+  });
+
   it("grants no primitive role anywhere", () => {
     const roles = run.resources.filter((r) => /IAM|Iam/.test(r.type)).map((r) => r.inputs.role);
     expect(roles.length).toBeGreaterThan(10);
@@ -631,7 +675,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         const resource = run.resources.find((r) => r.name === grant && /IAM|Iam/.test(r.type)) as DeclaredResource;
         expect(run.waitsFor(wait, resource), grant).toBe(true);
       }
-      for (const name of ["upload-finalized", "dead-letter"]) {
+      for (const name of ["upload-finalized", "dead-letter", "webhook-events"]) {
         const fn = run.one(T.function, name);
         expect(run.waitsFor(fn, wait), name).toBe(true);
         expect(run.waitsFor(fn, agentGrant), name).toBe(true);
