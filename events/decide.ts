@@ -5,6 +5,7 @@
 import type { EditEvent, OutputRef } from "./editEvents.js";
 import { assertNever, hasLiveLease, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export type EditCommand =
   | {
@@ -17,6 +18,8 @@ export type EditCommand =
       input: { bucket: string; object: string; contentType: string };
       idempotencyKey?: string;
       requestFingerprint?: string;
+      /** The result's format; absent, PNG. */
+      output?: OutputFormat;
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }

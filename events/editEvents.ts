@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
+import { BACKGROUND_PATTERN, OUTPUT_FORMATS } from "./outputFormat.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -23,6 +24,14 @@ const editRequested = z.object({
   idempotencyKey: z.string().optional(),
   /** A digest of the request, to tell a replay from a reuse of the key for another request. */
   requestFingerprint: z.string().optional(),
+  /** The result's file format; absent (every event before formats existed), PNG. Added without a version bump: optional. */
+  output: z
+    .object({
+      format: z.enum(OUTPUT_FORMATS),
+      quality: z.number().int().min(1).max(100).optional(),
+      background: z.string().regex(BACKGROUND_PATTERN).optional(),
+    })
+    .optional(),
 });
 
 const imageUploaded = objectRef.extend({

@@ -4,6 +4,7 @@
  */
 import type { Failure, ObjectRef, OutputRef, RecordedEvent } from "./editEvents.js";
 import type { EditParams, Operation } from "./operations.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -67,6 +68,8 @@ export interface JobState {
   leaseExpiresAt?: string;
   idempotencyKey?: string;
   requestFingerprint?: string;
+  /** The result's format as asked; absent, PNG (`DEFAULT_OUTPUT_FORMAT`). */
+  outputFormat?: OutputFormat;
 }
 
 /** Folds one event into the state. The first event must be EditRequested. */
@@ -88,6 +91,7 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       updatedAt: event.at,
       ...(data.idempotencyKey === undefined ? {} : { idempotencyKey: data.idempotencyKey }),
       ...(data.requestFingerprint === undefined ? {} : { requestFingerprint: data.requestFingerprint }),
+      ...(data.output === undefined ? {} : { outputFormat: data.output }),
     };
   }
   if (!state) throw new Error(`${event.type} at seq ${event.seq} before EditRequested`);

@@ -5,6 +5,7 @@
 import type { RecordedEvent } from "../events/editEvents.js";
 import type { JobState } from "../events/jobState.js";
 import type { EditParams, Operation } from "../events/operations.js";
+import { DEFAULT_OUTPUT_FORMAT, type OutputFormat } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { ImageStore } from "../events/imageStore.js";
 import type { FunctionsConfig } from "./config.js";
@@ -24,6 +25,8 @@ export interface JobView {
   error?: { code: string; message: string };
   /** While running: tiles done over tiles total, updated at most once a second. */
   progress?: { tilesDone: number; tilesTotal: number };
+  /** The result's format as asked (PNG when the request named none); `output.contentType` is what was written. */
+  outputFormat: OutputFormat;
 }
 
 /** An event of a job's log as a client sees it. */
@@ -52,6 +55,7 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
     attempts: job.attempts,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
+    outputFormat: job.outputFormat ?? DEFAULT_OUTPUT_FORMAT,
   };
   if (job.output) {
     const expiresAt = new Date(deps.clock.now().getTime() + deps.config.resultUrlTtlSeconds * 1000);

@@ -9,6 +9,7 @@ import { handleCommand } from "../events/handleCommand.js";
 import type { InferenceClient } from "../events/inferenceClient.js";
 import type { JobState } from "../events/jobState.js";
 import { OPERATION_SPECS } from "../events/operations.js";
+import { DEFAULT_OUTPUT_FORMAT, FILE_EXTENSIONS, type OutputFormatName } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { EventStore } from "../events/eventStore.js";
 import type { ImageStore } from "../events/imageStore.js";
@@ -43,7 +44,8 @@ export interface WorkerDeps {
     | "tritonMaxInFlight"
     | "tritonTimeoutMs"
     | "progressIntervalMs"
-  >;
+  > &
+    Partial<Pick<WorkerConfig, "maxWebpOutputPixels">>;
   log: Logger;
   /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
   timeStage?: StageTimer;
@@ -59,8 +61,9 @@ export interface Worker {
   process(delivery: JobDelivery): Promise<void>;
 }
 
-export function resultObjectName(jobId: string): string {
-  return `results/${jobId}/output.png`;
+/** Where a job's result lands: one name per job and format, so a retry overwrites its own result. */
+export function resultObjectName(jobId: string, format: OutputFormatName = "png"): string {
+  return `results/${jobId}/output.${FILE_EXTENSIONS[format]}`;
 }
 
 export function createWorker(deps: WorkerDeps): Worker {
@@ -101,7 +104,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const job = started.state as JobState;
     log({ message: "edit started", jobId, attempt: job.attempts, operation: job.operation, deliveryAttempt: delivery.deliveryAttempt });
     const startedAt = performance.now();
-    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId, (job.outputFormat ?? DEFAULT_OUTPUT_FORMAT).format) };
     const watch = watchRunningJob(deps, { jobId, workerId }, { checkMs: config.cancelCheckMs, heartbeatMs: config.heartbeatSeconds * 1000, leaseMs });
     const progress = progressRecorder(jobId);
     try {
@@ -174,6 +177,8 @@ export function createWorker(deps: WorkerDeps): Worker {
       timeoutMs: config.tritonTimeoutMs,
       maxInputPixels: config.maxInputPixels,
       maxOutputPixels: config.maxOutputPixels,
+      output: job.outputFormat ?? DEFAULT_OUTPUT_FORMAT,
+      ...(config.maxWebpOutputPixels === undefined ? {} : { maxWebpPixels: config.maxWebpOutputPixels }),
       onProgress,
       signal,
       ...(deps.timeStage === undefined ? {} : { timeStage: deps.timeStage }),
