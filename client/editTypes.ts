@@ -33,6 +33,17 @@ export interface JobOutput {
   sizeBytes: number;
 }
 
+export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
+
+/** The result's file format, as asked: PNG (default, keeps transparency), JPEG (none) or WebP (keeps it). */
+export interface OutputFormat {
+  format: (typeof OUTPUT_FORMATS)[number];
+  /** 1 to 100, for jpeg and webp (default 90). */
+  quality?: number;
+  /** `#rrggbb`: transparency is laid on this colour. JPEG of a background removal needs it. */
+  background?: string;
+}
+
 interface JobCommon {
   jobId: string;
   operation: string;
@@ -44,6 +55,8 @@ interface JobCommon {
   attempts: number;
   createdAt: string;
   updatedAt: string;
+  /** The format asked for (absent on jobs from before formats: PNG); `output.contentType` is what was written. */
+  outputFormat?: OutputFormat;
 }
 
 /** The job, typed by its status: each state carries exactly what it can have. */
