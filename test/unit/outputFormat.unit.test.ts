@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest";
 import { handleCommand } from "../../events/handleCommand.js";
 import type { Operation } from "../../events/operations.js";
 import { checkOutputFormat, type OutputFormat } from "../../events/outputFormat.js";
+import { EventSchemaError, parseEvent } from "../../events/editEvents.js";
 import { createEditApi, type ApiRequest } from "../../functions/editApi.js";
 import { isHeif, sniffImageType } from "../../functions/imageType.js";
 import { encodeJpeg } from "../../workers/edits/jpegStream.js";
@@ -46,6 +47,34 @@ describe("the output format rules", () => {
   it("says why JPEG cannot carry background removal, and what to ask for instead", () => {
     const checked = checkOutputFormat("remove_background", { format: "jpeg" });
     expect(checked.ok ? "" : checked.message).toMatch(/transparen.*png or webp.*output\.background/);
+  });
+});
+
+describe("EditRequested's output field", () => {
+  const requested = (output?: unknown) => ({
+    seq: 1,
+    at: "2026-11-30T00:00:00.000Z",
+    type: "EditRequested",
+    schemaVersion: 1,
+    data: {
+      jobId: "j",
+      ownerId: "o",
+      operation: "upscale",
+      params: { scale: 2 },
+      flow: "direct",
+      input: { bucket: "b", object: "o", contentType: "image/jpeg" },
+      ...(output === undefined ? {} : { output }),
+    },
+  });
+
+  it("is additive: an event stored before it still parses, and one with it keeps it", () => {
+    expect(parseEvent(requested()).data).not.toHaveProperty("output");
+    expect(parseEvent(requested({ format: "webp", quality: 80 })).data).toMatchObject({ output: { format: "webp", quality: 80 } });
+  });
+
+  it("refuses a format or quality the rules would not have let in", () => {
+    expect(() => parseEvent(requested({ format: "gif" }))).toThrow(EventSchemaError);
+    expect(() => parseEvent(requested({ format: "jpeg", quality: 0 }))).toThrow(EventSchemaError);
   });
 });
 
