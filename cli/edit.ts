@@ -2,13 +2,15 @@
  * `edit <operation> <file> [-o out] [--param k=v ...]`: edits one photo through the typed client,
  * against the local stack or a deployed API. Shows an upload progress bar, the live status with
  * tile progress, and the output's path and size. `--json` prints one object for scripts. The exit
- * codes are in `USAGE` (cli/editArgs.ts).
+ * codes are in `USAGE` (cli/editArgs.ts). `edit login` keeps a Firebase Auth session for later
+ * commands (cli/credentials.ts); `--token` and EDIT_TOKEN take precedence over it.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { createEditClient } from "../client/editClient.js";
 import { describeError, EditApiError } from "../client/editErrors.js";
 import type { Job } from "../client/editTypes.js";
-import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions } from "./editArgs.js";
+import { credentialsFile, currentIdToken, login, LoginError, logout } from "./credentials.js";
+import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions, type LoginOptions } from "./editArgs.js";
 
 const parsed = parseEditArgs(process.argv.slice(2), process.env);
 if (parsed.kind === "help") {
@@ -19,7 +21,37 @@ if (parsed.kind === "usage_error") {
   console.error(`edit: ${parsed.message}\n\n${USAGE}`);
   process.exit(EXIT.usage);
 }
-process.exit(await run(parsed.options));
+const sessionFile = credentialsFile(process.env);
+if (parsed.kind === "logout") {
+  await logout(sessionFile);
+  console.error(`edit: logged out (${sessionFile} removed)`);
+  process.exit(EXIT.succeeded);
+}
+process.exit(parsed.kind === "login" ? await runLogin(parsed.options) : await run(parsed.options));
+
+async function runLogin(options: LoginOptions): Promise<number> {
+  const password = options.password ?? (await readPassword());
+  try {
+    const session = await login(options, options.email, password, sessionFile);
+    console.error(`edit: logged in as ${session.email} (${options.emulatorHost ? `Auth emulator ${options.emulatorHost}` : "Firebase Auth"}); session kept in ${sessionFile}`);
+    return EXIT.succeeded;
+  } catch (error) {
+    console.error(`edit: login failed: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof LoginError ? EXIT.unauthenticated : EXIT.unreachable;
+  }
+}
+
+/** The first line of stdin: a password piped in, or typed after the prompt. */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("Password: ");
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    lines.close();
+    return line;
+  }
+  return "";
+}
 
 async function run(options: EditOptions): Promise<number> {
   const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
@@ -48,14 +80,28 @@ async function run(options: EditOptions): Promise<number> {
   if (contentType === "image/heic") {
     return fail(EXIT.usage, `${options.file} is HEIC/HEIF, which the service cannot decode; convert it to JPEG first (on an iPhone: Settings › Camera › Formats › Most Compatible)`);
   }
-  if (!options.auth) return fail(EXIT.unauthenticated, "not signed in: give --token (or EDIT_TOKEN); on the local stack, `npm run -s token -- <name>` prints one");
-  const { token } = options.auth;
+  // A token given wins; otherwise the session of `edit login`, refreshed whenever it runs out.
+  let getToken: () => Promise<string>;
+  if (options.auth) {
+    const given = options.auth.token;
+    getToken = async () => given;
+  } else {
+    getToken = () => currentIdToken(sessionFile);
+  }
+  let token: string;
+  try {
+    token = await getToken();
+  } catch (error) {
+    if (!(error instanceof LoginError)) throw error;
+    const message = error.message === "not logged in" ? "not signed in" : `the kept session is no longer valid (${error.message})`;
+    return fail(EXIT.unauthenticated, `${message}: run \`edit login\`, or give --token (or EDIT_TOKEN); on the local stack, \`npm run -s token -- <name>\` prints one`);
+  }
 
   let firestore: Awaited<ReturnType<typeof connectListener>> | undefined;
   let jobId: string | undefined;
   try {
     if (options.firestoreEmulatorHost) firestore = await connectListener(options, token);
-    const client = createEditClient({ apiUrl: options.apiUrl, getToken: () => token, ...(firestore ? { firestore: firestore.firestore } : {}) });
+    const client = createEditClient({ apiUrl: options.apiUrl, getToken, ...(firestore ? { firestore: firestore.firestore } : {}) });
 
     let lastQuarter = -1;
     const created = await client.createEdit({

@@ -4,6 +4,8 @@
  */
 
 export const USAGE = `Usage: edit <operation> <file> [-o out] [--param name=value ...] [options]
+       edit login --email <address> [--api-key <key>] [--auth-emulator <host:port>]
+       edit logout
 
 Edits a photo with the image-edit service: uploads it with a progress bar, follows the job live,
 and saves the result.
@@ -14,7 +16,8 @@ and saves the result.
   -p, --param name=value   a parameter of the edit, such as --param scale=2 (repeatable)
   --api <url>              the service (env EDIT_API_URL; default http://127.0.0.1:8080, the local stack)
   --token <jwt>            a Firebase ID token (env EDIT_TOKEN); for the local stack,
-                           \`npm run -s token -- <name>\` prints one
+                           \`npm run -s token -- <name>\` prints one. Without one, the session
+                           of \`edit login\` is used, its token refreshed when it runs out
   --firestore-emulator <host:port>
                            follow the job through a Firestore listener on the emulator (env
                            FIRESTORE_EMULATOR_HOST); without it the job is followed through the API
@@ -27,6 +30,14 @@ and saves the result.
                            (Prefer: wait); implies --direct
   --json                   print one JSON object on stdout and no progress
   -h, --help               this text
+
+login signs in with an email and a password (the password from EDIT_PASSWORD, else read from
+stdin) and keeps the session in $XDG_CONFIG_HOME/image-edit/credentials.json (~/.config/…), 0600.
+  --email <address>        the account (env EDIT_EMAIL)
+  --api-key <key>          the Firebase web API key of a deployed project (env EDIT_API_KEY)
+  --auth-emulator <host:port>
+                           the Firebase Auth emulator (env FIREBASE_AUTH_EMULATOR_HOST; default
+                           127.0.0.1:9099, the local stack's, unless an API key is given)
 
 Exit codes: 0 the edit succeeded; 1 the edit failed or was canceled; 2 bad usage (arguments, the
 file, or a request the service refused as invalid); 3 the service could not be reached or is
@@ -51,7 +62,25 @@ export interface EditOptions {
   waitSeconds?: number;
 }
 
-export type ParsedArgs = { kind: "run"; options: EditOptions } | { kind: "help" } | { kind: "usage_error"; message: string };
+export interface LoginOptions {
+  email: string;
+  /** The password, when the environment gives one (EDIT_PASSWORD); otherwise it is read from stdin. */
+  password?: string;
+  apiKey: string;
+  /** host:port of the Auth emulator; absent for a deployed project's Firebase Auth. */
+  emulatorHost?: string;
+}
+
+export type ParsedArgs =
+  | { kind: "run"; options: EditOptions }
+  | { kind: "login"; options: LoginOptions }
+  | { kind: "logout" }
+  | { kind: "help" }
+  | { kind: "usage_error"; message: string };
+
+/** The local stack's Auth emulator, and the key the emulator takes (any). */
+const LOCAL_AUTH_EMULATOR = "127.0.0.1:9099";
+const EMULATOR_API_KEY = "local-emulator-key";
 
 const WITH_VALUE = new Map([
   ["-o", "output"],
@@ -66,6 +95,9 @@ const WITH_VALUE = new Map([
   ["--quality", "quality"],
   ["--background", "background"],
   ["--wait", "wait"],
+  ["--email", "email"],
+  ["--api-key", "apiKey"],
+  ["--auth-emulator", "authEmulator"],
 ]);
 
 export function parseEditArgs(argv: readonly string[], env: Record<string, string | undefined>): ParsedArgs {
@@ -111,6 +143,8 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       values[name] = value;
     }
   }
+  if (positional[0] === "logout" && positional.length === 1) return { kind: "logout" };
+  if (positional[0] === "login") return parseLogin(positional, values, env);
   if (positional.length !== 2) {
     return { kind: "usage_error", message: positional.length < 2 ? "give an operation and a file" : `unexpected argument "${positional[2]}"` };
   }
@@ -169,6 +203,26 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       json,
       ...(format === undefined ? {} : { format }),
       ...(waitSeconds === undefined ? {} : { waitSeconds }),
+    },
+  };
+}
+
+function parseLogin(positional: string[], values: Record<string, string>, env: Record<string, string | undefined>): ParsedArgs {
+  if (positional.length !== 1) return { kind: "usage_error", message: `unexpected argument "${positional[1]}"` };
+  const email = values.email ?? env.EDIT_EMAIL;
+  if (!email) return { kind: "usage_error", message: "login needs --email (or EDIT_EMAIL)" };
+  const givenKey = values.apiKey ?? env.EDIT_API_KEY;
+  const emulatorHost = values.authEmulator ?? env.FIREBASE_AUTH_EMULATOR_HOST ?? (givenKey ? undefined : LOCAL_AUTH_EMULATOR);
+  if (emulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(emulatorHost)) {
+    return { kind: "usage_error", message: `the Auth emulator must be host:port, not "${emulatorHost}"` };
+  }
+  return {
+    kind: "login",
+    options: {
+      email,
+      ...(env.EDIT_PASSWORD ? { password: env.EDIT_PASSWORD } : {}),
+      apiKey: givenKey ?? EMULATOR_API_KEY,
+      ...(emulatorHost === undefined ? {} : { emulatorHost }),
     },
   };
 }

@@ -3,7 +3,6 @@
  * validation. A bad value stops start-up with a message naming the variable. No other file of
  * the functions reads `process.env`.
  */
-import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
 import { ConfigError, integer, optional, required, type Env } from "../config/envValues.js";
 import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
@@ -17,12 +16,13 @@ export interface FunctionsConfig {
   /** JOBS_TOPIC: the Pub/Sub topic workers pull jobs from. */
   jobsTopic: string;
   auth: {
-    /** AUTH_ISSUER: the `iss` tokens must carry; default Firebase's for FIREBASE_PROJECT_ID. */
-    issuer: string;
-    /** AUTH_AUDIENCE: the `aud` tokens must carry; default FIREBASE_PROJECT_ID. */
-    audience: string;
-    /** AUTH_JWKS: the signing keys, an https URL or a JWKS file; default Google's keys for Firebase. */
-    jwks: string;
+    /** FIREBASE_PROJECT_ID: the Firebase project whose ID tokens are accepted (default GCP_PROJECT). */
+    projectId: string;
+    /**
+     * FIREBASE_AUTH_EMULATOR_HOST: host:port of the Firebase Auth emulator, whose unsigned tokens
+     * are then accepted. Local stack and tests only; never set in a deployed environment.
+     */
+    emulatorHost?: string;
   };
   /** SIGNED_URL_TTL_SECONDS: how long an upload URL stays valid (default 600, 60..3600). */
   signedUrlTtlSeconds: number;
@@ -73,6 +73,10 @@ export interface FunctionsConfig {
 export function parseConfig(env: Env): FunctionsConfig {
   const projectId = required(env, "GCP_PROJECT");
   const firebaseProject = env.FIREBASE_PROJECT_ID || projectId;
+  const authEmulatorHost = optional(env, "FIREBASE_AUTH_EMULATOR_HOST");
+  if (authEmulatorHost !== undefined && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(authEmulatorHost)) {
+    throw new ConfigError(`FIREBASE_AUTH_EMULATOR_HOST must be host:port such as 127.0.0.1:9099, not "${authEmulatorHost}"`);
+  }
   const storageSignerKeyFile = optional(env, "STORAGE_SIGNER_KEY_FILE");
   const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
   if (storageApiEndpoint !== undefined && !/^https?:\/\//.test(storageApiEndpoint)) {
@@ -89,9 +93,8 @@ export function parseConfig(env: Env): FunctionsConfig {
     resultsBucket: required(env, "RESULTS_BUCKET"),
     jobsTopic: required(env, "JOBS_TOPIC"),
     auth: {
-      issuer: env.AUTH_ISSUER || `https://securetoken.google.com/${firebaseProject}`,
-      audience: env.AUTH_AUDIENCE || firebaseProject,
-      jwks: env.AUTH_JWKS || FIREBASE_JWKS_URL,
+      projectId: firebaseProject,
+      ...(authEmulatorHost === undefined ? {} : { emulatorHost: authEmulatorHost }),
     },
     signedUrlTtlSeconds: integer(env, "SIGNED_URL_TTL_SECONDS", 600, 60, 3600),
     resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),

@@ -12,7 +12,7 @@ import { Firestore } from "@google-cloud/firestore";
 import * as functions from "@google-cloud/functions-framework";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
-import { createJwtTokenVerifier } from "../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../adapters/firestore/firestoreEventStore.js";
 import { createJsonLogger } from "../adapters/logging/jsonLogger.js";
 import { createPubsubJobQueue } from "../adapters/pubsub/pubsubJobQueue.js";
@@ -53,7 +53,7 @@ const images = instrumentImageStore(createGcsImageStore(storage), instruments);
 const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
-const verifier = createJwtTokenVerifier(config.auth);
+const verifier = createFirebaseTokenVerifier(config.auth);
 // Before the Functions Framework creates its server (after loading this module): no body is
 // parsed but by the guard, within its limits.
 installBodyGuard(createBodyGuard({ verifier, config, log }), config);

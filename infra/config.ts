@@ -148,6 +148,12 @@ export interface InfraConfig {
   /** `firebaseProjectId`: FIREBASE_PROJECT_ID, whose ID tokens the API accepts. */
   readonly firebaseProjectId: string;
   /**
+   * `googleSignInClientId` and the secret `googleSignInClientSecret`: the OAuth client (APIs &
+   * Services → Credentials, type "Web application") that Firebase Auth's Google sign-in uses. Both
+   * or neither; without them only email/password and guest sign-in are on (infra/signIn.ts).
+   */
+  readonly googleSignIn?: { clientId: string; clientSecret: pulumi.Output<string> };
+  /**
    * `protectData`: deletion protection on the cluster and Firestore, and no force-destroy of
    * non-empty buckets. Off for dev so that `pulumi destroy` really tears down.
    */
@@ -296,6 +302,7 @@ export function loadInfraConfig(): InfraConfig {
     apiMaxInstances: config.getNumber("apiMaxInstances", { min: 1 }) ?? 10,
     firestoreLocation: config.get("firestoreLocation") ?? region,
     firebaseProjectId: config.get("firebaseProjectId") ?? project,
+    ...googleSignIn(config),
     protectData,
     production,
     alertNotificationChannels,
@@ -315,4 +322,15 @@ function imageByDigest(config: pulumi.Config, key: string): string | undefined {
 /** `<base>-<stack>`: lets several stacks share one project without colliding. */
 export function stackName(config: Pick<InfraConfig, "stack">, base: string): string {
   return `${base}-${config.stack}`;
+}
+
+/** Google sign-in's OAuth client: both settings or neither. */
+function googleSignIn(config: pulumi.Config): { googleSignIn?: { clientId: string; clientSecret: pulumi.Output<string> } } {
+  const clientId = config.get("googleSignInClientId");
+  const clientSecret = config.getSecret("googleSignInClientSecret");
+  if (clientId === undefined && clientSecret === undefined) return {};
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new Error("googleSignInClientId and googleSignInClientSecret go together: pulumi config set googleSignInClientId <id>; pulumi config set --secret googleSignInClientSecret <secret>");
+  }
+  return { googleSignIn: { clientId, clientSecret } };
 }

@@ -19,6 +19,7 @@ import { Messaging } from "./messaging.js";
 import { ModelRepository, modelRepositoryFiles } from "./models.js";
 import { Network } from "./network.js";
 import { checkedGpuMaxNodes, checkProject } from "./preflight.js";
+import { SignIn } from "./signIn.js";
 import { Registry } from "./registry.js";
 import { ProjectServices } from "./services.js";
 import { modelRepositoryPrefix, Storage } from "./storage.js";
@@ -59,6 +60,7 @@ const iamPropagated = iamPropagationWait("iam-propagation", {
   grants: identity.agentGrants,
 });
 const firestore = new Firestore("firestore", { config }, afterApis);
+const signIn = new SignIn("sign-in", { config }, afterApis);
 const functions = new Functions(
   "functions",
   {
@@ -176,3 +178,4 @@ export const tritonGrpcUrl = triton.grpcUrl;
 export const workerImage = images.worker;
 export const tritonImage = images.triton;
 export const firestoreDatabase = firestore.database.name;
+export const signInProviders = signIn.providers;

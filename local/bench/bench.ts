@@ -31,7 +31,7 @@ import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { REPO_ROOT } from "../stack/paths.js";
 
@@ -104,7 +104,7 @@ async function pipelineSection(): Promise<void> {
   try {
     process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
     const firestore = new Firestore({ projectId: stack.names.projectId });
-    const token = await signLocalToken("bench", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench");
     const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
     const samples: Sample[] = [];
     // One warm-up job, not counted: the first call loads the model's sessions and the clients.

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import type { EditParams, Operation } from "../../events/operations.js";
 import type { OutputFormat } from "../../events/outputFormat.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { ensurePhotos } from "./photos.js";
 
@@ -65,7 +65,7 @@ export const FORMAT_MEMORY_CASES: MemoryCase[] = [
 export async function benchMemory(cases: MemoryCase[], log: (line: string) => void, modelRepository?: string): Promise<MemoryFigures[]> {
   const stack = await startLocalStack({ withoutWorker: true, log, ...(modelRepository === undefined ? {} : { modelRepository }) });
   try {
-    const token = await signLocalToken("bench-memory", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-memory");
     const photo = join(await ensurePhotos(), "astronaut.png");
     const figures: MemoryFigures[] = [];
     for (const [index, one] of cases.entries()) {

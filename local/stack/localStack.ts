@@ -1,6 +1,6 @@
 /**
- * The whole system on one machine, from real parts: the official Firestore and Pub/Sub
- * emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
+ * The whole system on one machine, from real parts: the official Firestore, Pub/Sub and
+ * Firebase Auth emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
  * under the Functions Framework, local stand-ins for Eventarc (upload notifications and the
  * dead-letter topic's trigger) and for Cloud Scheduler (the sweeper's timer), and one worker. `npm start` and the
  * end-to-end tests bring it up through `startLocalStack`.
@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
-import { localAuthSettings, signLocalToken } from "../auth/localIssuer.js";
+import { ensureEmulators, startAuthEmulator, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
+import { EMULATOR_API_KEY } from "../auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "./urlSignerKey.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
 import { ensureTriton, startTriton } from "./triton.js";
@@ -23,6 +24,8 @@ export interface StackPorts {
   sweepFunction: number;
   firestore: number;
   pubsub: number;
+  /** The Firebase Auth emulator. */
+  auth: number;
   storage: number;
   tritonGrpc: number;
   tritonHttp: number;
@@ -102,6 +105,8 @@ export interface EmulatorEnv {
   FIRESTORE_EMULATOR_HOST: string;
   PUBSUB_EMULATOR_HOST: string;
   STORAGE_API_ENDPOINT: string;
+  /** Read by firebase-admin and by the Firestore emulator: the emulator's users are the ones signed in. */
+  FIREBASE_AUTH_EMULATOR_HOST: string;
   METADATA_SERVER_DETECTION: string;
   GCLOUD_PROJECT: string;
 }
@@ -119,10 +124,10 @@ export const DEFAULT_NAMES: StackNames = {
   notificationsSubscription: "uploads-finalized-eventarc",
 };
 
-/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
+/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, the URL signer's key. */
 export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
   await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log)]);
-  localAuthSettings(DEFAULT_NAMES.projectId);
+  ensureUrlSignerKey();
 }
 
 export async function startLocalStack(options: StackOptions = {}): Promise<LocalStack> {
@@ -141,12 +146,19 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       FIRESTORE_EMULATOR_HOST: `127.0.0.1:${ports.firestore}`,
       PUBSUB_EMULATOR_HOST: `127.0.0.1:${ports.pubsub}`,
       STORAGE_API_ENDPOINT: `http://127.0.0.1:${ports.storage}`,
+      FIREBASE_AUTH_EMULATOR_HOST: `127.0.0.1:${ports.auth}`,
       METADATA_SERVER_DETECTION: "none",
       GCLOUD_PROJECT: names.projectId,
     };
-    log("starting the Firestore and Pub/Sub emulators and Triton");
+    log("starting the Firestore, Pub/Sub and Auth emulators and Triton");
     await startTogether(started, [
-      startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
+      startFirestoreEmulator(
+        ports.firestore,
+        logDir,
+        options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined,
+        emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST,
+      ),
+      startAuthEmulator(ports.auth, logDir, names.projectId),
       startPubsubEmulator(ports.pubsub, logDir),
       startTriton({
         grpcPort: ports.tritonGrpc,
@@ -181,11 +193,10 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       if (!exists) await storage.createBucket(bucket);
     }
 
-    const auth = localAuthSettings(names.projectId);
     const functionsEnv = {
       ...process.env,
       ...emulatorEnv,
-      ...auth,
+      STORAGE_SIGNER_KEY_FILE: ensureUrlSignerKey(),
       GCP_PROJECT: names.projectId,
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
@@ -293,8 +304,13 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
     };
     const web = await startWebServer({
       port: ports.web,
-      config: { apiUrl: `http://127.0.0.1:${ports.api}`, projectId: names.projectId, firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST },
-      signToken: (userId) => signLocalToken(userId, { audience: names.projectId }),
+      config: {
+        apiUrl: `http://127.0.0.1:${ports.api}`,
+        projectId: names.projectId,
+        apiKey: EMULATOR_API_KEY,
+        firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST,
+        authEmulatorUrl: `http://${emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST}`,
+      },
     });
     started.push(web);
 
@@ -400,6 +416,7 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     sweepFunction: await pick(given.sweepFunction),
     firestore: await pick(given.firestore),
     pubsub: await pick(given.pubsub),
+    auth: await pick(given.auth),
     storage: await pick(given.storage),
     tritonGrpc: await pick(given.tritonGrpc),
     tritonHttp: await pick(given.tritonHttp),

@@ -11,7 +11,7 @@ import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { createEditClient, type EditClient } from "../../client/editClient.js";
 import { EditApiError } from "../../client/editErrors.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 
 const stack = inject("stack");
@@ -21,7 +21,7 @@ let client: EditClient;
 let photo: Buffer;
 
 beforeAll(async () => {
-  token = await signLocalToken(`formats-${randomUUID()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `formats-${randomUUID()}`);
   client = createEditClient({ apiUrl: stack.apiUrl, getToken: () => token });
   photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(96).jpeg({ quality: 90 }).toBuffer();
 });

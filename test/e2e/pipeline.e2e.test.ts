@@ -10,7 +10,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { foldEvents, type JobStatus } from "../../events/jobState.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { LOCAL_DIR } from "../../local/stack/paths.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 
@@ -24,7 +24,7 @@ let photos: string;
 const timings: Record<string, number> = {};
 
 beforeAll(async () => {
-  token = await signLocalToken(`person-${Date.now()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `person-${Date.now()}`);
   photos = await ensurePhotos();
 });
 

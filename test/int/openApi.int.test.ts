@@ -16,7 +16,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
@@ -26,7 +26,8 @@ import { createEditApi, type ApiRequest, type ApiResponse } from "../../function
 import { idempotentJobId } from "../../functions/editHandlers.js";
 import { createQuota } from "../../functions/quota.js";
 import { OPENAPI_DOCUMENT } from "../../functions/openApiDocument.js";
-import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { freePort } from "../../local/stack/processes.js";
 import { emulatorClients } from "../support/clients.js";
@@ -34,7 +35,6 @@ import { emulatorClients } from "../support/clients.js";
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
-const audience = `aud-${randomUUID()}`;
 const uploadsBucket = `uploads-${randomUUID()}`;
 const resultsBucket = `results-${randomUUID()}`;
 const topicName = `jobs-${randomUUID()}`;
@@ -61,17 +61,16 @@ let jpeg: Buffer;
 let store: ReturnType<typeof createFirestoreEventStore>;
 
 beforeAll(async () => {
-  const auth = localAuthSettings(audience);
   await pubsub.createTopic(topicName);
   await storage.createBucket(uploadsBucket);
   await storage.createBucket(resultsBucket);
-  const signer = JSON.parse(await readFile(auth.STORAGE_SIGNER_KEY_FILE, "utf8")) as { client_email: string; private_key: string };
+  const signer = JSON.parse(await readFile(ensureUrlSignerKey(), "utf8")) as { client_email: string; private_key: string };
   store = createFirestoreEventStore(firestore);
   const deps = {
     store,
     queue: createPubsubJobQueue(pubsub, topicName),
     clock: { now: () => new Date() },
-    verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
+    verifier: createFirebaseTokenVerifier({ projectId: services.projectId, emulatorHost: services.authHost }),
     newJobId: randomUUID,
     config,
     log: (entry: Record<string, unknown>) => {
@@ -89,8 +88,8 @@ beforeAll(async () => {
   apiWithStorageDown = createEditApi({ ...deps, images: createGcsImageStore(deadStorage) });
   const quota = createQuota({ counter: createFirestoreRequestCounter(firestore), clock: deps.clock, config: { quotaRequestsPerMinute: 2, quotaJobsInFlight: 20 } });
   apiWithQuota = createEditApi({ ...deps, images: createGcsImageStore(new Storage({ projectId: services.projectId, apiEndpoint: services.storageUrl, credentials: signer })), quota });
-  alice = await signLocalToken(aliceId, { audience });
-  bob = await signLocalToken(`bob-${randomUUID()}`, { audience });
+  alice = await emulatorIdToken(services.authHost, aliceId);
+  bob = await emulatorIdToken(services.authHost, `bob-${randomUUID()}`);
   jpeg = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(64).jpeg().toBuffer();
 });
 
@@ -307,7 +306,7 @@ describe("the API answers as its OpenAPI document says", () => {
   it("answers 429 with Retry-After on every route that needs a token, once over the requests per minute", async () => {
     const routes = [["GET", "/v1/models"], ["GET", "/v1/edits"], ["POST", "/v1/edits"], ["GET", "/v1/edits/x"], ["GET", "/v1/edits/x/events"], ["POST", "/v1/edits/x/cancel"]] as const;
     for (const [method, path] of routes) {
-      const token = await signLocalToken(`busy-${randomUUID()}`, { audience });
+      const token = await emulatorIdToken(services.authHost, `busy-${randomUUID()}`);
       for (let i = 0; i < 2; i += 1) await apiWithQuota({ method: "GET", path: "/v1/models", query: {}, headers: { authorization: `Bearer ${token}` } });
       const limited = await call(method, path, { token, via: apiWithQuota, json: {} });
       expect(limited.status, `${method} ${path}`).toBe(429);

@@ -1,12 +1,12 @@
 /**
- * Global setup of the int tier: the real Firestore, Pub/Sub and Cloud Storage emulators, started
+ * Global setup of the int tier: the real Firestore, Pub/Sub, Firebase Auth and Cloud Storage emulators, started
  * once per run on free loopback ports and stopped by PID afterwards. Tests read the endpoints
  * with `inject("services")` and make their own names, so they never depend on each other.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "../../local/stack/emulators.js";
+import { ensureEmulators, startAuthEmulator, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator } from "../../local/stack/emulators.js";
 import { LOCAL_DIR } from "../../local/stack/paths.js";
 import { freePort, type RunningProcess } from "../../local/stack/processes.js";
 
@@ -14,6 +14,8 @@ export interface IntServices {
   projectId: string;
   firestoreHost: string;
   pubsubHost: string;
+  /** host:port of the Firebase Auth emulator; its users' tokens are what the API takes here. */
+  authHost: string;
   storageUrl: string;
   /** The bucket whose finalize notifications go to `notificationsTopic`. */
   notifyBucket: string;
@@ -51,18 +53,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
 }
 
 async function startServices(logDir: string): Promise<{ services: IntServices; started: RunningProcess[] }> {
-  const [firestorePort, pubsubPort, storagePort] = [await freePort(), await freePort(), await freePort()];
+  const [firestorePort, pubsubPort, authPort, storagePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const started: RunningProcess[] = [];
   try {
     const services: IntServices = {
       projectId: "image-edit-int",
       firestoreHost: `127.0.0.1:${firestorePort}`,
       pubsubHost: `127.0.0.1:${pubsubPort}`,
+      authHost: `127.0.0.1:${authPort}`,
       storageUrl: `http://127.0.0.1:${storagePort}`,
       notifyBucket: "int-uploads-notified",
       notificationsTopic: "int-uploads-finalized",
     };
-    const javas = await Promise.allSettled([startFirestoreEmulator(firestorePort, logDir), startPubsubEmulator(pubsubPort, logDir)]);
+    const javas = await Promise.allSettled([
+      startFirestoreEmulator(firestorePort, logDir, undefined, services.authHost),
+      startPubsubEmulator(pubsubPort, logDir),
+      startAuthEmulator(authPort, logDir, services.projectId),
+    ]);
     for (const result of javas) if (result.status === "fulfilled") started.push(result.value);
     const failed = javas.find((result): result is PromiseRejectedResult => result.status === "rejected");
     if (failed) throw failed.reason;

@@ -37,6 +37,25 @@ describe("edit's command line", () => {
     expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
   });
 
+  it("reads login: the local stack's Auth emulator by default, a deployed project's Firebase Auth with an API key", () => {
+    expect(parseEditArgs(["login", "--email", "a@example.com"], { EDIT_PASSWORD: "pw" })).toEqual({
+      kind: "login",
+      options: { email: "a@example.com", password: "pw", apiKey: "local-emulator-key", emulatorHost: "127.0.0.1:9099" },
+    });
+    expect(parseEditArgs(["login"], { EDIT_EMAIL: "b@example.com", EDIT_API_KEY: "AIza-key" })).toEqual({ kind: "login", options: { email: "b@example.com", apiKey: "AIza-key" } });
+    expect(parseEditArgs(["login", "--email=c@example.com"], { FIREBASE_AUTH_EMULATOR_HOST: "127.0.0.1:9200" })).toMatchObject({ options: { emulatorHost: "127.0.0.1:9200" } });
+    expect(parseEditArgs(["logout"], {})).toEqual({ kind: "logout" });
+  });
+
+  it.each([
+    [["login"], "login needs --email"],
+    [["login", "--email", "a@example.com", "extra"], 'unexpected argument "extra"'],
+    [["login", "--email", "a@example.com", "--auth-emulator", "nohost"], "host:port"],
+  ])("refuses login %j: %s", (argv, message) => {
+    const parsed = parseEditArgs(argv, {});
+    expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
+  });
+
   it("asks for help with -h", () => {
     expect(parseEditArgs(["upscale", "-h"], {})).toEqual({ kind: "help" });
   });

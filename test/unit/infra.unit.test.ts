@@ -50,6 +50,8 @@ const T = {
   channel: "gcp:monitoring/notificationChannel:NotificationChannel",
   topic: "gcp:pubsub/topic:Topic",
   topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
+  signInConfig: "gcp:identityplatform/config:Config",
+  idp: "gcp:identityplatform/defaultSupportedIdpConfig:DefaultSupportedIdpConfig",
 } as const;
 
 /** What each environment must get, written out rather than derived from the stack files. */
@@ -496,6 +498,25 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     expect(roles.filter((role) => ["roles/owner", "roles/editor", "roles/viewer"].includes(role))).toEqual([]);
   });
 
+  describe("sign-in", () => {
+    it("turns on email/password and guest sign-in, for the app's domains, with the Identity Toolkit API", () => {
+      const signIn = run.one(T.signInConfig, "sign-in").inputs;
+      expect(signIn.signIn).toMatchObject({ email: { enabled: true, passwordRequired: true }, anonymous: { enabled: true }, allowDuplicateEmails: false });
+      expect(signIn.autodeleteAnonymousUsers).toBe(true);
+      expect(signIn.authorizedDomains).toEqual(expect.arrayContaining([`${project}.firebaseapp.com`, ...expected.corsOrigins.map((origin) => new URL(origin).hostname)]));
+      expect(run.all(T.service).map((service) => service.inputs.service)).toContain("identitytoolkit.googleapis.com");
+      // Google sign-in waits for an OAuth client the stack does not name.
+      expect(run.all(T.idp)).toEqual([]);
+      expect(run.outputs.signInProviders).toEqual(["password", "anonymous"]);
+    });
+
+    it("deploys the API without the Auth emulator's variable, so that unsigned tokens are refused", () => {
+      const api = run.all(T.function).find((fn) => fn.name === "api" || fn.inputs.name?.includes?.("api"));
+      expect(api).toBeDefined();
+      expect(Object.keys(api!.inputs.serviceConfig.environmentVariables)).not.toContain("FIREBASE_AUTH_EMULATOR_HOST");
+    });
+  });
+
   describe("Firestore", () => {
     it("has a composite index for each query the API makes", () => {
       const indexes = run.all(T.index).map((i) => ({
@@ -741,6 +762,13 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
 });
 
 describe("stack configuration checks", () => {
+  it("turns Google sign-in on with the stack's OAuth client, and refuses half of one", async () => {
+    const withGoogle = await runInfraProgram("dev", { "image-edit:googleSignInClientId": "client-123.apps.googleusercontent.com", "image-edit:googleSignInClientSecret": "s3cret" });
+    expect(withGoogle.one(T.idp, "google-sign-in").inputs).toMatchObject({ idpId: "google.com", enabled: true, clientId: "client-123.apps.googleusercontent.com" });
+    expect(withGoogle.outputs.signInProviders).toEqual(["password", "anonymous", "google.com"]);
+    await expect(runInfraProgram("dev", { "image-edit:googleSignInClientId": "client-123" })).rejects.toThrow(/googleSignInClientId and googleSignInClientSecret go together/);
+  });
+
   it("refuses a worker grace period that would cut a Triton call short", async () => {
     await expect(
       runInfraProgram("dev", { "image-edit:tritonTimeoutMs": "120000", "image-edit:workerTerminationGraceSeconds": "120" }),
