@@ -77,7 +77,10 @@ async function run(options: EditOptions): Promise<number> {
     return fail(EXIT.usage, `cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   const contentType = sniffPhotoType(image);
-  if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG or WebP photo`);
+  if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG, WebP or AVIF photo`);
+  if (contentType === "image/heic") {
+    return fail(EXIT.usage, `${options.file} is HEIC/HEIF, which the service cannot decode; convert it to JPEG first (on an iPhone: Settings › Camera › Formats › Most Compatible)`);
+  }
   // A token given wins; otherwise the session of `edit login`, refreshed whenever it runs out.
   let getToken: () => Promise<string>;
   if (options.auth) {
@@ -111,6 +114,8 @@ async function run(options: EditOptions): Promise<number> {
       ...(options.priority === undefined ? {} : { priority: options.priority }),
       ...(options.cache ? {} : { cache: false }),
       ...(options.webhook ? { webhook: options.webhook as WebhookRequest } : {}),
+      ...(options.format === undefined ? {} : { output: options.format }),
+      ...(options.waitSeconds === undefined ? {} : { waitSeconds: options.waitSeconds }),
       onUploadProgress: (sent, total) => {
         const quarter = Math.floor((sent / Math.max(1, total)) * 4);
         redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);
@@ -129,7 +134,8 @@ async function run(options: EditOptions): Promise<number> {
     });
 
     let lastStatus = "";
-    const ended = await client.waitUntilEnded(jobId, (job: Job) => {
+    if (created.job) say(`Ended within the request's wait: ${created.job.status}`);
+    const ended = created.job ?? await client.waitUntilEnded(jobId, (job: Job) => {
       const tiles = job.status === "running" && job.progress ? ` tiles ${progressBar(job.progress.tilesDone, job.progress.tilesTotal)} ${job.progress.tilesDone}/${job.progress.tilesTotal}` : "";
       const retry = (job.status === "queued" || job.status === "running") && job.lastError ? ` (retrying after: ${job.lastError.message})` : "";
       redraw(`Status: ${job.status}${tiles}${retry}`, job.status !== lastStatus || tiles !== "");

@@ -11,7 +11,7 @@ Edits a photo with the image-edit service: uploads it with a progress bar, follo
 and saves the result.
 
   <operation>              upscale, enhance, remove_background, comic or aged (see GET /v1/models)
-  <file>                   a JPEG, PNG or WebP photo
+  <file>                   a JPEG, PNG, WebP or AVIF photo (HEIC: convert it to JPEG first)
   -o, --output <path>      where to save the result (default: <file>.<operation>.png beside it)
   -p, --param name=value   a parameter of the edit, such as --param scale=2 (repeatable)
   --api <url>              the service (env EDIT_API_URL; default http://127.0.0.1:8080, the local stack)
@@ -29,6 +29,11 @@ and saves the result.
   --webhook <url>          also POST the job's end to this https URL, signed (docs/webhooks.md)
   --webhook-events <list>  which events the webhook tells: comma-separated of running, progress,
                            succeeded, failed, canceled (default succeeded,failed,canceled)
+  --format <png|jpeg|webp> the result's format (default png; jpeg for remove_background needs --background)
+  --quality <1-100>        jpeg or webp quality (default 90)
+  --background <#rrggbb>   lay transparency on this colour
+  --wait <1-60>            wait up to this many seconds in the request itself for the result
+                           (Prefer: wait); implies --direct
   --json                   print one JSON object on stdout and no progress
   -h, --help               this text
 
@@ -63,6 +68,10 @@ export interface EditOptions {
   cache: boolean;
   /** Where the service POSTs the job's events, and which ones (default the final ones). */
   webhook?: { url: string; events?: string[] };
+  /** The result's format, as the service takes it; absent, PNG. */
+  format?: { format: "png" | "jpeg" | "webp"; quality?: number; background?: string };
+  /** Seconds to wait in the request for the result (direct flow). */
+  waitSeconds?: number;
 }
 
 export interface LoginOptions {
@@ -98,6 +107,10 @@ const WITH_VALUE = new Map([
   ["--cache", "cache"],
   ["--webhook", "webhook"],
   ["--webhook-events", "webhookEvents"],
+  ["--format", "format"],
+  ["--quality", "quality"],
+  ["--background", "background"],
+  ["--wait", "wait"],
   ["--email", "email"],
   ["--api-key", "apiKey"],
   ["--auth-emulator", "authEmulator"],
@@ -175,6 +188,31 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
   }
   const token = values.token ?? env.EDIT_TOKEN;
   const auth = token ? { token } : undefined;
+  if (values.format !== undefined && !["png", "jpeg", "webp"].includes(values.format)) {
+    return { kind: "usage_error", message: `--format is png, jpeg or webp, not "${values.format}"` };
+  }
+  const quality = values.quality === undefined ? undefined : Number(values.quality);
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) {
+    return { kind: "usage_error", message: `--quality is a whole number from 1 to 100, not "${values.quality}"` };
+  }
+  if ((quality !== undefined || values.background !== undefined) && values.format === undefined) {
+    return { kind: "usage_error", message: "--quality and --background go with --format" };
+  }
+  if (values.background !== undefined && !/^#[0-9a-fA-F]{6}$/.test(values.background)) {
+    return { kind: "usage_error", message: `--background is a colour #rrggbb, not "${values.background}"` };
+  }
+  const waitSeconds = values.wait === undefined ? undefined : Number(values.wait);
+  if (waitSeconds !== undefined && !(Number.isInteger(waitSeconds) && waitSeconds >= 1 && waitSeconds <= 60)) {
+    return { kind: "usage_error", message: `--wait is a whole number of seconds from 1 to 60, not "${values.wait}"` };
+  }
+  const format =
+    values.format === undefined
+      ? undefined
+      : {
+          format: values.format as "png" | "jpeg" | "webp",
+          ...(quality === undefined ? {} : { quality }),
+          ...(values.background === undefined ? {} : { background: values.background }),
+        };
   const firestoreEmulatorHost = values.firestore ?? env.FIRESTORE_EMULATOR_HOST;
   if (firestoreEmulatorHost !== undefined && !/^[^:\s]+:\d{1,5}$/.test(firestoreEmulatorHost)) {
     return { kind: "usage_error", message: `the Firestore emulator must be host:port, not "${firestoreEmulatorHost}"` };
@@ -204,11 +242,13 @@ export function parseEditArgs(argv: readonly string[], env: Record<string, strin
       auth,
       ...(firestoreEmulatorHost ? { firestoreEmulatorHost } : {}),
       projectId: values.project ?? env.EDIT_PROJECT_ID ?? "image-edit-local",
-      direct,
+      direct: direct || waitSeconds !== undefined,
       json,
       ...(priority === undefined ? {} : { priority }),
       cache,
       ...(webhook === undefined ? {} : { webhook }),
+      ...(format === undefined ? {} : { format }),
+      ...(waitSeconds === undefined ? {} : { waitSeconds }),
     },
   };
 }
@@ -234,11 +274,19 @@ function parseLogin(positional: string[], values: Record<string, string>, env: R
 }
 
 /** The content type a photo's first bytes show, or undefined when it is none we accept. */
-export function sniffPhotoType(bytes: Uint8Array): "image/jpeg" | "image/png" | "image/webp" | undefined {
+export function sniffPhotoType(bytes: Uint8Array): "image/jpeg" | "image/png" | "image/webp" | "image/avif" | "image/heic" | undefined {
   const starts = (...prefix: number[]) => prefix.every((byte, i) => bytes[i] === byte);
   if (starts(0xff, 0xd8, 0xff)) return "image/jpeg";
   if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return "image/png";
   if (starts(0x52, 0x49, 0x46, 0x46) && String.fromCharCode(...bytes.subarray(8, 12)) === "WEBP") return "image/webp";
+  if (String.fromCharCode(...bytes.subarray(4, 8)) === "ftyp") {
+    // ISO media: the major and compatible brands say AVIF or HEIC/HEIF.
+    const size = Math.min(bytes.length, ((bytes[0] ?? 0) << 24) | ((bytes[1] ?? 0) << 16) | ((bytes[2] ?? 0) << 8) | (bytes[3] ?? 0));
+    const brands = [String.fromCharCode(...bytes.subarray(8, 12))];
+    for (let at = 16; at + 4 <= size; at += 4) brands.push(String.fromCharCode(...bytes.subarray(at, at + 4)));
+    if (brands.some((brand) => brand === "avif" || brand === "avis")) return "image/avif";
+    if (brands.some((brand) => /^(hei[cxms]|hev[cxms]|mif1|msf1)$/.test(brand))) return "image/heic";
+  }
   return undefined;
 }
 

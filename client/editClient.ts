@@ -9,7 +9,7 @@
  */
 import { doc, onSnapshot, type Firestore } from "firebase/firestore";
 import { EditApiError, ServiceUnreachableError, UploadError } from "./editErrors.js";
-import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type Priority, type WebhookDelivery, type WebhookRequest } from "./editTypes.js";
+import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type OutputFormat, type Priority, type WebhookDelivery, type WebhookRequest } from "./editTypes.js";
 import { parseJob } from "./jobSnapshot.js";
 import { causeOf, sendWithProgress, type ProgressListener } from "./sendWithProgress.js";
 
@@ -28,8 +28,15 @@ export interface CreateEditInput {
   operation: string;
   params?: Record<string, number | string | boolean>;
   image: Blob | Uint8Array;
-  /** `image/jpeg`, `image/png` or `image/webp`. */
+  /** `image/jpeg`, `image/png`, `image/webp` or `image/avif` (HEIC is refused with 415: convert it first). */
   contentType: string;
+  /** The result's format (default PNG). */
+  output?: OutputFormat;
+  /**
+   * Direct flow only: wait up to this many seconds (1 to 60) in the request itself for the job to
+   * end (`Prefer: wait=N`); if it does, `CreatedEdit.job` is the ended job. The signed flow ignores it.
+   */
+  waitSeconds?: number;
   /** Called as the photo's bytes go out. */
   onUploadProgress?: ProgressListener;
   /** Makes a retried create land on the same job. */
@@ -51,6 +58,8 @@ export interface CreateEditInput {
 export interface CreatedEdit {
   jobId: string;
   status: JobStatus;
+  /** The job, when it ended within `waitSeconds` (the service answered 200). */
+  job?: EndedJob;
 }
 
 export interface EditResult {
@@ -167,17 +176,24 @@ export function createEditClient(options: EditClientOptions): EditClient {
           query.set("webhook.url", input.webhook.url);
           if (input.webhook.events) query.set("webhook.events", input.webhook.events.join(","));
         }
+        for (const [name, value] of Object.entries(input.output ?? {})) if (value !== undefined) query.set(`output.${name}`, String(value));
+        const prefer: Record<string, string> = input.waitSeconds === undefined ? {} : { prefer: `wait=${input.waitSeconds}` };
         const sent = await sendWithProgress({
           url: `${base}/v1/edits?${query}`,
           method: "POST",
-          headers: { authorization: `Bearer ${await options.getToken()}`, "content-type": input.contentType, ...idempotency },
+          headers: { authorization: `Bearer ${await options.getToken()}`, "content-type": input.contentType, ...idempotency, ...prefer },
           body: input.image,
           ...(input.onUploadProgress ? { onProgress: input.onUploadProgress } : {}),
           ...(input.signal ? { signal: input.signal } : {}),
         }).catch((error: unknown) => {
           throw error instanceof ServiceUnreachableError ? new ServiceUnreachableError(base, error.reason) : error;
         });
-        return readAnswer<CreatedEdit>(sent.status, sent.text);
+        if (sent.status === 200) {
+          const job = parseJob(readAnswer(sent.status, sent.text));
+          if (isEnded(job)) return { jobId: job.jobId, status: job.status, job };
+        }
+        const created = readAnswer<CreatedEdit>(sent.status, sent.text);
+        return { jobId: created.jobId, status: created.status };
       }
       const token = await options.getToken();
       let answer: Response;
@@ -192,6 +208,7 @@ export function createEditClient(options: EditClientOptions): EditClient {
             ...(input.priority === undefined ? {} : { priority: input.priority }),
             ...(input.cache === undefined ? {} : { cache: input.cache }),
             ...(input.webhook ? { webhook: input.webhook } : {}),
+            ...(input.output ? { output: input.output } : {}),
           }),
           ...(input.signal ? { signal: input.signal } : {}),
         });

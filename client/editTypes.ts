@@ -36,6 +36,16 @@ export interface JobOutput {
 /** `interactive` (the default) is taken ahead of `batch` at every queue. */
 export const PRIORITIES = ["interactive", "batch"] as const;
 export type Priority = (typeof PRIORITIES)[number];
+export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
+
+/** The result's file format, as asked: PNG (default, keeps transparency), JPEG (none) or WebP (keeps it). */
+export interface OutputFormat {
+  format: (typeof OUTPUT_FORMATS)[number];
+  /** 1 to 100, for jpeg and webp (default 90). */
+  quality?: number;
+  /** `#rrggbb`: transparency is laid on this colour. JPEG of a background removal needs it. */
+  background?: string;
+}
 
 interface JobCommon {
   jobId: string;
@@ -50,6 +60,8 @@ interface JobCommon {
   updatedAt: string;
   /** Which queue the job waits in; `interactive` for jobs made before priorities. */
   priority: Priority;
+  /** The format asked for (absent on jobs from before formats: PNG); `output.contentType` is what was written. */
+  outputFormat?: OutputFormat;
 }
 
 /** The job, typed by its status: each state carries exactly what it can have. */

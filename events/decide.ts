@@ -7,6 +7,7 @@ import { assertNever, deadlineFailure, hasLiveLease, isOverdue, isTerminal, UPLO
 import type { EditParams, Operation } from "./operations.js";
 import type { Priority } from "./priority.js";
 import type { WebhookSubscription } from "./webhookEvents.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export type EditCommand =
   | {
@@ -23,6 +24,8 @@ export type EditCommand =
       /** The request's semantic digest (events/resultCache.ts); absent: no result cache. */
       cacheDigest?: string;
       webhook?: WebhookSubscription;
+      /** The result's format; absent, PNG. */
+      output?: OutputFormat;
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
 import { PRIORITIES } from "./priority.js";
 import { WEBHOOK_EVENTS } from "./webhookEvents.js";
+import { BACKGROUND_PATTERN, OUTPUT_FORMATS } from "./outputFormat.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -31,6 +32,14 @@ const editRequested = z.object({
   cacheDigest: z.string().optional(),
   /** Where to POST the job's events, signed (functions/webhookDelivery.ts), and which ones. */
   webhook: z.object({ url: z.string().min(1), events: z.array(z.enum(WEBHOOK_EVENTS)).min(1) }).optional(),
+  /** The result's file format; absent (every event before formats existed), PNG. Added without a version bump: optional. */
+  output: z
+    .object({
+      format: z.enum(OUTPUT_FORMATS),
+      quality: z.number().int().min(1).max(100).optional(),
+      background: z.string().regex(BACKGROUND_PATTERN).optional(),
+    })
+    .optional(),
 });
 
 const imageUploaded = objectRef.extend({

@@ -6,6 +6,7 @@ import type { Failure, ObjectRef, OutputRef, RecordedEvent } from "./editEvents.
 import type { EditParams, Operation } from "./operations.js";
 import { DEFAULT_PRIORITY, type Priority } from "./priority.js";
 import type { WebhookSubscription } from "./webhookEvents.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -97,6 +98,8 @@ export interface JobState {
   cachedFrom?: string;
   /** Where the job's events are POSTed, signed, and which ones. */
   webhook?: WebhookSubscription;
+  /** The result's format as asked; absent, PNG (`DEFAULT_OUTPUT_FORMAT`). */
+  outputFormat?: OutputFormat;
 }
 
 /** Folds one event into the state. The first event must be EditRequested. */
@@ -121,6 +124,7 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       priority: data.priority ?? DEFAULT_PRIORITY,
       ...(data.cacheDigest === undefined ? {} : { cacheDigest: data.cacheDigest }),
       ...(data.webhook === undefined ? {} : { webhook: { url: data.webhook.url, events: [...data.webhook.events] } }),
+      ...(data.output === undefined ? {} : { outputFormat: data.output }),
     };
   }
   if (!state) throw new Error(`${event.type} at seq ${event.seq} before EditRequested`);

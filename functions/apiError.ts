@@ -50,6 +50,8 @@ export class ApiError extends Error {
     message: string,
     /** For `rate_limited`: seconds after which a retry may succeed, sent as `Retry-After`. */
     readonly retryAfterSeconds?: number,
+    /** Headers the answer carries besides `Retry-After`, such as a 405's `Allow`. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -83,7 +85,9 @@ export function toErrorResponse(error: unknown): ErrorResponse {
           ? new ApiError("unavailable", "storage is unavailable; try again shortly")
           : new ApiError("internal", "something went wrong on our side; try again shortly");
   const body = { error: { code: apiError.code, message: apiError.message } };
-  return apiError.retryAfterSeconds === undefined
-    ? { status: apiError.status, body }
-    : { status: apiError.status, headers: { "Retry-After": String(apiError.retryAfterSeconds) }, body };
+  const headers = {
+    ...apiError.headers,
+    ...(apiError.retryAfterSeconds === undefined ? {} : { "Retry-After": String(apiError.retryAfterSeconds) }),
+  };
+  return Object.keys(headers).length === 0 ? { status: apiError.status, body } : { status: apiError.status, headers, body };
 }

@@ -7,6 +7,7 @@ import { handleCommand } from "../events/handleCommand.js";
 import type { EditCommand } from "../events/decide.js";
 import { awaitsFirstStart, isTerminal, type JobState } from "../events/jobState.js";
 import { OPERATION_SPECS, OPERATIONS, checkParams, isOperation, type EditParams, type Operation } from "../events/operations.js";
+import { checkOutputFormat, type OutputFormat } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { EventStore } from "../events/eventStore.js";
 import type { ImageStore } from "../events/imageStore.js";
@@ -18,12 +19,13 @@ import type { WebhookSecrets } from "../events/webhookSecrets.js";
 import { ApiError } from "./apiError.js";
 import type { FunctionsConfig } from "./config.js";
 import type { ApiRequest, ApiResponse, EditRoutes } from "./editRouter.js";
-import { isAnimatedPng, sniffImageType, ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+import { isAnimatedPng, isHeif, sniffImageType, ACCEPTED_CONTENT_TYPES, HEIC_REFUSAL, HEIF_CONTENT_TYPES } from "./imageType.js";
 import { toEventViews, toJobView } from "./jobView.js";
 import { OPENAPI_DOCUMENT } from "./openApiDocument.js";
 import type { Quota } from "./quota.js";
 import { DEFAULT_PRIORITY, isPriority, PRIORITIES, type Priority } from "../events/priority.js";
 import { requestDigest } from "../events/resultCache.js";
+import { preferredWaitSeconds, waitForEnd, type SyncWaitOptions } from "./syncWait.js";
 import { uploadObjectName } from "./uploadObject.js";
 
 export interface EditHandlerDeps {
@@ -36,6 +38,8 @@ export interface EditHandlerDeps {
   quota?: Quota;
   /** Refuses a direct upload whose header declares too many pixels, in or (at `outputScale`) out; absent, the worker decides. */
   checkDimensions?: (bytes: Buffer, outputScale: number) => Promise<void>;
+  /** How `Prefer: wait=N` polls the job (syncWait.ts); absent, its defaults. */
+  syncWait?: SyncWaitOptions;
   config: Pick<
     FunctionsConfig,
     "uploadsBucket" | "signedUrlTtlSeconds" | "resultUrlTtlSeconds" | "maxDirectUploadBytes" | "maxUploadBytes"
@@ -56,9 +60,11 @@ export interface WebhookHandlerDeps {
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** The fields of a signed-upload request's JSON body. */
-const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType", "priority", "cache", "webhook"];
-/** The direct flow's query parameters besides `params.…` and `webhook.…`. */
+const SIGNED_BODY_FIELDS: readonly string[] = ["operation", "params", "contentType", "priority", "cache", "webhook", "output"];
+/** The direct flow's query parameters besides `params.…`, `output.…` and `webhook.…`. */
 const DIRECT_QUERY_FIELDS: readonly string[] = ["operation", "priority", "cache"];
+/** The direct flow's output parameters. */
+const DIRECT_OUTPUT_FIELDS: readonly string[] = ["output.format", "output.quality", "output.background"];
 
 export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
   const log = deps.log ?? (() => {});
@@ -75,7 +81,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
   async function requestEdit(
     userId: string,
     request: ApiRequest,
-    edit: { operation: Operation; params: EditParams; contentType: string; flow: "signed_upload" | "direct"; webhook?: WebhookSubscription } & RequestOptions,
+    edit: { operation: Operation; params: EditParams; output: OutputFormat; contentType: string; flow: "signed_upload" | "direct"; webhook?: WebhookSubscription } & RequestOptions,
   ): Promise<{ job: JobState; replayed: boolean }> {
     const key = request.headers["idempotency-key"];
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
@@ -83,7 +89,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     }
     // Non-default options join the fingerprint; a request without them digests as it always did.
     const options = [...(edit.priority === DEFAULT_PRIORITY ? [] : [`priority=${edit.priority}`]), ...(edit.cache ? [] : ["cache=false"])];
-    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType, ...options, ...(edit.webhook ? [edit.webhook] : [])]));
+    const fingerprint = digest(JSON.stringify([edit.flow, edit.operation, edit.params, edit.contentType, edit.output, ...options, ...(edit.webhook ? [edit.webhook] : [])]));
     // The same key from the same user names the same job, so a replay lands on it by itself.
     const jobId = key === undefined ? deps.newJobId() : idempotentJobId(userId, key);
     const command: Extract<EditCommand, { type: "RequestEdit" }> = {
@@ -93,6 +99,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       operation: edit.operation,
       params: edit.params,
       flow: edit.flow,
+      output: edit.output,
       input: { bucket: deps.config.uploadsBucket, object: uploadObjectName(jobId), contentType: edit.contentType },
       ...(key === undefined ? {} : { idempotencyKey: key, requestFingerprint: fingerprint }),
       priority: edit.priority,
@@ -120,13 +127,15 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     }
     const operation = parseOperation(body.operation);
     const params = parseParams(operation, body.params ?? {});
+    const output = parseOutput(operation, body.output);
     const contentType = body.contentType;
+    if (typeof contentType === "string" && HEIF_CONTENT_TYPES.includes(contentType.toLowerCase())) throw new ApiError("unsupported_media_type", HEIC_REFUSAL);
     if (typeof contentType !== "string" || !ACCEPTED_CONTENT_TYPES.includes(contentType)) {
       throw new ApiError("unsupported_media_type", `contentType must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
     }
     const options = parseRequestOptions(body.priority, body.cache, "JSON");
     const webhook = body.webhook === undefined ? undefined : await parseWebhook(body.webhook);
-    const { job, replayed } = await requestEdit(userId, request, { operation, params, contentType, flow: "signed_upload", ...options, ...(webhook ? { webhook } : {}) });
+    const { job, replayed } = await requestEdit(userId, request, { operation, params, output, contentType, flow: "signed_upload", ...options, ...(webhook ? { webhook } : {}) });
     const response: Record<string, unknown> = { jobId: job.jobId, status: job.status };
     if (job.status === "awaiting_upload") {
       const expiresAt = new Date(deps.clock.now().getTime() + deps.config.signedUrlTtlSeconds * 1000);
@@ -141,11 +150,21 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
     const operation = parseOperation(request.query.operation);
     // No prototype: a parameter named __proto__ must be a key like any other, and be refused.
     const rawParams: Record<string, string> = Object.create(null) as Record<string, string>;
+    const rawOutput: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const [name, value] of Object.entries(request.query)) {
       if (name.startsWith("params.") && value !== undefined) rawParams[name.slice("params.".length)] = value;
+      else if (DIRECT_OUTPUT_FIELDS.includes(name) && value !== undefined) rawOutput[name.slice("output.".length)] = value;
       else if (!DIRECT_QUERY_FIELDS.includes(name) && !WEBHOOK_QUERY.includes(name)) throw new ApiError("invalid_param", `unknown query parameter "${name}"`);
     }
     const params = parseParams(operation, rawParams);
+    const output = parseOutput(operation, Object.keys(rawOutput).length === 0 ? undefined : rawOutput);
+    const declared = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    if (declared === "application/json") {
+      throw new ApiError(
+        "bad_request",
+        "a JSON body goes without ?operation=: POST {\"operation\":…,\"contentType\":…} alone for a signed upload, or send the image's bytes with ?operation=…",
+      );
+    }
     const options = parseRequestOptions(request.query.priority, request.query.cache, "query");
     const webhookUrl = request.query["webhook.url"];
     const webhookEvents = request.query["webhook.events"];
@@ -159,7 +178,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       throw new ApiError("payload_too_large", `a direct upload may be at most ${deps.config.maxDirectUploadBytes} bytes; use a signed upload`);
     }
     if (bytes.length === 0) throw new ApiError("bad_request", "the body is empty; send the image's bytes");
-    const declared = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    if (HEIF_CONTENT_TYPES.includes(declared) || isHeif(bytes)) throw new ApiError("unsupported_media_type", HEIC_REFUSAL);
     if (!ACCEPTED_CONTENT_TYPES.includes(declared)) {
       throw new ApiError("unsupported_media_type", `Content-Type must be one of ${ACCEPTED_CONTENT_TYPES.join(", ")}`);
     }
@@ -171,7 +190,7 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       throw new ApiError("unsupported_media_type", "the body is an animated PNG (APNG); send a single still image");
     }
     await deps.checkDimensions?.(bytes, OPERATION_SPECS[operation].outputScale(params));
-    const requested = await requestEdit(userId, request, { operation, params, contentType: declared, flow: "direct", ...options, ...(webhook ? { webhook } : {}) });
+    const requested = await requestEdit(userId, request, { operation, params, output, contentType: declared, flow: "direct", ...options, ...(webhook ? { webhook } : {}) });
     let job = requested.job;
     if (job.status === "awaiting_upload") {
       await deps.images.write(job.input, bytes, declared);
@@ -190,6 +209,12 @@ export function createEditHandlers(deps: EditHandlerDeps): EditRoutes {
       await deps.queue.publish({ jobId: job.jobId, operation, priority: job.priority });
     }
     log({ message: requested.replayed ? "edit request replayed" : "edit requested", jobId: job.jobId, operation, flow: "direct" });
+    const waitSeconds = preferredWaitSeconds(request.headers.prefer);
+    if (waitSeconds !== undefined) {
+      const ended = isTerminal(job.status) ? job : await waitForEnd(deps, job.jobId, waitSeconds, deps.syncWait);
+      if (ended) return { status: 200, headers: { "Preference-Applied": `wait=${waitSeconds}` }, body: await view(ended) };
+      job = (await deps.store.getProjection(job.jobId)) ?? job;
+    }
     return { status: 202, body: { jobId: job.jobId, status: job.status } };
   }
 
@@ -331,6 +356,12 @@ function parseParams(operation: Operation, raw: unknown): EditParams {
   const checked = checkParams(operation, raw as Record<string, unknown>);
   if (!checked.ok) throw new ApiError("invalid_param", `params.${checked.param}: ${checked.message}`);
   return checked.params;
+}
+
+function parseOutput(operation: Operation, raw: unknown): OutputFormat {
+  const checked = checkOutputFormat(operation, raw);
+  if (!checked.ok) throw new ApiError("invalid_param", `${checked.field}: ${checked.message}`);
+  return checked.output;
 }
 
 function listModels() {

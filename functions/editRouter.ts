@@ -90,6 +90,9 @@ export function createEditRouter(
   };
 }
 
+/** Refuses a method the path does not have with 405 and the `Allow` header RFC 9110 asks for. */
 function allow(method: string, ...allowed: string[]): void {
-  if (!allowed.includes(method)) throw new ApiError("method_not_allowed", `use ${allowed.join(" or ")}`);
+  if (!allowed.includes(method)) {
+    throw new ApiError("method_not_allowed", `use ${allowed.join(" or ")}`, undefined, { Allow: allowed.join(", ") });
+  }
 }

@@ -6,6 +6,7 @@ import type { RecordedEvent } from "../events/editEvents.js";
 import type { JobState } from "../events/jobState.js";
 import type { EditParams, Operation } from "../events/operations.js";
 import type { Priority } from "../events/priority.js";
+import { DEFAULT_OUTPUT_FORMAT, type OutputFormat } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { ImageStore } from "../events/imageStore.js";
 import type { FunctionsConfig } from "./config.js";
@@ -31,6 +32,8 @@ export interface JobView {
   cachedFrom?: string;
   /** Where the job's events are POSTed, and which ones (docs/webhooks.md). */
   webhook?: { url: string; events: string[] };
+  /** The result's format as asked (PNG when the request named none); `output.contentType` is what was written. */
+  outputFormat: OutputFormat;
 }
 
 /** An event of a job's log as a client sees it. */
@@ -61,6 +64,7 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
     updatedAt: job.updatedAt,
     // Projections written before priorities have none: they were interactive.
     priority: job.priority ?? "interactive",
+    outputFormat: job.outputFormat ?? DEFAULT_OUTPUT_FORMAT,
   };
   if (job.cachedFrom !== undefined) result.cachedFrom = job.cachedFrom;
   if (job.output) {

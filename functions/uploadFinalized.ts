@@ -16,7 +16,7 @@ import type { JobQueue } from "../events/jobQueue.js";
 import type { Logger } from "../events/logger.js";
 import type { FunctionsConfig } from "./config.js";
 import { jobIdOfUpload } from "./uploadObject.js";
-import { isAnimatedPng, sniffImageType } from "./imageType.js";
+import { HEIC_REFUSAL, isAnimatedPng, isHeif, sniffImageType } from "./imageType.js";
 import { uploadExpiryMs } from "./jobSweeper.js";
 
 /** Enough of a file to tell its type, and to find a PNG's animation chunk right after its header. */
@@ -58,7 +58,8 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
     const head = await deps.images.readHead({ bucket: data.bucket, object: data.name }, HEAD_BYTES);
     const actual = sniffImageType(head);
     if (actual === undefined) {
-      return { code: "unsupported_image", message: `The upload is not a JPEG, PNG or WebP image, though it was sent as ${requested}.` };
+      if (isHeif(head)) return { code: "unsupported_image", message: `${HEIC_REFUSAL}.` };
+      return { code: "unsupported_image", message: `The upload is not a JPEG, PNG, WebP or AVIF image, though it was sent as ${requested}.` };
     }
     if (actual !== requested) return { code: "content_type_mismatch", message: `The upload is ${actual}, but the edit was requested for ${requested}.` };
     if (actual === "image/png" && isAnimatedPng(head)) {

@@ -139,7 +139,9 @@ export class Functions extends pulumi.ComponentResource {
         serviceConfig: {
           serviceAccountEmail: args.apiServiceAccount,
           availableMemory: "512Mi",
-          timeoutSeconds: 60,
+          // A direct request may wait up to 60 s for its job (Prefer: wait=60) after its upload
+          // has been read; 90 s leaves the upload and the answer room (docs/api.md).
+          timeoutSeconds: 90,
           minInstanceCount: config.apiMinInstances,
           maxInstanceCount: config.apiMaxInstances,
           // One instance serves many short Firestore-bound requests at once.

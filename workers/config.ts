@@ -58,6 +58,12 @@ export interface WorkerConfig {
   maxInputPixels: number;
   /** MAX_OUTPUT_PIXELS: the most pixels an output may have (default 160 megapixels). */
   maxOutputPixels: number;
+  /**
+   * MAX_WEBP_OUTPUT_PIXELS: the most pixels a WebP result may have (default 40 megapixels).
+   * libwebp encodes a picture whole, so a WebP result costs about 10 bytes a pixel at once; PNG
+   * and JPEG are streamed and have only MAX_OUTPUT_PIXELS.
+   */
+  maxWebpOutputPixels: number;
   /** TILE_SIZE: the side of the square tiles sent to Triton, in input pixels (default 128). */
   tileSize: number;
   /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
@@ -110,6 +116,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
+    maxWebpOutputPixels: integer(env, "MAX_WEBP_OUTPUT_PIXELS", 40_000_000, 1, 268_402_689),
     tileSize,
     tileOverlap,
     progressIntervalMs: integer(env, "PROGRESS_INTERVAL_MS", 1000, 1000, 3_600_000),

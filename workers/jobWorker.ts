@@ -15,6 +15,7 @@ import type { Priority } from "../events/priority.js";
 import { resultCacheKey, sha256Hex } from "../events/resultCache.js";
 import type { OutputRef } from "../events/editEvents.js";
 import { OPERATION_SPECS } from "../events/operations.js";
+import { DEFAULT_OUTPUT_FORMAT, FILE_EXTENSIONS, type OutputFormatName } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { EventStore } from "../events/eventStore.js";
 import type { ImageStore } from "../events/imageStore.js";
@@ -51,7 +52,8 @@ export interface WorkerDeps {
     | "progressIntervalMs"
     | "jobDeadlineSeconds"
     | "resultsLifecycleDays"
-  >;
+  > &
+    Partial<Pick<WorkerConfig, "maxWebpOutputPixels">>;
   log: Logger;
   /** Times the stages inside an edit (decode, inference, encode) for metrics and traces. */
   timeStage?: StageTimer;
@@ -67,8 +69,9 @@ export interface Worker {
   process(delivery: JobDelivery): Promise<void>;
 }
 
-export function resultObjectName(jobId: string): string {
-  return `results/${jobId}/output.png`;
+/** Where a job's result lands: one name per job and format, so a retry overwrites its own result. */
+export function resultObjectName(jobId: string, format: OutputFormatName = "png"): string {
+  return `results/${jobId}/output.${FILE_EXTENSIONS[format]}`;
 }
 
 /** Triton's request priority for each of ours; 1 is served first (the models' configs declare two levels). */
@@ -120,7 +123,7 @@ export function createWorker(deps: WorkerDeps): Worker {
       return;
     }
     const startedAt = performance.now();
-    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId) };
+    const output = { bucket: config.resultsBucket, object: resultObjectName(jobId, (job.outputFormat ?? DEFAULT_OUTPUT_FORMAT).format) };
     const watch = watchRunningJob(deps, { jobId, workerId }, {
       checkMs: config.cancelCheckMs,
       heartbeatMs: config.heartbeatSeconds * 1000,
@@ -161,6 +164,8 @@ export function createWorker(deps: WorkerDeps): Worker {
         timeoutMs: config.tritonTimeoutMs,
         maxInputPixels: config.maxInputPixels,
         maxOutputPixels: config.maxOutputPixels,
+        output: job.outputFormat ?? DEFAULT_OUTPUT_FORMAT,
+        ...(config.maxWebpOutputPixels === undefined ? {} : { maxWebpPixels: config.maxWebpOutputPixels }),
         onProgress: progress.report,
         signal: watch.signal,
         ...(deps.timeStage === undefined ? {} : { timeStage: deps.timeStage }),

@@ -17,7 +17,7 @@
  *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory,quality,priority,cache,ceiling (default all), --runs N (default 5;
+ * Options: --only pipeline,models,memory,quality,priority,cache,ceiling (default all; also memory-formats, never by default), --runs N (default 5;
  * for ceiling, the times the set of photos is sent, default 2), --seconds S per model
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
@@ -29,8 +29,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { benchCeiling, ceilingReport } from "./benchCeiling.js";
-import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
+import { benchCeiling, ceilingReport, ceilingRepository } from "./benchCeiling.js";
+import { benchMemory, FORMAT_MEMORY_CASES, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
@@ -72,6 +72,12 @@ if (wanted("memory")) {
   console.log("\nWorker peak memory on the largest images:");
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
+}
+if (only?.has("memory-formats")) {
+  const figures = await benchMemory(FORMAT_MEMORY_CASES, log, ceilingRepository());
+  console.log("\nWorker peak memory by output format (the worker ceiling's instant models):");
+  console.log(memoryTable(figures));
+  writeResults("memory-formats.json", figures);
 }
 if (wanted("quality")) {
   const figures = await benchQuality({ modelRepository, enhanceStrength, log });

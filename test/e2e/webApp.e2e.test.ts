@@ -198,7 +198,7 @@ describe("the web app in Chromium", () => {
     const page = await context.newPage();
     await signIn(page, `desk-${Date.now()}`);
     await page.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a photo") });
-    await expect(page.textContent("#problem")).resolves.toBe("“notes.txt” is not a photo the service can read. Please pick a JPEG, PNG or WebP image.");
+    await expect(page.textContent("#problem")).resolves.toBe("“notes.txt” is not a photo the service can read. Please pick a JPEG, PNG, WebP or AVIF image.");
     expect(await page.isDisabled("#start")).toBe(true);
     await page.setInputFiles("#file", photo);
     expect(await page.isHidden("#problem")).toBe(true);

@@ -111,3 +111,36 @@ describe("edit's command line", () => {
     expect(exitCodeFor(error)).toBe(code);
   });
 });
+
+describe("edit's output format and wait", () => {
+  it("reads --format, --quality, --background and --wait, which implies the direct flow", () => {
+    expect(parseEditArgs(["remove_background", "a.jpg", "--format", "jpeg", "--quality=70", "--background", "#ffffff", "--wait", "30"], {})).toMatchObject({
+      kind: "run",
+      options: { format: { format: "jpeg", quality: 70, background: "#ffffff" }, waitSeconds: 30, direct: true },
+    });
+    expect(parseEditArgs(["upscale", "a.jpg"], {})).toMatchObject({ options: { direct: false } });
+  });
+
+  it.each([
+    [["--format", "gif"], /--format is png, jpeg or webp/],
+    [["--format", "jpeg", "--quality", "0"], /--quality is a whole number from 1 to 100/],
+    [["--quality", "80"], /go with --format/],
+    [["--format", "png", "--background", "white"], /--background is a colour #rrggbb/],
+    [["--wait", "61"], /--wait is a whole number of seconds from 1 to 60/],
+  ])("refuses %j", (flags, message) => {
+    const parsed = parseEditArgs(["upscale", "a.jpg", ...flags], {});
+    expect(parsed.kind === "usage_error" ? parsed.message : "").toMatch(message);
+  });
+
+  it("sniffs AVIF and HEIC by their brands", () => {
+    const ftyp = (major: string, ...compatible: string[]) => {
+      const brands = [major, "\0\0\0\0", ...compatible].join("");
+      const size = 8 + brands.length;
+      return new Uint8Array([0, 0, 0, size, ...Buffer.from("ftyp"), ...Buffer.from(brands, "latin1")]);
+    };
+    expect(sniffPhotoType(ftyp("avif", "mif1", "miaf"))).toBe("image/avif");
+    expect(sniffPhotoType(ftyp("mif1", "avif"))).toBe("image/avif");
+    expect(sniffPhotoType(ftyp("heic", "mif1", "heic"))).toBe("image/heic");
+    expect(defaultOutputPath("dir/cat.heic", "upscale", "image/webp")).toBe("dir/cat.upscale.webp");
+  });
+});
