@@ -348,7 +348,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     it("read the worker's own metrics in the app namespace", () => {
       expect(condition("error-rate").rule.query).toContain('image_edit_jobs_total{namespace="image-edit",outcome="failed"}');
       expect(condition("error-rate").rule.query).toContain("> 0.05");
-      expect(condition("oldest-running-job").rule.query).toBe('max(image_edit_oldest_running_job_age_seconds{namespace="image-edit"}) > 480');
+      expect(condition("oldest-running-job").rule.query).toBe('max(image_edit_oldest_running_job_age_seconds{namespace="image-edit"}) > 240');
       expect(condition("triton-not-ready").rule.query).toBe('max(image_edit_triton_ready{namespace="image-edit"}) == 0');
       expect(condition("triton-not-ready").policy.severity).toBe("CRITICAL");
     });
