@@ -1,7 +1,7 @@
 /**
  * The Cloud Storage "object finalized" handler: an upload to the uploads bucket records
  * `ImageUploaded` and `EditQueued` on its job and publishes the job. Before that, the object's
- * first bytes must be a JPEG, PNG or WebP of the type the edit was requested for (the declared
+ * first bytes must be a JPEG, PNG, WebP or AVIF of the type the edit was requested for (the declared
  * Content-Type alone proves nothing), so that no other decoder ever runs on a worker. An upload
  * that comes after its URL expired, or after the job ended, is refused and its object deleted.
  * Repeated notifications change nothing; a failure throws, so that Eventarc delivers the event

@@ -278,17 +278,17 @@ const rows: Row[] = [
   {
     name: "an SVG uploaded as image/png through a signed URL",
     send: async () => signed(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
   {
     name: "a GIF uploaded as image/png through a signed URL",
     send: async () => signed(await sharp(png).gif().toBuffer(), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
   {
     name: "a TIFF uploaded as image/png through a signed URL",
     send: async () => signed(await sharp(png).tiff().toBuffer(), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
 ];
 

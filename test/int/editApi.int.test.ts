@@ -221,7 +221,7 @@ describe("signed uploads: what the bytes are", () => {
     expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/png", size: String(payload.length) })).toBe("refused");
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({
       status: "failed",
-      error: { code: "unsupported_image", message: "The upload is not a JPEG, PNG or WebP image, though it was sent as image/png." },
+      error: { code: "unsupported_image", message: "The upload is not a JPEG, PNG, WebP or AVIF image, though it was sent as image/png." },
     });
     const [exists] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).exists();
     expect(exists).toBe(false);
@@ -324,7 +324,7 @@ describe("direct flow", () => {
     expect(response.status).toBe(400);
     expect(body<{ error: { code: string; message: string } }>(response).error).toEqual({
       code: "invalid_param",
-      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType, priority, cache',
+      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType, priority, cache, webhook, output',
     });
     const proto = await call("POST", "/v1/edits", { token: alice, body: Buffer.from('{"operation":"upscale","contentType":"image/jpeg","params":{"__proto__":{"scale":4},"constructor":1}}'), headers: { "content-type": "application/json" } });
     expect(proto.status).toBe(400);
