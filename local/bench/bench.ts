@@ -152,7 +152,7 @@ async function oneJob(apiUrl: string, firestore: Firestore, token: string, photo
   const response = await fetch(`${apiUrl}/v1/edits`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+    body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
   });
   const acceptMs = performance.now() - began;
   const created = (await response.json()) as { jobId: string; upload: { url: string; headers: Record<string, string> } };

@@ -94,7 +94,7 @@ export async function benchCeiling({ repeats = 2, workerEnv = {}, log }: Ceiling
     const worker = await stack.startWorker("worker-1", workerEnv);
     const inputs = await Promise.all(INPUTS.map(encodeInput));
     const submit = async (input: Input): Promise<string> => {
-      const response = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=4`, {
+      const response = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=4&cache=false`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": input.contentType },
         body: new Uint8Array(input.bytes),

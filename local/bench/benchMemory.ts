@@ -109,7 +109,7 @@ async function runJob(apiUrl: string, token: string, one: MemoryCase, input: Buf
     await fetch(`${apiUrl}/v1/edits`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ operation: one.operation, params: one.params, contentType: "image/jpeg", ...(one.output ? { output: one.output } : {}) }),
+      body: JSON.stringify({ operation: one.operation, params: one.params, contentType: "image/jpeg", cache: false, ...(one.output ? { output: one.output } : {}) }),
     })
   ).json()) as { jobId: string; upload: { url: string; headers: Record<string, string> } };
   const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: new Uint8Array(input) });

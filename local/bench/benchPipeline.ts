@@ -75,7 +75,7 @@ export async function measureAcceptByOpenJobs(context: BenchContext, openJobs = 
         const response = await fetch(`${context.stack.apiUrl}/v1/edits`, {
           method: "POST",
           headers: { authorization: `Bearer ${busyToken}`, "content-type": "application/json" },
-          body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+          body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
         });
         if (response.status !== 202) throw new Error(`POST /v1/edits answered ${response.status}: ${await response.text()}`);
       }),
@@ -91,7 +91,7 @@ export async function measureAcceptLatency({ stack, token }: BenchContext, rateP
     const response = await fetch(`${stack.apiUrl}/v1/edits`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+      body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
     });
     await response.arrayBuffer();
     return { ms: performance.now() - began, ok: response.status === 202 };

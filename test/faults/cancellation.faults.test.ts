@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 async function submit(bytes: Buffer, scale: 2 | 4): Promise<string> {
-  const created = await callApi<{ jobId: string }>(stack, token, "POST", `/v1/edits?operation=upscale&params.scale=${scale}`, {
+  const created = await callApi<{ jobId: string }>(stack, token, "POST", `/v1/edits?operation=upscale&params.scale=${scale}&cache=false`, {
     body: bytes,
     headers: { "content-type": "image/jpeg" },
   });

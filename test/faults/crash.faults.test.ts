@@ -45,7 +45,7 @@ describe("worker crashes", () => {
     let submitting = true;
     const submission = (async () => {
       for (let index = 0; index < JOBS; index += 1) {
-        const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4", {
+        const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4&cache=false", {
           body: image,
           headers: { "content-type": "image/jpeg" },
         });

@@ -49,7 +49,7 @@ describe("duplicate delivery", () => {
         while (next < JOBS) {
           const index = next;
           next += 1;
-          const created = await callApi<{ jobId: string }>(stack, tokens[index % USERS], "POST", "/v1/edits?operation=upscale&params.scale=2", {
+          const created = await callApi<{ jobId: string }>(stack, tokens[index % USERS], "POST", "/v1/edits?operation=upscale&params.scale=2&cache=false", {
             body: images[index % images.length] as Buffer,
             headers: { "content-type": "image/jpeg" },
           });

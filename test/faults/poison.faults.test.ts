@@ -64,7 +64,7 @@ describe("poison messages", () => {
     await clients.pubsub.topic(stack.names.jobsTopic).publishMessage({ json: { jobId: poison, operation: "upscale" } });
     const others: string[] = [];
     for (let index = 0; index < 10; index += 1) {
-      const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2", {
+      const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2&cache=false", {
         body: photo,
         headers: { "content-type": "image/jpeg" },
       });
