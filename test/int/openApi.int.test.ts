@@ -106,6 +106,18 @@ afterAll(async () => {
   await Promise.all([firestore.terminate(), pubsub.close()]);
 });
 
+/** Every route that needs a token, besides the model list (tested on its own for 401). */
+const TOKEN_ROUTES = [
+  ["GET", "/v1/edits"],
+  ["POST", "/v1/edits"],
+  ["GET", "/v1/edits/x"],
+  ["GET", "/v1/edits/x/events"],
+  ["POST", "/v1/edits/x/cancel"],
+  ["GET", "/v1/edits/x/webhooks"],
+  ["GET", "/v1/webhooks/secret"],
+  ["POST", "/v1/webhooks/secret"],
+] as const;
+
 /** The documented path template a concrete path falls under, if any. */
 function templateOf(path: string): string | undefined {
   return Object.keys(paths).find((template) => new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`).test(path));
@@ -266,17 +278,7 @@ describe("the API answers as its OpenAPI document says", () => {
   });
 
   it("answers 401 without a token on every route that needs one, and 404 to a path it does not have", async () => {
-    const routes = [
-      ["GET", "/v1/edits"],
-      ["POST", "/v1/edits"],
-      ["GET", "/v1/edits/x"],
-      ["GET", "/v1/edits/x/events"],
-      ["POST", "/v1/edits/x/cancel"],
-      ["GET", "/v1/edits/x/webhooks"],
-      ["GET", "/v1/webhooks/secret"],
-      ["POST", "/v1/webhooks/secret"],
-    ] as const;
-    for (const [method, path] of routes) {
+    for (const [method, path] of TOKEN_ROUTES) {
       expect((await call(method, path)).status).toBe(401);
     }
     expect((await call("GET", "/v1/nothing-here", { token: alice })).status).toBe(404);
@@ -346,18 +348,7 @@ describe("the API answers as its OpenAPI document says", () => {
   });
 
   it("answers 429 with Retry-After on every route that needs a token, once over the requests per minute", async () => {
-    const routes = [
-      ["GET", "/v1/models"],
-      ["GET", "/v1/edits"],
-      ["POST", "/v1/edits"],
-      ["GET", "/v1/edits/x"],
-      ["GET", "/v1/edits/x/events"],
-      ["POST", "/v1/edits/x/cancel"],
-      ["GET", "/v1/edits/x/webhooks"],
-      ["GET", "/v1/webhooks/secret"],
-      ["POST", "/v1/webhooks/secret"],
-    ] as const;
-    for (const [method, path] of routes) {
+    for (const [method, path] of [["GET", "/v1/models"] as const, ...TOKEN_ROUTES]) {
       const token = await emulatorIdToken(services.authHost, `busy-${randomUUID()}`);
       for (let i = 0; i < 2; i += 1) await apiWithQuota({ method: "GET", path: "/v1/models", query: {}, headers: { authorization: `Bearer ${token}` } });
       const limited = await call(method, path, { token, via: apiWithQuota, json: {} });
