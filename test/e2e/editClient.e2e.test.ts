@@ -75,7 +75,8 @@ describe("the typed client on the local stack", () => {
   it("sends a small photo in the request itself, with progress", async () => {
     const progress: number[] = [];
     const created = await client.createEdit({ operation: "upscale", params: { scale: 2 }, image: photo, contentType: "image/jpeg", flow: "direct", onUploadProgress: (sent) => progress.push(sent) });
-    expect(created.status).toBe("queued");
+    // The upload trigger may record the upload first, and a worker may start before this answer.
+    expect(["queued", "running"]).toContain(created.status);
     expect(progress.at(-1)).toBe(photo.length);
     expect((await client.waitUntilEnded(created.jobId)).status).toBe("succeeded");
   });
