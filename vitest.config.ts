@@ -23,6 +23,8 @@ export default defineConfig({
           // Checks before each file that the shared emulators still answer (test/support/intGuard.ts).
           setupFiles: ["test/support/intGuard.ts"],
           // Two cores: run files one at a time so that Triton and the emulators are not starved.
+          // (Files that share the run's Triton, sharedTriton(), may read its statistics around
+          // their own requests because of this.)
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 600_000,

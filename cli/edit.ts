@@ -2,13 +2,16 @@
  * `edit <operation> <file> [-o out] [--param k=v ...]`: edits one photo through the typed client,
  * against the local stack or a deployed API. Shows an upload progress bar, the live status with
  * tile progress, and the output's path and size. `--json` prints one object for scripts. The exit
- * codes are in `USAGE` (cli/editArgs.ts).
+ * codes are in `USAGE` (cli/editArgs.ts). `edit login` keeps a Firebase Auth session for later
+ * commands (cli/credentials.ts); `--token` and EDIT_TOKEN take precedence over it.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { createEditClient } from "../client/editClient.js";
+import type { WebhookRequest } from "../client/editTypes.js";
 import { describeError, EditApiError } from "../client/editErrors.js";
 import type { Job } from "../client/editTypes.js";
-import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions } from "./editArgs.js";
+import { credentialsFile, currentIdToken, login, LoginError, logout } from "./credentials.js";
+import { EXIT, USAGE, defaultOutputPath, exitCodeFor, formatBytes, parseEditArgs, progressBar, sniffPhotoType, type EditOptions, type LoginOptions } from "./editArgs.js";
 
 const parsed = parseEditArgs(process.argv.slice(2), process.env);
 if (parsed.kind === "help") {
@@ -19,7 +22,37 @@ if (parsed.kind === "usage_error") {
   console.error(`edit: ${parsed.message}\n\n${USAGE}`);
   process.exit(EXIT.usage);
 }
-process.exit(await run(parsed.options));
+const sessionFile = credentialsFile(process.env);
+if (parsed.kind === "logout") {
+  await logout(sessionFile);
+  console.error(`edit: logged out (${sessionFile} removed)`);
+  process.exit(EXIT.succeeded);
+}
+process.exit(parsed.kind === "login" ? await runLogin(parsed.options) : await run(parsed.options));
+
+async function runLogin(options: LoginOptions): Promise<number> {
+  const password = options.password ?? (await readPassword());
+  try {
+    const session = await login(options, options.email, password, sessionFile);
+    console.error(`edit: logged in as ${session.email} (${options.emulatorHost ? `Auth emulator ${options.emulatorHost}` : "Firebase Auth"}); session kept in ${sessionFile}`);
+    return EXIT.succeeded;
+  } catch (error) {
+    console.error(`edit: login failed: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof LoginError ? EXIT.unauthenticated : EXIT.unreachable;
+  }
+}
+
+/** The first line of stdin: a password piped in, or typed after the prompt. */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write("Password: ");
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    lines.close();
+    return line;
+  }
+  return "";
+}
 
 async function run(options: EditOptions): Promise<number> {
   const say = options.json ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
@@ -44,15 +77,32 @@ async function run(options: EditOptions): Promise<number> {
     return fail(EXIT.usage, `cannot read ${options.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
   const contentType = sniffPhotoType(image);
-  if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG or WebP photo`);
-  if (!options.auth) return fail(EXIT.unauthenticated, "not signed in: give --token (or EDIT_TOKEN); on the local stack, `npm run -s token -- <name>` prints one");
-  const { token } = options.auth;
+  if (!contentType) return fail(EXIT.usage, `${options.file} is not a JPEG, PNG, WebP or AVIF photo`);
+  if (contentType === "image/heic") {
+    return fail(EXIT.usage, `${options.file} is HEIC/HEIF, which the service cannot decode; convert it to JPEG first (on an iPhone: Settings › Camera › Formats › Most Compatible)`);
+  }
+  // A token given wins; otherwise the session of `edit login`, refreshed whenever it runs out.
+  let getToken: () => Promise<string>;
+  if (options.auth) {
+    const given = options.auth.token;
+    getToken = async () => given;
+  } else {
+    getToken = () => currentIdToken(sessionFile);
+  }
+  let token: string;
+  try {
+    token = await getToken();
+  } catch (error) {
+    if (!(error instanceof LoginError)) throw error;
+    const message = error.message === "not logged in" ? "not signed in" : `the kept session is no longer valid (${error.message})`;
+    return fail(EXIT.unauthenticated, `${message}: run \`edit login\`, or give --token (or EDIT_TOKEN); on the local stack, \`npm run -s token -- <name>\` prints one`);
+  }
 
   let firestore: Awaited<ReturnType<typeof connectListener>> | undefined;
   let jobId: string | undefined;
   try {
     if (options.firestoreEmulatorHost) firestore = await connectListener(options, token);
-    const client = createEditClient({ apiUrl: options.apiUrl, getToken: () => token, ...(firestore ? { firestore: firestore.firestore } : {}) });
+    const client = createEditClient({ apiUrl: options.apiUrl, getToken, ...(firestore ? { firestore: firestore.firestore } : {}) });
 
     let lastQuarter = -1;
     const created = await client.createEdit({
@@ -61,6 +111,11 @@ async function run(options: EditOptions): Promise<number> {
       image: new Uint8Array(image.buffer, image.byteOffset, image.byteLength),
       contentType,
       flow: options.direct ? "direct" : "signed",
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(options.cache ? {} : { cache: false }),
+      ...(options.webhook ? { webhook: options.webhook as WebhookRequest } : {}),
+      ...(options.format === undefined ? {} : { output: options.format }),
+      ...(options.waitSeconds === undefined ? {} : { waitSeconds: options.waitSeconds }),
       onUploadProgress: (sent, total) => {
         const quarter = Math.floor((sent / Math.max(1, total)) * 4);
         redraw(`Uploading ${progressBar(sent, total)} ${formatBytes(sent)} of ${formatBytes(total)}`, quarter !== lastQuarter);
@@ -79,7 +134,8 @@ async function run(options: EditOptions): Promise<number> {
     });
 
     let lastStatus = "";
-    const ended = await client.waitUntilEnded(jobId, (job: Job) => {
+    if (created.job) say(`Ended within the request's wait: ${created.job.status}`);
+    const ended = created.job ?? await client.waitUntilEnded(jobId, (job: Job) => {
       const tiles = job.status === "running" && job.progress ? ` tiles ${progressBar(job.progress.tilesDone, job.progress.tilesTotal)} ${job.progress.tilesDone}/${job.progress.tilesTotal}` : "";
       const retry = (job.status === "queued" || job.status === "running") && job.lastError ? ` (retrying after: ${job.lastError.message})` : "";
       redraw(`Status: ${job.status}${tiles}${retry}`, job.status !== lastStatus || tiles !== "");
@@ -95,9 +151,10 @@ async function run(options: EditOptions): Promise<number> {
     const output = options.output ?? defaultOutputPath(options.file, options.operation, result.contentType);
     await writeFile(output, result.bytes);
     if (options.json) {
-      console.log(JSON.stringify({ ok: true, exitCode: 0, jobId, status: "succeeded", output: { path: output, sizeBytes: result.bytes.byteLength, width: result.width, height: result.height, contentType: result.contentType } }));
+      console.log(JSON.stringify({ ok: true, exitCode: 0, jobId, status: "succeeded", ...(ended.cachedFrom === undefined ? {} : { cachedFrom: ended.cachedFrom }), output: { path: output, sizeBytes: result.bytes.byteLength, width: result.width, height: result.height, contentType: result.contentType } }));
     } else {
-      console.log(`Saved ${output} (${result.width}×${result.height}, ${formatBytes(result.bytes.byteLength)})`);
+      const cached = ended.cachedFrom === undefined ? "" : `, from the result of your earlier job ${ended.cachedFrom}`;
+      console.log(`Saved ${output} (${result.width}×${result.height}, ${formatBytes(result.bytes.byteLength)}${cached})`);
     }
     return EXIT.succeeded;
   } catch (error) {

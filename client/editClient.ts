@@ -9,7 +9,7 @@
  */
 import { doc, onSnapshot, type Firestore } from "firebase/firestore";
 import { EditApiError, ServiceUnreachableError, UploadError } from "./editErrors.js";
-import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo } from "./editTypes.js";
+import { isEnded, type EndedJob, type Job, type JobEvent, type JobStatus, type ModelInfo, type OutputFormat, type Priority, type WebhookDelivery, type WebhookRequest } from "./editTypes.js";
 import { parseJob } from "./jobSnapshot.js";
 import { causeOf, sendWithProgress, type ProgressListener } from "./sendWithProgress.js";
 
@@ -28,23 +28,38 @@ export interface CreateEditInput {
   operation: string;
   params?: Record<string, number | string | boolean>;
   image: Blob | Uint8Array;
-  /** `image/jpeg`, `image/png` or `image/webp`. */
+  /** `image/jpeg`, `image/png`, `image/webp` or `image/avif` (HEIC is refused with 415: convert it first). */
   contentType: string;
+  /** The result's format (default PNG). */
+  output?: OutputFormat;
+  /**
+   * Direct flow only: wait up to this many seconds (1 to 60) in the request itself for the job to
+   * end (`Prefer: wait=N`); if it does, `CreatedEdit.job` is the ended job. The signed flow ignores it.
+   */
+  waitSeconds?: number;
   /** Called as the photo's bytes go out. */
   onUploadProgress?: ProgressListener;
   /** Makes a retried create land on the same job. */
   idempotencyKey?: string;
+  /** `interactive` (default) or `batch`: batch jobs wait while interactive ones run first. */
+  priority?: Priority;
+  /** `false`: run the model even when an earlier identical request of the same user has a result. Default true. */
+  cache?: boolean;
   /**
    * `signed` (default): ask for a signed upload URL, then PUT the photo to storage, any size up to
    * the service's limit. `direct`: send the photo in the request itself (small photos only).
    */
   flow?: "signed" | "direct";
+  /** Where to POST the job's events, signed (verify them with `verifyWebhook`), and which ones (default the three final ones). */
+  webhook?: WebhookRequest;
   signal?: AbortSignal;
 }
 
 export interface CreatedEdit {
   jobId: string;
   status: JobStatus;
+  /** The job, when it ended within `waitSeconds` (the service answered 200). */
+  job?: EndedJob;
 }
 
 export interface EditResult {
@@ -70,6 +85,12 @@ export interface EditClient {
   waitUntilEnded(jobId: string, onChange?: (job: Job) => void): Promise<EndedJob>;
   /** Downloads the result of a succeeded job. */
   fetchResult(jobId: string): Promise<EditResult>;
+  /** The caller's webhook signing secret, `whsec_…` (made on the first read). */
+  webhookSecret(): Promise<string>;
+  /** Replaces the caller's webhook secret and answers the new one. */
+  rotateWebhookSecret(): Promise<string>;
+  /** The job's webhook messages and every attempt to deliver each. */
+  webhookDeliveries(jobId: string): Promise<WebhookDelivery[]>;
 }
 
 export function createEditClient(options: EditClientOptions): EditClient {
@@ -149,17 +170,30 @@ export function createEditClient(options: EditClientOptions): EditClient {
       if (input.flow === "direct") {
         const query = new URLSearchParams({ operation: input.operation });
         for (const [name, value] of Object.entries(input.params ?? {})) query.set(`params.${name}`, String(value));
+        if (input.priority !== undefined) query.set("priority", input.priority);
+        if (input.cache !== undefined) query.set("cache", String(input.cache));
+        if (input.webhook) {
+          query.set("webhook.url", input.webhook.url);
+          if (input.webhook.events) query.set("webhook.events", input.webhook.events.join(","));
+        }
+        for (const [name, value] of Object.entries(input.output ?? {})) if (value !== undefined) query.set(`output.${name}`, String(value));
+        const prefer: Record<string, string> = input.waitSeconds === undefined ? {} : { prefer: `wait=${input.waitSeconds}` };
         const sent = await sendWithProgress({
           url: `${base}/v1/edits?${query}`,
           method: "POST",
-          headers: { authorization: `Bearer ${await options.getToken()}`, "content-type": input.contentType, ...idempotency },
+          headers: { authorization: `Bearer ${await options.getToken()}`, "content-type": input.contentType, ...idempotency, ...prefer },
           body: input.image,
           ...(input.onUploadProgress ? { onProgress: input.onUploadProgress } : {}),
           ...(input.signal ? { signal: input.signal } : {}),
         }).catch((error: unknown) => {
           throw error instanceof ServiceUnreachableError ? new ServiceUnreachableError(base, error.reason) : error;
         });
-        return readAnswer<CreatedEdit>(sent.status, sent.text);
+        if (sent.status === 200) {
+          const job = parseJob(readAnswer(sent.status, sent.text));
+          if (isEnded(job)) return { jobId: job.jobId, status: job.status, job };
+        }
+        const created = readAnswer<CreatedEdit>(sent.status, sent.text);
+        return { jobId: created.jobId, status: created.status };
       }
       const token = await options.getToken();
       let answer: Response;
@@ -167,7 +201,15 @@ export function createEditClient(options: EditClientOptions): EditClient {
         answer = await fetch(`${base}/v1/edits`, {
           method: "POST",
           headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...idempotency },
-          body: JSON.stringify({ operation: input.operation, params: input.params ?? {}, contentType: input.contentType }),
+          body: JSON.stringify({
+            operation: input.operation,
+            params: input.params ?? {},
+            contentType: input.contentType,
+            ...(input.priority === undefined ? {} : { priority: input.priority }),
+            ...(input.cache === undefined ? {} : { cache: input.cache }),
+            ...(input.webhook ? { webhook: input.webhook } : {}),
+            ...(input.output ? { output: input.output } : {}),
+          }),
           ...(input.signal ? { signal: input.signal } : {}),
         });
       } catch (error) {
@@ -232,6 +274,18 @@ export function createEditClient(options: EditClientOptions): EditClient {
         );
         if (ended) stop();
       });
+    },
+
+    async webhookSecret() {
+      return (await call<{ secret: string }>("GET", "/v1/webhooks/secret")).secret;
+    },
+
+    async rotateWebhookSecret() {
+      return (await call<{ secret: string }>("POST", "/v1/webhooks/secret")).secret;
+    },
+
+    async webhookDeliveries(jobId) {
+      return (await call<{ deliveries: WebhookDelivery[] }>("GET", `/v1/edits/${encodeURIComponent(jobId)}/webhooks`)).deliveries;
     },
 
     async fetchResult(jobId) {

@@ -33,6 +33,20 @@ export interface JobOutput {
   sizeBytes: number;
 }
 
+/** `interactive` (the default) is taken ahead of `batch` at every queue. */
+export const PRIORITIES = ["interactive", "batch"] as const;
+export type Priority = (typeof PRIORITIES)[number];
+export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
+
+/** The result's file format, as asked: PNG (default, keeps transparency), JPEG (none) or WebP (keeps it). */
+export interface OutputFormat {
+  format: (typeof OUTPUT_FORMATS)[number];
+  /** 1 to 100, for jpeg and webp (default 90). */
+  quality?: number;
+  /** `#rrggbb`: transparency is laid on this colour. JPEG of a background removal needs it. */
+  background?: string;
+}
+
 interface JobCommon {
   jobId: string;
   operation: string;
@@ -44,6 +58,10 @@ interface JobCommon {
   attempts: number;
   createdAt: string;
   updatedAt: string;
+  /** Which queue the job waits in; `interactive` for jobs made before priorities. */
+  priority: Priority;
+  /** The format asked for (absent on jobs from before formats: PNG); `output.contentType` is what was written. */
+  outputFormat?: OutputFormat;
 }
 
 /** The job, typed by its status: each state carries exactly what it can have. */
@@ -52,7 +70,8 @@ export type Job =
   /** `lastError` is set when an attempt failed and the job went back to the queue. */
   | (JobCommon & { status: "queued"; lastError?: JobFailure })
   | (JobCommon & { status: "running"; progress?: TileProgress; lastError?: JobFailure })
-  | (JobCommon & { status: "succeeded"; output: JobOutput })
+  /** `cachedFrom`: the earlier job of the same user whose result this is, from the result cache (no model ran). */
+  | (JobCommon & { status: "succeeded"; output: JobOutput; cachedFrom?: string })
   | (JobCommon & { status: "failed"; error: JobFailure })
   | (JobCommon & { status: "canceled" });
 
@@ -87,4 +106,36 @@ export interface ModelInfo {
   available: boolean;
   params: Record<string, ParamInfo>;
   [more: string]: unknown;
+}
+
+/** The job events a webhook can tell. */
+export const WEBHOOK_EVENTS = ["running", "progress", "succeeded", "failed", "canceled"] as const;
+export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
+
+/** A webhook asked for with an edit: `url` must be https to a public address. */
+export interface WebhookRequest {
+  url: string;
+  /** Default: `succeeded`, `failed`, `canceled`. */
+  events?: WebhookEventName[];
+}
+
+/** One try at delivering a webhook message. */
+export interface WebhookAttempt {
+  at: string;
+  durationMs: number;
+  status?: number;
+  error?: string;
+}
+
+/** A webhook message of a job (`GET /v1/edits/{jobId}/webhooks`), with every attempt. */
+export interface WebhookDelivery {
+  /** The `webhook-id` every attempt carries. */
+  id: string;
+  /** `edit.<event>`. */
+  type: string;
+  url: string;
+  state: "pending" | "delivered" | "failed";
+  createdAt: string;
+  nextAttemptAt?: string;
+  attempts: WebhookAttempt[];
 }

@@ -2,7 +2,7 @@
  * Turns a job as it arrives (a Firestore projection document, or the API's JSON) into the typed
  * `Job`. Pure, so that the web app, the command line and the tests share one reading.
  */
-import { JOB_STATUSES, type Job, type JobFailure, type JobOutput, type JobStatus, type TileProgress } from "./editTypes.js";
+import { JOB_STATUSES, OUTPUT_FORMATS, type Job, type JobFailure, type JobOutput, type JobStatus, type OutputFormat, type TileProgress } from "./editTypes.js";
 
 export class MalformedJobError extends Error {
   override readonly name = "MalformedJobError";
@@ -24,6 +24,8 @@ export function parseJob(raw: unknown): Job {
     attempts: count(data, "attempts"),
     createdAt: text(data, "createdAt"),
     updatedAt: text(data, "updatedAt"),
+    priority: data.priority === "batch" ? ("batch" as const) : ("interactive" as const),
+    ...(data.outputFormat === undefined ? {} : { outputFormat: outputFormat(data.outputFormat) }),
   };
   const error = data.error === undefined ? undefined : failure(data.error);
   switch (status as JobStatus) {
@@ -36,7 +38,12 @@ export function parseJob(raw: unknown): Job {
       return { ...common, status: "running", ...(progress ? { progress } : {}), ...(error ? { lastError: error } : {}) };
     }
     case "succeeded":
-      return { ...common, status: "succeeded", output: output(data.output) };
+      return {
+        ...common,
+        status: "succeeded",
+        output: output(data.output),
+        ...(typeof data.cachedFrom === "string" ? { cachedFrom: data.cachedFrom } : {}),
+      };
     case "failed":
       return { ...common, status: "failed", error: error ?? { code: "unknown", message: "The edit failed for a reason the service did not give." } };
     case "canceled":
@@ -61,6 +68,19 @@ function output(raw: unknown): JobOutput {
     height: count(data, "height", "job.output"),
     contentType: text(data, "contentType", "job.output"),
     sizeBytes: count(data, "sizeBytes", "job.output"),
+  };
+}
+
+function outputFormat(raw: unknown): OutputFormat {
+  const data = record(raw, "job.outputFormat");
+  const format = data.format;
+  if (typeof format !== "string" || !(OUTPUT_FORMATS as readonly string[]).includes(format)) {
+    throw new MalformedJobError(`job.outputFormat.format is ${JSON.stringify(format)}, not one of ${OUTPUT_FORMATS.join(", ")}`);
+  }
+  return {
+    format: format as OutputFormat["format"],
+    ...(data.quality === undefined ? {} : { quality: count(data, "quality", "job.outputFormat") }),
+    ...(data.background === undefined ? {} : { background: text(data, "background", "job.outputFormat") }),
   };
 }
 

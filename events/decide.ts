@@ -3,8 +3,11 @@
  * append, or a typed rejection. Pure; time and ids come in.
  */
 import type { EditEvent, OutputRef } from "./editEvents.js";
-import { assertNever, hasLiveLease, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
+import { assertNever, deadlineFailure, hasLiveLease, isOverdue, isTerminal, UPLOAD_EXPIRED, type JobState } from "./jobState.js";
 import type { EditParams, Operation } from "./operations.js";
+import type { Priority } from "./priority.js";
+import type { WebhookSubscription } from "./webhookEvents.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export type EditCommand =
   | {
@@ -17,12 +20,30 @@ export type EditCommand =
       input: { bucket: string; object: string; contentType: string };
       idempotencyKey?: string;
       requestFingerprint?: string;
+      priority?: Priority;
+      /** The request's semantic digest (events/resultCache.ts); absent: no result cache. */
+      cacheDigest?: string;
+      webhook?: WebhookSubscription;
+      /** The result's format; absent, PNG. */
+      output?: OutputFormat;
     }
   | { type: "RecordUpload"; bucket: string; object: string; contentType: string; sizeBytes: number }
   | { type: "StartEdit"; workerId: string; leaseMs: number }
   /** Tiles done so far by the worker holding the job. */
   | { type: "RecordProgress"; workerId: string; tilesDone: number; tilesTotal: number }
-  | { type: "CompleteEdit"; workerId: string; output: OutputRef; processingMs: number; inferenceMs: number }
+  /**
+   * The holder's result. `cacheKey`: the key later requests may find it under; `cachedFrom`: the
+   * earlier job whose result it reuses, with no model run.
+   */
+  | {
+      type: "CompleteEdit";
+      workerId: string;
+      output: OutputRef;
+      processingMs: number;
+      inferenceMs: number;
+      cacheKey?: string;
+      cachedFrom?: string;
+    }
   /** A failure worth another attempt; after `maxAttempts` it becomes final. */
   | { type: "FailAttempt"; workerId: string; code: string; message: string; maxAttempts: number }
   /** A failure no retry can mend. `workerId` absent: recorded from outside a worker. */
@@ -52,7 +73,13 @@ export type EditCommand =
    * frees its owner's in-flight slot. Given by the sweeper, and by the upload trigger when a late
    * upload arrives.
    */
-  | { type: "ExpireUpload"; expireAfterMs: number };
+  | { type: "ExpireUpload"; expireAfterMs: number }
+  /**
+   * The order for a job not ended `deadlineMs` after a worker first started it: it fails with
+   * `deadline_exceeded`. Given by the worker running it, and by the sweeper for one no worker
+   * runs. A live lease does not protect it: its worker sees the job end and stops its work.
+   */
+  | { type: "ExpireDeadline"; deadlineMs: number };
 
 export type RejectionCode =
   | "not_found"
@@ -64,7 +91,8 @@ export type RejectionCode =
   | "not_lease_holder"
   | "not_running"
   | "not_stale"
-  | "not_expired";
+  | "not_expired"
+  | "not_overdue";
 
 export interface Rejection {
   code: RejectionCode;
@@ -105,6 +133,8 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
           output: command.output,
           processingMs: command.processingMs,
           inferenceMs: command.inferenceMs,
+          ...(command.cachedFrom === undefined ? {} : { cachedFrom: command.cachedFrom }),
+          ...(command.cacheKey === undefined ? {} : { cacheKey: command.cacheKey }),
         },
       });
     case "FailAttempt": {
@@ -148,6 +178,12 @@ export function decide(command: EditCommand, state: JobState | undefined, now: D
         return reject("not_expired", `the job was requested at ${state.createdAt}; its upload URL is still valid`);
       }
       return accept({ type: "EditCanceled", data: { by: "system", reason: UPLOAD_EXPIRED } });
+    case "ExpireDeadline":
+      if (isTerminal(state.status)) return reject("already_ended", `the job has already ${state.status}`);
+      if (!isOverdue(state, now, command.deadlineMs)) {
+        return reject("not_overdue", state.firstStartedAt === undefined ? "the job has not started" : `the job started at ${state.firstStartedAt}`);
+      }
+      return accept({ type: "EditFailed", data: { ...deadlineFailure(command.deadlineMs), attempt: state.attempts } });
     default:
       return assertNever(command);
   }

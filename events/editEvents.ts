@@ -5,6 +5,9 @@
  */
 import { z } from "zod";
 import { OPERATIONS } from "./operations.js";
+import { PRIORITIES } from "./priority.js";
+import { WEBHOOK_EVENTS } from "./webhookEvents.js";
+import { BACKGROUND_PATTERN, OUTPUT_FORMATS } from "./outputFormat.js";
 
 const objectRef = z.object({ bucket: z.string().min(1), object: z.string().min(1) });
 export type ObjectRef = z.infer<typeof objectRef>;
@@ -23,6 +26,20 @@ const editRequested = z.object({
   idempotencyKey: z.string().optional(),
   /** A digest of the request, to tell a replay from a reuse of the key for another request. */
   requestFingerprint: z.string().optional(),
+  /** `interactive` or `batch`; absent in events older than priorities, which were interactive. */
+  priority: z.enum(PRIORITIES).optional(),
+  /** The request's semantic digest (events/resultCache.ts); absent when the caller opted out of the result cache. */
+  cacheDigest: z.string().optional(),
+  /** Where to POST the job's events, signed (functions/webhookDelivery.ts), and which ones. */
+  webhook: z.object({ url: z.string().min(1), events: z.array(z.enum(WEBHOOK_EVENTS)).min(1) }).optional(),
+  /** The result's file format; absent (every event before formats existed), PNG. Added without a version bump: optional. */
+  output: z
+    .object({
+      format: z.enum(OUTPUT_FORMATS),
+      quality: z.number().int().min(1).max(100).optional(),
+      background: z.string().regex(BACKGROUND_PATTERN).optional(),
+    })
+    .optional(),
 });
 
 const imageUploaded = objectRef.extend({
@@ -65,6 +82,10 @@ const editSucceeded = z.object({
   processingMs: z.number().nonnegative(),
   /** Milliseconds of that spent waiting on inference calls. */
   inferenceMs: z.number().nonnegative(),
+  /** The earlier job of the same user whose result this is, when it came from the result cache. */
+  cachedFrom: z.string().min(1).optional(),
+  /** The result's cache key (events/resultCache.ts), under which a later request may find it. */
+  cacheKey: z.string().min(1).optional(),
 });
 
 const failure = z.object({

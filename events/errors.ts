@@ -55,7 +55,7 @@ export class ImageStoreError extends Error {
   }
 }
 
-export type AuthErrorCode = "missing_token" | "invalid_token" | "expired_token";
+export type AuthErrorCode = "missing_token" | "invalid_token" | "expired_token" | "revoked_token";
 
 export class AuthError extends Error {
   override readonly name = "AuthError";

@@ -44,4 +44,26 @@ export interface EventStore {
   listLapsedLeases(now: Date, limit: number): Promise<JobState[]>;
   /** Jobs queued with no change since before `before`: their message may be lost. Oldest first. */
   listStaleQueued(before: Date, limit: number): Promise<JobState[]>;
+  /** Jobs not ended (queued or running) that a worker first started before `before`. Oldest first. */
+  listStartedBefore(before: Date, limit: number): Promise<JobState[]>;
+  /**
+   * The job whose result was recorded under `cacheKey` for `ownerId`, and when it succeeded; the
+   * store keeps this index itself, in the same write as the `EditSucceeded` that carries the key
+   * (the projection's `cacheKey`). Undefined when none, or when the key is another owner's.
+   */
+  findCachedResult(ownerId: string, cacheKey: string): Promise<CachedResult | undefined>;
+}
+
+/** An entry of the result cache's index. */
+export interface CachedResult {
+  jobId: string;
+  /** When that job succeeded. */
+  succeededAt: string;
+}
+
+/** The cache entry an append writes: for a job that succeeds with a cache key of its own. */
+export function cacheEntryOf(events: readonly RecordedEvent[], projection: JobState): (CachedResult & { ownerId: string; cacheKey: string }) | undefined {
+  const succeeded = events.find((event) => event.type === "EditSucceeded");
+  if (!succeeded || succeeded.type !== "EditSucceeded" || succeeded.data.cacheKey === undefined) return undefined;
+  return { ownerId: projection.ownerId, cacheKey: succeeded.data.cacheKey, jobId: projection.jobId, succeededAt: succeeded.at };
 }

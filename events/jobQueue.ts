@@ -4,11 +4,14 @@
  * test/doubles/memoryJobQueue.ts. Both pass test/support/jobQueueContract.ts.
  */
 import type { Operation } from "./operations.js";
+import type { Priority } from "./priority.js";
 
 /** What the queue carries: just enough to find the job; the state lives in the event store. */
 export interface JobMessage {
   jobId: string;
   operation: Operation;
+  /** Which of the queue's lanes the message goes to; absent, interactive. */
+  priority?: Priority;
 }
 
 /**

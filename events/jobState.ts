@@ -4,6 +4,9 @@
  */
 import type { Failure, ObjectRef, OutputRef, RecordedEvent } from "./editEvents.js";
 import type { EditParams, Operation } from "./operations.js";
+import { DEFAULT_PRIORITY, type Priority } from "./priority.js";
+import type { WebhookSubscription } from "./webhookEvents.js";
+import type { OutputFormat } from "./outputFormat.js";
 
 export const JOB_STATUSES = ["awaiting_upload", "queued", "running", "succeeded", "failed", "canceled"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -39,6 +42,22 @@ export function awaitsFirstStart(state: JobState | undefined): boolean {
   return state?.status === "queued" && state.attempts === 0;
 }
 
+/** True when the job has not ended `deadlineMs` after a worker first started it. */
+export function isOverdue(state: JobState | undefined, now: Date, deadlineMs: number): boolean {
+  if (!state || isTerminal(state.status) || state.firstStartedAt === undefined) return false;
+  return now.getTime() - Date.parse(state.firstStartedAt) >= deadlineMs;
+}
+
+/** The code and sentence of a job failed by its deadline. */
+export function deadlineFailure(deadlineMs: number): Failure {
+  return {
+    code: DEADLINE_EXCEEDED,
+    message: `The edit did not finish within ${Math.round(deadlineMs / 1000)} seconds of starting, so it was stopped; try a smaller image or try again later.`,
+  };
+}
+
+export const DEADLINE_EXCEEDED = "deadline_exceeded";
+
 /** True while the job runs under a lease that has not lapsed at `now`: its worker is alive. */
 export function hasLiveLease(state: JobState | undefined, now: Date): boolean {
   return state?.status === "running" && state.leaseExpiresAt !== undefined && Date.parse(state.leaseExpiresAt) > now.getTime();
@@ -67,6 +86,20 @@ export interface JobState {
   leaseExpiresAt?: string;
   idempotencyKey?: string;
   requestFingerprint?: string;
+  /** Which queue the job waits in, and its Triton request priority. */
+  priority: Priority;
+  /** When a worker first started the edit; the job's deadline counts from here. */
+  firstStartedAt?: string;
+  /** The request's semantic digest; absent when the caller opted out of the result cache. */
+  cacheDigest?: string;
+  /** The result's cache key, once it succeeded with one. */
+  cacheKey?: string;
+  /** The earlier job whose result this job reused from the result cache. */
+  cachedFrom?: string;
+  /** Where the job's events are POSTed, signed, and which ones. */
+  webhook?: WebhookSubscription;
+  /** The result's format as asked; absent, PNG (`DEFAULT_OUTPUT_FORMAT`). */
+  outputFormat?: OutputFormat;
 }
 
 /** Folds one event into the state. The first event must be EditRequested. */
@@ -88,6 +121,10 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       updatedAt: event.at,
       ...(data.idempotencyKey === undefined ? {} : { idempotencyKey: data.idempotencyKey }),
       ...(data.requestFingerprint === undefined ? {} : { requestFingerprint: data.requestFingerprint }),
+      priority: data.priority ?? DEFAULT_PRIORITY,
+      ...(data.cacheDigest === undefined ? {} : { cacheDigest: data.cacheDigest }),
+      ...(data.webhook === undefined ? {} : { webhook: { url: data.webhook.url, events: [...data.webhook.events] } }),
+      ...(data.output === undefined ? {} : { outputFormat: data.output }),
     };
   }
   if (!state) throw new Error(`${event.type} at seq ${event.seq} before EditRequested`);
@@ -104,6 +141,7 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
       next.attempts = state.attempts + 1;
       next.workerId = event.data.workerId;
       next.leaseExpiresAt = event.data.leaseExpiresAt;
+      next.firstStartedAt = state.firstStartedAt ?? event.at;
       delete next.progress;
       return next;
     case "EditProgressed":
@@ -119,6 +157,8 @@ export function evolve(state: JobState | undefined, event: RecordedEvent): JobSt
     case "EditSucceeded":
       next.status = "succeeded";
       next.output = event.data.output;
+      if (event.data.cachedFrom !== undefined) next.cachedFrom = event.data.cachedFrom;
+      if (event.data.cacheKey !== undefined) next.cacheKey = event.data.cacheKey;
       delete next.error;
       return withoutLease(next);
     case "EditFailed":

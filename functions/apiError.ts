@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | "unknown_operation"
   | "operation_unavailable"
   | "invalid_param"
+  | "invalid_webhook"
   | "unsupported_media_type"
   | "payload_too_large"
   | "invalid_idempotency_key"
@@ -28,6 +29,7 @@ const STATUS: Record<ApiErrorCode, number> = {
   unknown_operation: 400,
   operation_unavailable: 400,
   invalid_param: 400,
+  invalid_webhook: 400,
   unsupported_media_type: 415,
   payload_too_large: 413,
   invalid_idempotency_key: 400,
@@ -48,6 +50,8 @@ export class ApiError extends Error {
     message: string,
     /** For `rate_limited` and `unavailable`: seconds after which a retry may succeed, sent as `Retry-After`. */
     readonly retryAfterSeconds?: number,
+    /** Headers the answer carries besides `Retry-After`, such as a 405's `Allow`. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -86,7 +90,9 @@ export function toErrorResponse(error: unknown): ErrorResponse {
             ? new ApiError("unavailable", "the job store is unavailable; try again shortly", STORE_RETRY_AFTER_SECONDS)
           : new ApiError("internal", "something went wrong on our side; try again shortly");
   const body = { error: { code: apiError.code, message: apiError.message } };
-  return apiError.retryAfterSeconds === undefined
-    ? { status: apiError.status, body }
-    : { status: apiError.status, headers: { "Retry-After": String(apiError.retryAfterSeconds) }, body };
+  const headers = {
+    ...apiError.headers,
+    ...(apiError.retryAfterSeconds === undefined ? {} : { "Retry-After": String(apiError.retryAfterSeconds) }),
+  };
+  return Object.keys(headers).length === 0 ? { status: apiError.status, body } : { status: apiError.status, headers, body };
 }

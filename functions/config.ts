@@ -3,7 +3,6 @@
  * validation. A bad value stops start-up with a message naming the variable. No other file of
  * the functions reads `process.env`.
  */
-import { FIREBASE_JWKS_URL } from "../adapters/auth/jwtTokenVerifier.js";
 import { ConfigError, integer, optional, required, type Env } from "../config/envValues.js";
 import { parseTelemetryConfig, type TelemetryConfig } from "../observability/telemetryConfig.js";
 
@@ -14,15 +13,20 @@ export interface FunctionsConfig {
   uploadsBucket: string;
   /** RESULTS_BUCKET: where workers write the edited images. */
   resultsBucket: string;
-  /** JOBS_TOPIC: the Pub/Sub topic workers pull jobs from. */
+  /** JOBS_TOPIC: the Pub/Sub topic workers pull interactive jobs from. */
   jobsTopic: string;
+  /** JOBS_BATCH_TOPIC: the topic of batch jobs, which workers take only while no interactive job waits; absent, batch jobs share JOBS_TOPIC. */
+  jobsBatchTopic?: string;
+  /** JOB_DEADLINE_SECONDS: the sweeper fails a job not ended this long after it first started, as the worker does (default 300, 5..86400). */
+  jobDeadlineSeconds: number;
   auth: {
-    /** AUTH_ISSUER: the `iss` tokens must carry; default Firebase's for FIREBASE_PROJECT_ID. */
-    issuer: string;
-    /** AUTH_AUDIENCE: the `aud` tokens must carry; default FIREBASE_PROJECT_ID. */
-    audience: string;
-    /** AUTH_JWKS: the signing keys, an https URL or a JWKS file; default Google's keys for Firebase. */
-    jwks: string;
+    /** FIREBASE_PROJECT_ID: the Firebase project whose ID tokens are accepted (default GCP_PROJECT). */
+    projectId: string;
+    /**
+     * FIREBASE_AUTH_EMULATOR_HOST: host:port of the Firebase Auth emulator, whose unsigned tokens
+     * are then accepted. Local stack and tests only; never set in a deployed environment.
+     */
+    emulatorHost?: string;
   };
   /** SIGNED_URL_TTL_SECONDS: how long an upload URL stays valid (default 600, 60..3600). */
   signedUrlTtlSeconds: number;
@@ -59,6 +63,20 @@ export interface FunctionsConfig {
   maxOutputPixels: number;
   /** QUEUED_REPUBLISH_SECONDS: after this long queued with nothing happening, the sweeper publishes a job again (default 600, 10..86400). */
   queuedRepublishSeconds: number;
+  /** WEBHOOK_TIMEOUT_SECONDS: how long one webhook attempt may take before it counts as failed (default 10, 1..30). */
+  webhookTimeoutSeconds: number;
+  /** WEBHOOK_RETRY_BASE_SECONDS: the wait after a webhook's first failed attempt, doubled after each further one (default 5, 1..3600). */
+  webhookRetryBaseSeconds: number;
+  /** WEBHOOK_RETRY_MAX_SECONDS: the longest wait between two attempts (default 3600, 1..86400). */
+  webhookRetryMaxSeconds: number;
+  /** WEBHOOK_RETRY_WINDOW_SECONDS: how long after its event a webhook is still retried (default 86400, 24 h; 1..604800). */
+  webhookRetryWindowSeconds: number;
+  /**
+   * WEBHOOK_ALLOW_LOOPBACK_HTTP: `true` lets webhooks go to http and to loopback addresses
+   * (127.0.0.0/8, ::1), for the local stack only; never set in a deployment (infra refuses it).
+   * Default false: https to public addresses only.
+   */
+  webhookAllowLoopbackHttp: boolean;
   /** CORS_ORIGINS: comma-separated origins the web app is served from; `*` for any; none by default. */
   corsOrigins: string[];
   /** STORAGE_API_ENDPOINT: the Storage API base URL, set only for an emulator (local stack). Not STORAGE_EMULATOR_HOST, which the client library reads by itself and combines badly with an explicit endpoint. */
@@ -77,8 +95,13 @@ export interface FunctionsConfig {
 export function parseConfig(env: Env): FunctionsConfig {
   const projectId = required(env, "GCP_PROJECT");
   const firebaseProject = env.FIREBASE_PROJECT_ID || projectId;
+  const authEmulatorHost = optional(env, "FIREBASE_AUTH_EMULATOR_HOST");
+  if (authEmulatorHost !== undefined && !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(authEmulatorHost)) {
+    throw new ConfigError(`FIREBASE_AUTH_EMULATOR_HOST must be host:port such as 127.0.0.1:9099, not "${authEmulatorHost}"`);
+  }
   const storageSignerKeyFile = optional(env, "STORAGE_SIGNER_KEY_FILE");
   const storageApiEndpoint = optional(env, "STORAGE_API_ENDPOINT");
+  const jobsBatchTopic = optional(env, "JOBS_BATCH_TOPIC");
   if (storageApiEndpoint !== undefined && !/^https?:\/\//.test(storageApiEndpoint)) {
     throw new ConfigError(`STORAGE_API_ENDPOINT must be a URL such as http://127.0.0.1:4443, not "${storageApiEndpoint}"`);
   }
@@ -87,15 +110,20 @@ export function parseConfig(env: Env): FunctionsConfig {
   if (bodyMemoryBudgetBytes < maxDirectUploadBytes) {
     throw new ConfigError(`BODY_MEMORY_BUDGET_BYTES (${bodyMemoryBudgetBytes}) must be at least MAX_DIRECT_UPLOAD_BYTES (${maxDirectUploadBytes})`);
   }
+  const allowLoopback = optional(env, "WEBHOOK_ALLOW_LOOPBACK_HTTP") ?? "false";
+  if (allowLoopback !== "true" && allowLoopback !== "false") {
+    throw new ConfigError(`WEBHOOK_ALLOW_LOOPBACK_HTTP must be true or false, not "${allowLoopback}"`);
+  }
   return {
     projectId,
     uploadsBucket: required(env, "UPLOADS_BUCKET"),
     resultsBucket: required(env, "RESULTS_BUCKET"),
     jobsTopic: required(env, "JOBS_TOPIC"),
+    ...(jobsBatchTopic === undefined ? {} : { jobsBatchTopic }),
+    jobDeadlineSeconds: integer(env, "JOB_DEADLINE_SECONDS", 300, 5, 86_400),
     auth: {
-      issuer: env.AUTH_ISSUER || `https://securetoken.google.com/${firebaseProject}`,
-      audience: env.AUTH_AUDIENCE || firebaseProject,
-      jwks: env.AUTH_JWKS || FIREBASE_JWKS_URL,
+      projectId: firebaseProject,
+      ...(authEmulatorHost === undefined ? {} : { emulatorHost: authEmulatorHost }),
     },
     signedUrlTtlSeconds: integer(env, "SIGNED_URL_TTL_SECONDS", 600, 60, 3600),
     resultUrlTtlSeconds: integer(env, "RESULT_URL_TTL_SECONDS", 900, 60, 86_400),
@@ -113,6 +141,11 @@ export function parseConfig(env: Env): FunctionsConfig {
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
     queuedRepublishSeconds: integer(env, "QUEUED_REPUBLISH_SECONDS", 600, 10, 86_400),
+    webhookTimeoutSeconds: integer(env, "WEBHOOK_TIMEOUT_SECONDS", 10, 1, 30),
+    webhookRetryBaseSeconds: integer(env, "WEBHOOK_RETRY_BASE_SECONDS", 5, 1, 3600),
+    webhookRetryMaxSeconds: integer(env, "WEBHOOK_RETRY_MAX_SECONDS", 3600, 1, 86_400),
+    webhookRetryWindowSeconds: integer(env, "WEBHOOK_RETRY_WINDOW_SECONDS", 86_400, 1, 604_800),
+    webhookAllowLoopbackHttp: allowLoopback === "true",
     telemetry: parseTelemetryConfig(env, { serviceName: "image-edit-functions", metricsExporter: "none" }),
     corsOrigins: (env.CORS_ORIGINS ?? "").split(",").map((origin) => origin.trim()).filter(Boolean),
     ...(storageApiEndpoint === undefined ? {} : { storageApiEndpoint }),

@@ -23,7 +23,9 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
   async function authenticate(request: ApiRequest): Promise<string> {
     const header = request.headers.authorization ?? "";
     const match = /^Bearer (\S+)$/i.exec(header);
-    const caller = await deps.verifier.verify(match?.[1] ?? "");
+    // Cancelling acts on a job for good: a revoked session or a disabled account must not do it.
+    const checkRevoked = request.method === "POST" && request.path.endsWith("/cancel");
+    const caller = await deps.verifier.verify(match?.[1] ?? "", { checkRevoked });
     await deps.quota?.admit(caller.userId);
     return caller.userId;
   }

@@ -31,9 +31,15 @@ export interface EditRoutes {
   getEdit(userId: string, jobId: string): Promise<ApiResponse>;
   listEvents(userId: string, jobId: string): Promise<ApiResponse>;
   cancelEdit(userId: string, jobId: string): Promise<ApiResponse>;
+  /** `GET /v1/webhooks/secret`: the caller's signing secret, made on the first read. */
+  getWebhookSecret(userId: string): Promise<ApiResponse>;
+  /** `POST /v1/webhooks/secret`: a new secret; the old one signs nothing from then on. */
+  rotateWebhookSecret(userId: string): Promise<ApiResponse>;
+  /** `GET /v1/edits/{jobId}/webhooks`: the job's webhook messages and every attempt at each. */
+  listWebhookDeliveries(userId: string, jobId: string): Promise<ApiResponse>;
 }
 
-const JOB_PATH = /^\/v1\/edits\/([A-Za-z0-9-]{1,64})(\/events|\/cancel)?$/;
+const JOB_PATH = /^\/v1\/edits\/([A-Za-z0-9-]{1,64})(\/events|\/cancel|\/webhooks)?$/;
 
 /**
  * The router. `authenticate` answers the caller's user id, or throws; errors are left to the
@@ -60,6 +66,10 @@ export function createEditRouter(
       if (method === "GET") return routes.listEdits(userId);
       return request.query.operation !== undefined ? routes.createDirect(userId, request) : routes.createSigned(userId, request);
     }
+    if (path === "/v1/webhooks/secret") {
+      allow(method, "GET", "POST");
+      return method === "GET" ? routes.getWebhookSecret(userId) : routes.rotateWebhookSecret(userId);
+    }
     const match = JOB_PATH.exec(path);
     if (!match) throw new ApiError("not_found", `no route ${method} ${path}`);
     const [, jobId = "", sub] = match;
@@ -71,11 +81,18 @@ export function createEditRouter(
       allow(method, "GET");
       return routes.listEvents(userId, jobId);
     }
+    if (sub === "/webhooks") {
+      allow(method, "GET");
+      return routes.listWebhookDeliveries(userId, jobId);
+    }
     allow(method, "POST");
     return routes.cancelEdit(userId, jobId);
   };
 }
 
+/** Refuses a method the path does not have with 405 and the `Allow` header RFC 9110 asks for. */
 function allow(method: string, ...allowed: string[]): void {
-  if (!allowed.includes(method)) throw new ApiError("method_not_allowed", `use ${allowed.join(" or ")}`);
+  if (!allowed.includes(method)) {
+    throw new ApiError("method_not_allowed", `use ${allowed.join(" or ")}`, undefined, { Allow: allowed.join(", ") });
+  }
 }

@@ -4,20 +4,31 @@
  * - `api`, the HTTP API;
  * - `uploadFinalized`, the Cloud Storage object-finalized CloudEvent handler;
  * - `deadLetter`, the Pub/Sub messagePublished CloudEvent handler of the dead-letter topic;
- * - `sweepJobs`, the sweeper of ghost jobs, an HTTP function Cloud Scheduler calls.
+ * - `sweepJobs`, the sweeper of ghost jobs and of webhook retries, an HTTP function Cloud Scheduler calls;
+ * - `webhookEvents`, the Firestore document-created CloudEvent handler of `jobs/{jobId}/events/{seq}`,
+ *   which owes a job's webhook its messages (functions/webhookDelivery.ts).
  */
 import { randomUUID } from "node:crypto";
+import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { Firestore } from "@google-cloud/firestore";
 import * as functions from "@google-cloud/functions-framework";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
-import { createJwtTokenVerifier } from "../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../adapters/firestore/firestoreEventStore.js";
 import { createJsonLogger } from "../adapters/logging/jsonLogger.js";
 import { createPubsubJobQueue } from "../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../adapters/storage/gcsImageStore.js";
 import { createFirestoreRequestCounter } from "../adapters/firestore/firestoreRequestCounter.js";
+import { createFirestoreWebhookOutbox } from "../adapters/firestore/firestoreWebhookOutbox.js";
+import { createFirestoreWebhookSecrets } from "../adapters/firestore/firestoreWebhookSecrets.js";
+import { createHttpWebhookSender } from "../adapters/webhooks/httpWebhookSender.js";
+import { createWebhookGuard } from "../adapters/webhooks/webhookGuard.js";
+import { toJobView } from "./jobView.js";
+import { createWebhookDeliverer } from "./webhookDelivery.js";
+import { jobEventOfDocument } from "./webhookTrigger.js";
+import { newWebhookSecret } from "./webhookSignature.js";
 import { createDeadLetterHandler, type PubsubMessageData } from "./deadLetterHandler.js";
 import { createJobSweeper } from "./jobSweeper.js";
 import { createQuota } from "./quota.js";
@@ -53,10 +64,28 @@ const pubsub = new PubSub({ projectId: config.projectId });
 
 const store = instrumentEventStore(createFirestoreEventStore(firestore, { deadlineMs: config.storeDeadlineMs }), instruments);
 const images = instrumentImageStore(createGcsImageStore(storage), instruments);
-const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic, { deadlineMs: config.storeDeadlineMs }), config.jobsTopic, instruments);
+const queue = instrumentJobQueue(createPubsubJobQueue(pubsub, config.jobsTopic, config.jobsBatchTopic, { deadlineMs: config.storeDeadlineMs }), config.jobsTopic, instruments);
 const clock = { now: () => new Date() };
 
-const verifier = createJwtTokenVerifier(config.auth);
+const webhookGuard = createWebhookGuard({
+  allowLoopbackHttp: config.webhookAllowLoopbackHttp,
+  resolve: async (hostname) => (await lookup(hostname, { all: true, verbatim: true })).map((entry) => entry.address),
+});
+const webhookOutbox = createFirestoreWebhookOutbox(firestore);
+const webhookSecrets = createFirestoreWebhookSecrets(firestore);
+const webhooks = createWebhookDeliverer({
+  store,
+  outbox: webhookOutbox,
+  secrets: webhookSecrets,
+  sender: createHttpWebhookSender(webhookGuard),
+  clock,
+  view: (job) => toJobView(job, { images, clock, config }),
+  newSecret: newWebhookSecret,
+  config,
+  log,
+});
+
+const verifier = createFirebaseTokenVerifier(config.auth);
 // Before the Functions Framework creates its server (after loading this module): no body is
 // parsed but by the guard, within its limits.
 installBodyGuard(createBodyGuard({ verifier, config, log }), config);
@@ -73,6 +102,7 @@ const api = instrumentHttpHandler(
     checkDimensions: createDimensionCheck(config.maxInputPixels, config.maxOutputPixels),
     config,
     log,
+    webhooks: { checkUrl: webhookGuard.check, secrets: webhookSecrets, outbox: webhookOutbox, newSecret: newWebhookSecret },
   }),
   instruments,
 );
@@ -128,10 +158,24 @@ functions.http("sweepJobs", async (req, res) => {
     return;
   }
   const result = await sweep();
+  // The webhook outbox's retries, due by their backoff.
+  const hooks = await webhooks.deliverDue();
   res.status(200).json({
+    overdue: result.overdue.length,
     requeued: result.requeued.length,
     failed: result.failed.length,
     republished: result.republished.length,
     expired: result.expired.length,
+    webhooksAttempted: hooks.attempted,
+    webhooksDelivered: hooks.delivered,
   });
+});
+
+// Eventarc's google.cloud.firestore.document.v1.created on jobs/{jobId}/events/{seq}. Its data is
+// a protobuf we need not decode: the subject names the document, and the event is read from the
+// log. A throw makes Eventarc retry (the trigger has retries on), and a repeat adds nothing.
+functions.cloudEvent("webhookEvents", async (event: functions.CloudEvent<unknown>) => {
+  const at = jobEventOfDocument(event.subject ?? "");
+  if (!at) return;
+  await webhooks.enqueue(at.jobId, at.seq);
 });

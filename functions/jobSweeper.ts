@@ -7,7 +7,10 @@
  * with the worker that held it) is queued and published again. A job still awaiting its upload
  * once its upload URL has expired (SIGNED_URL_TTL_SECONDS, plus `UPLOAD_GRACE_MS` for an upload
  * that started in time) ends, canceled with the reason `upload_expired`, which frees its owner's
- * in-flight slot.
+ * in-flight slot. A job not ended JOB_DEADLINE_SECONDS after it first started fails with
+ * `deadline_exceeded`: its worker, if it still runs it, enforces the deadline itself, so the sweeper
+ * mostly finds orphans (a dead worker's job, or one back in the queue); a worker still on it sees
+ * the job end and stops its tile work.
  */
 import { handleCommand } from "../events/handleCommand.js";
 import type { Clock } from "../events/clock.js";
@@ -28,6 +31,8 @@ export function uploadExpiryMs(config: Pick<FunctionsConfig, "signedUrlTtlSecond
 }
 
 export interface SweepResult {
+  /** Jobs failed with `deadline_exceeded`. */
+  overdue: string[];
   requeued: string[];
   failed: string[];
   /** Queued jobs whose message may have been lost, published again. */
@@ -43,12 +48,21 @@ export function createJobSweeper(deps: {
   store: EventStore;
   queue: JobQueue;
   clock: Clock;
-  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds" | "signedUrlTtlSeconds">;
+  config: Pick<FunctionsConfig, "maxAttempts" | "queuedRepublishSeconds" | "signedUrlTtlSeconds" | "jobDeadlineSeconds">;
   log?: Logger;
 }): () => Promise<SweepResult> {
   const log = deps.log ?? (() => {});
   return async () => {
-    const result: SweepResult = { requeued: [], failed: [], republished: [], expired: [] };
+    const result: SweepResult = { overdue: [], requeued: [], failed: [], republished: [], expired: [] };
+    // Deadlines first, so that an overdue ghost fails rather than going back to the queue.
+    const deadlineMs = deps.config.jobDeadlineSeconds * 1000;
+    const overdue = await deps.store.listStartedBefore(new Date(deps.clock.now().getTime() - deadlineMs), BATCH);
+    for (const job of overdue) {
+      const outcome = await handleCommand(deps, job.jobId, { type: "ExpireDeadline", deadlineMs });
+      if (outcome.rejection) continue;
+      result.overdue.push(job.jobId);
+      log({ severity: "WARNING", message: "edit failed: its deadline passed", jobId: job.jobId, firstStartedAt: job.firstStartedAt, status: job.status });
+    }
     const lapsed = await deps.store.listLapsedLeases(deps.clock.now(), BATCH);
     for (const job of lapsed) {
       const outcome = await handleCommand(deps, job.jobId, { type: "ReclaimJob", maxAttempts: deps.config.maxAttempts });
@@ -58,7 +72,7 @@ export function createJobSweeper(deps: {
         result.failed.push(job.jobId);
         log({ severity: "WARNING", message: "ghost job failed: its worker died and no attempts are left", jobId: job.jobId, workerId: job.workerId });
       } else {
-        await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
+        await deps.queue.publish({ jobId: job.jobId, operation: job.operation, priority: job.priority });
         result.requeued.push(job.jobId);
         log({ severity: "WARNING", message: "ghost job requeued: its worker stopped beating", jobId: job.jobId, workerId: job.workerId });
       }
@@ -68,7 +82,7 @@ export function createJobSweeper(deps: {
     for (const job of stale) {
       const outcome = await handleCommand(deps, job.jobId, { type: "RequeueStale", staleMs });
       if (outcome.rejection) continue;
-      await deps.queue.publish({ jobId: job.jobId, operation: job.operation });
+      await deps.queue.publish({ jobId: job.jobId, operation: job.operation, priority: job.priority });
       result.republished.push(job.jobId);
       log({ severity: "WARNING", message: "stale queued job published again: its message may have been lost", jobId: job.jobId, queuedSince: job.updatedAt });
     }

@@ -5,6 +5,8 @@
 import type { RecordedEvent } from "../events/editEvents.js";
 import type { JobState } from "../events/jobState.js";
 import type { EditParams, Operation } from "../events/operations.js";
+import type { Priority } from "../events/priority.js";
+import { DEFAULT_OUTPUT_FORMAT, type OutputFormat } from "../events/outputFormat.js";
 import type { Clock } from "../events/clock.js";
 import type { ImageStore } from "../events/imageStore.js";
 import type { FunctionsConfig } from "./config.js";
@@ -24,6 +26,14 @@ export interface JobView {
   error?: { code: string; message: string };
   /** While running: tiles done over tiles total, updated at most once a second. */
   progress?: { tilesDone: number; tilesTotal: number };
+  /** `interactive` or `batch`: which queue the job waits in. */
+  priority: Priority;
+  /** The earlier job of the same user whose result this one reused from the result cache. */
+  cachedFrom?: string;
+  /** Where the job's events are POSTed, and which ones (docs/webhooks.md). */
+  webhook?: { url: string; events: string[] };
+  /** The result's format as asked (PNG when the request named none); `output.contentType` is what was written. */
+  outputFormat: OutputFormat;
 }
 
 /** An event of a job's log as a client sees it. */
@@ -52,7 +62,11 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
     attempts: job.attempts,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
+    // Projections written before priorities have none: they were interactive.
+    priority: job.priority ?? "interactive",
+    outputFormat: job.outputFormat ?? DEFAULT_OUTPUT_FORMAT,
   };
+  if (job.cachedFrom !== undefined) result.cachedFrom = job.cachedFrom;
   if (job.output) {
     const expiresAt = new Date(deps.clock.now().getTime() + deps.config.resultUrlTtlSeconds * 1000);
     result.output = {
@@ -65,6 +79,7 @@ export async function toJobView(job: JobState, deps: JobViewDeps): Promise<JobVi
   }
   if (job.error && job.status !== "succeeded") result.error = job.error;
   if (job.progress) result.progress = job.progress;
+  if (job.webhook) result.webhook = { url: job.webhook.url, events: [...job.webhook.events] };
   return result;
 }
 
@@ -73,8 +88,8 @@ export function toEventViews(events: readonly RecordedEvent[]): EventView[] {
   return events.map(({ seq, type, at, data }) => ({ seq, type, at, data: withoutServerFields(data) }));
 }
 
-/** Fields of an event's data that are the server's business: which worker, which bucket and object, the idempotency key and request digest. */
-const SERVER_FIELDS = new Set(["workerId", "bucket", "object", "idempotencyKey", "requestFingerprint"]);
+/** Fields of an event's data that are the server's business: which worker, which bucket and object, the idempotency key, the request and cache digests. */
+const SERVER_FIELDS = new Set(["workerId", "bucket", "object", "idempotencyKey", "requestFingerprint", "cacheDigest", "cacheKey"]);
 
 /** An event's data as a client sees it: the same, without the server's fields, at any depth. */
 function withoutServerFields(value: unknown): unknown {

@@ -7,7 +7,11 @@
 import { EVENT_TYPES } from "../events/editEvents.js";
 import { JOB_STATUSES } from "../events/jobState.js";
 import { OPERATIONS } from "../events/operations.js";
+import { PRIORITIES } from "../events/priority.js";
+import { WEBHOOK_EVENTS } from "../events/webhookEvents.js";
+import { BACKGROUND_PATTERN, DEFAULT_QUALITY, OUTPUT_FORMATS } from "../events/outputFormat.js";
 import { ACCEPTED_CONTENT_TYPES } from "./imageType.js";
+import { MAX_WAIT_SECONDS, MIN_WAIT_SECONDS } from "./syncWait.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });
@@ -20,10 +24,22 @@ const jobId = {
   schema: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" },
 };
 
-/** Answers every call that needs a token can give. */
+/** Answers every call that needs a token can give: it is authenticated, then counted against the caller's requests per minute. */
 const authAnswers = {
   "401": errorAnswer("No token, or a token that is expired, not yet valid, or not ours."),
+  "429": {
+    description: "Over the caller's requests per minute (QUOTA_REQUESTS_PER_MINUTE); on `POST /v1/edits`, also over the jobs in flight (QUOTA_JOBS_IN_FLIGHT). `Retry-After` says when to try again.",
+    headers: { "Retry-After": { description: "Seconds to wait before trying again.", schema: { type: "integer", minimum: 1 } } },
+    content: json(ref("Error")),
+  },
   "500": errorAnswer("Something failed on the service's side."),
+};
+
+/** A method a path does not list (components.responses.MethodNotAllowed). */
+const methodNotAllowed = {
+  description: "A method this path does not have; `Allow` lists those it has.",
+  headers: { Allow: { description: "The methods this path takes, such as `GET, POST`.", required: true, schema: { type: "string" } } },
+  content: json(ref("Error")),
 };
 
 export const OPENAPI_DOCUMENT = {
@@ -34,7 +50,7 @@ export const OPENAPI_DOCUMENT = {
     description: [
       "Create, follow and cancel AI image edits. Every call except this document needs `Authorization: Bearer <Firebase ID token>` (locally: `npm run token -- <userId>`), the model list included.",
       "Bodies: no `Content-Encoding` but `identity` (415); a JSON body at most MAX_JSON_BODY_BYTES (8 KiB by default) and a direct upload at most MAX_DIRECT_UPLOAD_BYTES (413), checked before the body is read; without a valid token no body is read (401). Unknown fields of a JSON body answer 400, naming them.",
-      "Errors are `{\"error\":{\"code\",\"message\"}}`. A method that a path does not list answers 405; a path not listed here answers 404 (401 first without a token).",
+      "Errors are `{\"error\":{\"code\",\"message\"}}`. A method that a path does not list answers 405 (`#/components/responses/MethodNotAllowed`) with `Allow` naming the methods it lists, after authentication on the paths that need a token; a path not listed here answers 404 (401 first without a token).",
       "A job's live state is also the Firestore document `jobs/{jobId}` (readable by its owner), with the same fields as `Job`, except that `output.url` is its `gs://` address.",
     ].join("\n\n"),
   },
@@ -72,6 +88,7 @@ export const OPENAPI_DOCUMENT = {
             content: json({ type: "object", required: ["edits"], additionalProperties: false, properties: { edits: { type: "array", items: ref("Job") } } }),
           },
           ...authAnswers,
+          "503": errorAnswer("Storage is briefly unavailable (signing the download URLs); try again."),
         },
       },
       post: {
@@ -80,17 +97,58 @@ export const OPENAPI_DOCUMENT = {
         description: [
           "Two flows:",
           "- **signed upload** (a JSON body): answers with a signed `PUT` URL; uploading the photo there starts the job.",
-          "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2` or `params.model=perceptual` (upscale with Real-ESRGAN x4plus instead of SRMD).",
+          "- **direct** (the query has `operation`; the body is the photo, at most `MAX_DIRECT_UPLOAD_BYTES`): the job is queued at once. Each parameter of the edit is a query parameter `params.<name>`, such as `params.scale=2` or `params.model=perceptual` (upscale with Real-ESRGAN x4plus instead of SRMD); the output format is `output.format`, `output.quality`, `output.background`. A JSON body with `operation` in the query answers 400: JSON goes to the signed flow, without `?operation=`. With `Prefer: wait=N` the answer is 200 with the job if it ends within N seconds.",
+          "Photos: JPEG, PNG, WebP or AVIF. HEIC/HEIF answers 415 with what to send instead.",
           "The same `Idempotency-Key` from the same user returns the same job; reusing it for a different request answers 422.",
+          "`priority` (`interactive`, the default, or `batch`): interactive jobs are taken ahead of batch jobs, by the workers and by Triton.",
+          "`cache` (default true): a request whose photo bytes, operation, params, output and model version match an earlier succeeded job of the same user, while that result lives, succeeds at once from that result, with `cachedFrom` naming the earlier job; `false` always runs the model.",
         ].join("\n"),
         parameters: [
           { name: "Idempotency-Key", in: "header", required: false, schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" } },
+          {
+            name: "Prefer",
+            in: "header",
+            required: false,
+            description: `Direct flow only: \`wait=N\` (${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS}) keeps the request open up to N seconds; if the job ends by then the answer is 200 with the job, else 202 as without it. Any other value, or N out of range, is ignored (RFC 7240). The signed flow ignores it: its job cannot end before the upload.`,
+            schema: { type: "string", examples: ["wait=30"] },
+          },
+          { name: "output.format", in: "query", required: false, description: "Direct flow only: the result's format (default png).", schema: { type: "string", enum: [...OUTPUT_FORMATS] } },
+          { name: "output.quality", in: "query", required: false, description: `Direct flow only: jpeg and webp quality (default ${DEFAULT_QUALITY}).`, schema: { type: "integer", minimum: 1, maximum: 100 } },
+          { name: "output.background", in: "query", required: false, description: "Direct flow only: a colour `#rrggbb` that transparency is flattened onto.", schema: { type: "string", pattern: BACKGROUND_PATTERN.source } },
           {
             name: "operation",
             in: "query",
             required: false,
             description: "Direct flow only: the edit to make.",
             schema: { type: "string", enum: [...OPERATIONS] },
+          },
+          {
+            name: "priority",
+            in: "query",
+            required: false,
+            description: "Direct flow only: `batch` waits while interactive work runs. Default `interactive`.",
+            schema: { type: "string", enum: [...PRIORITIES], default: "interactive" },
+          },
+          {
+            name: "cache",
+            in: "query",
+            required: false,
+            description: "Direct flow only: `false` runs the model even when the result cache has this request's result. Default `true`.",
+            schema: { type: "string", enum: ["true", "false"], default: "true" },
+          },
+          {
+            name: "webhook.url",
+            in: "query",
+            required: false,
+            description: "Direct flow only: where to POST the job's events, signed (docs/webhooks.md). https to a public address.",
+            schema: { type: "string", format: "uri", maxLength: 2048 },
+          },
+          {
+            name: "webhook.events",
+            in: "query",
+            required: false,
+            description: `Direct flow only, with \`webhook.url\`: comma-separated, of ${WEBHOOK_EVENTS.join(", ")}; default succeeded,failed,canceled.`,
+            schema: { type: "string" },
           },
         ],
         requestBody: {
@@ -101,15 +159,20 @@ export const OPENAPI_DOCUMENT = {
           },
         },
         responses: {
+          "200": {
+            description: "Direct flow with `Prefer: wait=N`: the job ended within N seconds; the body is the job as `GET /v1/edits/{jobId}` gives it.",
+            headers: { "Preference-Applied": { description: "`wait=N`, the wait honoured.", required: true, schema: { type: "string" } } },
+            content: json(ref("Job")),
+          },
           "202": {
-            description: "Accepted. Signed flow: `awaiting_upload` with `upload`. Direct flow, or a replay after the upload: the job's status, without `upload`.",
+            description: "Accepted. Signed flow: `awaiting_upload` with `upload`. Direct flow, or a replay after the upload: the job's status, without `upload` (with `Prefer: wait=N`, once N seconds passed without an end).",
             content: json(ref("CreatedEdit")),
           },
-          "400": errorAnswer("Bad JSON, an unknown or unavailable operation, a bad parameter, an empty body, or a bad Idempotency-Key."),
+          "400": errorAnswer("Bad JSON, a JSON body sent with `?operation=`, an unknown or unavailable operation, a bad parameter, priority, cache or output format (JPEG for background removal without `output.background`), an empty body, a bad Idempotency-Key, or a webhook we will not call (`invalid_webhook`: not https, a private address, an unknown event)."),
           ...authAnswers,
           "409": errorAnswer("The job could not be created as asked."),
-          "413": errorAnswer("The body is larger than a direct upload may be."),
-          "415": errorAnswer("The content type is not JPEG, PNG or WebP, or the bytes are not the declared type."),
+          "413": errorAnswer("The body is larger than a direct upload may be, or its header declares more pixels than the limits."),
+          "415": errorAnswer("The content type is not JPEG, PNG, WebP or AVIF (HEIC/HEIF is refused with what to send instead), or the bytes are not the declared type."),
           "422": errorAnswer("This Idempotency-Key was already used for a different request."),
           "503": errorAnswer("Storage is briefly unavailable; try again."),
         },
@@ -140,6 +203,33 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    "/v1/edits/{jobId}/webhooks": {
+      get: {
+        operationId: "listEditWebhooks",
+        summary: "The edit's webhook messages, each with every attempt to deliver it.",
+        parameters: [jobId],
+        responses: {
+          "200": {
+            description: "The messages, oldest first.",
+            content: json({ type: "object", required: ["deliveries"], additionalProperties: false, properties: { deliveries: { type: "array", items: ref("WebhookDelivery") } } }),
+          },
+          "404": errorAnswer("No such edit for this caller."),
+          ...authAnswers,
+        },
+      },
+    },
+    "/v1/webhooks/secret": {
+      get: {
+        operationId: "getWebhookSecret",
+        summary: "The caller's webhook signing secret, made on the first read.",
+        responses: { "200": { description: "The secret.", content: json(ref("WebhookSecret")) }, ...authAnswers },
+      },
+      post: {
+        operationId: "rotateWebhookSecret",
+        summary: "Replaces the caller's webhook secret; every attempt from now on is signed with the new one.",
+        responses: { "200": { description: "The new secret.", content: json(ref("WebhookSecret")) }, ...authAnswers },
+      },
+    },
     "/v1/edits/{jobId}/cancel": {
       post: {
         operationId: "cancelEdit",
@@ -155,6 +245,7 @@ export const OPENAPI_DOCUMENT = {
     },
   },
   components: {
+    responses: { MethodNotAllowed: methodNotAllowed },
     securitySchemes: {
       firebaseIdToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "A Firebase Auth ID token." },
     },
@@ -189,6 +280,69 @@ export const OPENAPI_DOCUMENT = {
           operation: { type: "string", enum: [...OPERATIONS] },
           params: ref("Params"),
           contentType: { type: "string", enum: [...ACCEPTED_CONTENT_TYPES] },
+          output: ref("OutputFormat"),
+          priority: { type: "string", enum: [...PRIORITIES], default: "interactive", description: "`batch` waits while interactive work runs." },
+          cache: { type: "boolean", default: true, description: "`false` runs the model even when the result cache has this request's result." },
+          webhook: ref("Webhook"),
+        },
+      },
+      Webhook: {
+        type: "object",
+        description: "Where to POST the job's events, signed per Standard Webhooks (docs/webhooks.md).",
+        required: ["url", "events"],
+        additionalProperties: false,
+        properties: {
+          url: { type: "string", format: "uri", maxLength: 2048, description: "https to a public address (the local stack also allows http://127.0.0.1)." },
+          events: {
+            type: "array",
+            minItems: 1,
+            items: { type: "string", enum: [...WEBHOOK_EVENTS] },
+            description: "Default: succeeded, failed, canceled.",
+          },
+        },
+      },
+      WebhookSecret: {
+        type: "object",
+        required: ["secret"],
+        additionalProperties: false,
+        properties: { secret: { type: "string", pattern: "^whsec_[A-Za-z0-9+/]+=*$", description: "`whsec_` and the base64 key." } },
+      },
+      WebhookDelivery: {
+        type: "object",
+        required: ["id", "type", "url", "state", "createdAt", "attempts"],
+        additionalProperties: false,
+        properties: {
+          id: { type: "string", description: "The `webhook-id` header of every attempt." },
+          type: { type: "string", enum: WEBHOOK_EVENTS.map((event) => `edit.${event}`) },
+          url: { type: "string" },
+          state: { type: "string", enum: ["pending", "delivered", "failed"] },
+          createdAt: { type: "string", format: "date-time" },
+          nextAttemptAt: { type: "string", format: "date-time", description: "While pending: when the next attempt is due." },
+          attempts: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["at", "durationMs"],
+              additionalProperties: false,
+              properties: {
+                at: { type: "string", format: "date-time" },
+                durationMs: { type: "number", minimum: 0 },
+                status: { type: "integer", description: "The receiver's HTTP status, when it answered." },
+                error: { type: "string", description: "Why the attempt failed." },
+              },
+            },
+          },
+        },
+      },
+      OutputFormat: {
+        type: "object",
+        description: `The result's file format (default png). JPEG for remove_background needs \`background\` (400 otherwise: JPEG has no transparency). A WebP result is limited to MAX_WEBP_OUTPUT_PIXELS (the edit fails with \`image_too_large\` otherwise), as libwebp encodes it whole.`,
+        required: ["format"],
+        additionalProperties: false,
+        properties: {
+          format: { type: "string", enum: [...OUTPUT_FORMATS] },
+          quality: { type: "integer", minimum: 1, maximum: 100, description: `jpeg and webp only (default ${DEFAULT_QUALITY}); 400 with png.` },
+          background: { type: "string", pattern: BACKGROUND_PATTERN.source, description: "A colour that transparency is flattened onto; JPEG uses white when none is given." },
         },
       },
       CreatedEdit: {
@@ -213,7 +367,7 @@ export const OPENAPI_DOCUMENT = {
       },
       Job: {
         type: "object",
-        required: ["jobId", "status", "operation", "params", "ownerId", "version", "attempts", "createdAt", "updatedAt"],
+        required: ["jobId", "status", "operation", "params", "ownerId", "version", "attempts", "createdAt", "updatedAt", "priority", "outputFormat"],
         additionalProperties: false,
         properties: {
           jobId: { type: "string" },
@@ -225,6 +379,8 @@ export const OPENAPI_DOCUMENT = {
           attempts: { type: "integer", minimum: 0, description: "How many times a worker has started the edit." },
           createdAt: { type: "string", format: "date-time" },
           updatedAt: { type: "string", format: "date-time" },
+          priority: { type: "string", enum: [...PRIORITIES], description: "Which queue the job waits in." },
+          cachedFrom: { type: "string", description: "On a job answered from the result cache: the earlier job of the same user whose result this is." },
           output: {
             type: "object",
             description: "Present once the edit has succeeded.",
@@ -245,6 +401,8 @@ export const OPENAPI_DOCUMENT = {
             additionalProperties: false,
             properties: { code: { type: "string" }, message: { type: "string" } },
           },
+          webhook: ref("Webhook"),
+          outputFormat: { ...ref("OutputFormat"), description: "The format asked for; `output.contentType` is what was written." },
           progress: {
             type: "object",
             description: "On a running job: tiles done so far.",

@@ -1,7 +1,7 @@
 /**
  * The Cloud Storage "object finalized" handler: an upload to the uploads bucket records
  * `ImageUploaded` and `EditQueued` on its job and publishes the job. Before that, the object's
- * first bytes must be a JPEG, PNG or WebP of the type the edit was requested for (the declared
+ * first bytes must be a JPEG, PNG, WebP or AVIF of the type the edit was requested for (the declared
  * Content-Type alone proves nothing), so that no other decoder ever runs on a worker. An upload
  * that comes after its URL expired, or after the job ended, is refused and its object deleted.
  * Repeated notifications change nothing; a failure throws, so that Eventarc delivers the event
@@ -16,7 +16,7 @@ import type { JobQueue } from "../events/jobQueue.js";
 import type { Logger } from "../events/logger.js";
 import type { FunctionsConfig } from "./config.js";
 import { jobIdOfUpload } from "./uploadObject.js";
-import { isAnimatedPng, sniffImageType } from "./imageType.js";
+import { HEIC_REFUSAL, isAnimatedPng, isHeif, sniffImageType } from "./imageType.js";
 import { uploadExpiryMs } from "./jobSweeper.js";
 
 /** Enough of a file to tell its type, and to find a PNG's animation chunk right after its header. */
@@ -58,7 +58,8 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
     const head = await deps.images.readHead({ bucket: data.bucket, object: data.name }, HEAD_BYTES);
     const actual = sniffImageType(head);
     if (actual === undefined) {
-      return { code: "unsupported_image", message: `The upload is not a JPEG, PNG or WebP image, though it was sent as ${requested}.` };
+      if (isHeif(head)) return { code: "unsupported_image", message: `${HEIC_REFUSAL}.` };
+      return { code: "unsupported_image", message: `The upload is not a JPEG, PNG, WebP or AVIF image, though it was sent as ${requested}.` };
     }
     if (actual !== requested) return { code: "content_type_mismatch", message: `The upload is ${actual}, but the edit was requested for ${requested}.` };
     if (actual === "image/png" && isAnimatedPng(head)) {
@@ -115,7 +116,7 @@ export function createUploadFinalizedHandler(deps: UploadDeps): (data: StorageOb
     // failed, perhaps after recording the upload but before publishing.
     const recorded = outcome.appended.length > 0;
     if (!recorded && !awaitsFirstStart(outcome.state)) return "unchanged";
-    await deps.queue.publish({ jobId, operation: job.operation });
+    await deps.queue.publish({ jobId, operation: job.operation, priority: job.priority });
     log({ message: recorded ? "upload recorded; edit queued" : "repeated upload notification; edit published again", jobId });
     return recorded ? "queued" : "republished";
   };

@@ -11,8 +11,6 @@ import { stackName, type InfraConfig } from "./config.js";
 export interface AlertsArgs {
   config: InfraConfig;
   jobsSubscription: pulumi.Input<string>;
-  /** How long a worker holds a started job (JOB_LEASE_SECONDS; the worker's default is 600). */
-  jobLeaseSeconds?: number;
 }
 
 /** One alert: a PromQL condition that must hold for `for` before it fires. */
@@ -33,7 +31,7 @@ export class Alerts extends pulumi.ComponentResource {
     super("image-edit:infra:Alerts", name, {}, opts);
     const { config } = args;
     const ns = config.namespace;
-    const lease = args.jobLeaseSeconds ?? 600;
+    const deadline = config.jobDeadlineSeconds;
     const subscription = (id: pulumi.Input<string>) => pulumi.interpolate`subscription_id="${id}",monitored_resource="pubsub_subscription"`;
     // The backlog the whole worker fleet is sized for: KEDA adds a replica per this many messages.
     const fleetBacklog = config.workerMaxReplicas * config.workerBacklogPerReplica;
@@ -89,11 +87,12 @@ export class Alerts extends pulumi.ComponentResource {
       },
       {
         name: "oldest-running-job",
-        title: "A job has been running for most of its lease",
+        title: "A job has been running for most of its deadline",
         severity: "WARNING",
-        // 80% of the lease: past the lease another worker takes the job over and redoes it, so a
-        // job this old is either stuck (Triton calls hanging) or too large for the lease.
-        query: `max(image_edit_oldest_running_job_age_seconds{namespace="${ns}"}) > ${Math.round(lease * 0.8)}`,
+        // 80% of JOB_DEADLINE_SECONDS: the lease is renewed by heartbeats while the worker lives,
+        // so a long job keeps it; past the deadline the job fails with deadline_exceeded. A job
+        // this old is stuck (Triton calls hanging, a backlog in Triton) or too large for the deadline.
+        query: `max(image_edit_oldest_running_job_age_seconds{namespace="${ns}"}) > ${Math.round(deadline * 0.8)}`,
         for: "60s",
         runbook: "Find the job in the worker logs (jobId on every line) and its trace; check Triton's queue time.",
       },

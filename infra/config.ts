@@ -139,6 +139,11 @@ export interface InfraConfig {
   readonly quotaRequestsPerMinute: number;
   /** `quotaJobsInFlight`: QUOTA_JOBS_IN_FLIGHT, edits per user not yet ended (1..10000). */
   readonly quotaJobsInFlight: number;
+  /**
+   * `jobDeadlineSeconds`: JOB_DEADLINE_SECONDS, for the workers and the sweeper alike: a job not
+   * ended this long after it first started fails with `deadline_exceeded` (5..86400, default 300).
+   */
+  readonly jobDeadlineSeconds: number;
   /** `apiMinInstances`: 1 in prod avoids a cold start on the first request after idle. */
   readonly apiMinInstances: number;
   /** `apiMaxInstances`: caps cost and Firestore write pressure from a traffic spike. */
@@ -147,6 +152,12 @@ export interface InfraConfig {
   readonly firestoreLocation: string;
   /** `firebaseProjectId`: FIREBASE_PROJECT_ID, whose ID tokens the API accepts. */
   readonly firebaseProjectId: string;
+  /**
+   * `googleSignInClientId` and the secret `googleSignInClientSecret`: the OAuth client (APIs &
+   * Services → Credentials, type "Web application") that Firebase Auth's Google sign-in uses. Both
+   * or neither; without them only email/password and guest sign-in are on (infra/signIn.ts).
+   */
+  readonly googleSignIn?: { clientId: string; clientSecret: pulumi.Output<string> };
   /**
    * `protectData`: deletion protection on the cluster and Firestore, and no force-destroy of
    * non-empty buckets. Off for dev so that `pulumi destroy` really tears down.
@@ -282,6 +293,7 @@ export function loadInfraConfig(): InfraConfig {
     modelRevision: config.get("modelRevision") ?? "1",
     uploadsLifecycleDays: config.getNumber("uploadsLifecycleDays", { min: 1 }) ?? 1,
     resultsLifecycleDays: config.getNumber("resultsLifecycleDays", { min: 1 }) ?? 7,
+    jobDeadlineSeconds: config.getNumber("jobDeadlineSeconds", { min: 5, max: 86_400 }) ?? 300,
     corsOrigins,
     ackDeadlineSeconds: config.getNumber("ackDeadlineSeconds", { min: 10, max: 600 }) ?? 60,
     maxDeliveryAttempts: config.getNumber("maxDeliveryAttempts", { min: 5, max: 100 }) ?? 5,
@@ -296,6 +308,7 @@ export function loadInfraConfig(): InfraConfig {
     apiMaxInstances: config.getNumber("apiMaxInstances", { min: 1 }) ?? 10,
     firestoreLocation: config.get("firestoreLocation") ?? region,
     firebaseProjectId: config.get("firebaseProjectId") ?? project,
+    ...googleSignIn(config),
     protectData,
     production,
     alertNotificationChannels,
@@ -315,4 +328,15 @@ function imageByDigest(config: pulumi.Config, key: string): string | undefined {
 /** `<base>-<stack>`: lets several stacks share one project without colliding. */
 export function stackName(config: Pick<InfraConfig, "stack">, base: string): string {
   return `${base}-${config.stack}`;
+}
+
+/** Google sign-in's OAuth client: both settings or neither. */
+function googleSignIn(config: pulumi.Config): { googleSignIn?: { clientId: string; clientSecret: pulumi.Output<string> } } {
+  const clientId = config.get("googleSignInClientId");
+  const clientSecret = config.getSecret("googleSignInClientSecret");
+  if (clientId === undefined && clientSecret === undefined) return {};
+  if (clientId === undefined || clientSecret === undefined) {
+    throw new Error("googleSignInClientId and googleSignInClientSecret go together: pulumi config set googleSignInClientId <id>; pulumi config set --secret googleSignInClientSecret <secret>");
+  }
+  return { googleSignIn: { clientId, clientSecret } };
 }

@@ -21,6 +21,13 @@ export const firestoreRulesPath = new URL("./firestore.rules", import.meta.url);
  */
 export const quotaCounterTtl = { collectionGroup: "shards", field: "expiresAt" } as const;
 
+/**
+ * The webhook outbox (adapters/firestore/firestoreWebhookOutbox.ts) keeps one document per
+ * message with `expiresAt` a week after it was made, past the 24 h of retries, for the owner to
+ * read its attempts; this TTL policy deletes them then.
+ */
+export const webhookDeliveriesTtl = { collectionGroup: "webhookDeliveries", field: "expiresAt" } as const;
+
 type IndexField = { fieldPath: string; order: "ASCENDING" | "DESCENDING" };
 
 /**
@@ -52,6 +59,14 @@ export const jobIndexes: ReadonlyArray<{ id: string; query: string; fields: Inde
     fields: [
       { fieldPath: "status", order: "ASCENDING" },
       { fieldPath: "leaseExpiresAt", order: "ASCENDING" },
+    ],
+  },
+  {
+    id: "jobs-overdue",
+    query: "where status in ['queued', 'running'] and firstStartedAt < cutoff (sweeper: job deadline)",
+    fields: [
+      { fieldPath: "status", order: "ASCENDING" },
+      { fieldPath: "firstStartedAt", order: "ASCENDING" },
     ],
   },
   {
@@ -119,6 +134,19 @@ export class Firestore extends pulumi.ComponentResource {
         ttlConfig: {},
         // No single-field index on a TTL timestamp: nothing queries it, and an index on an
         // always-increasing value is a write hotspot.
+        indexConfig: {},
+      },
+      { parent: this },
+    );
+
+    new gcp.firestore.Field(
+      "webhook-deliveries-ttl",
+      {
+        project,
+        database: this.database.name,
+        collection: webhookDeliveriesTtl.collectionGroup,
+        field: webhookDeliveriesTtl.field,
+        ttlConfig: {},
         indexConfig: {},
       },
       { parent: this },

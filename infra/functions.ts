@@ -2,9 +2,14 @@
  * The Cloud Functions (2nd gen), built by Cloud Build from the repository's `dist/` (run
  * `npm run build` first): `api` (HTTP), `uploadFinalized` (Eventarc, object finalized on the
  * uploads bucket), `deadLetter` (Eventarc, messages on the jobs' dead-letter topic) and
- * `sweepJobs` (HTTP, private, called every minute by Cloud Scheduler). The API runs as its own
- * service account; the three background functions share the upload trigger's, which already
- * holds exactly what they need (append to the event log, publish jobs).
+ * `sweepJobs` (HTTP, private, called every minute by Cloud Scheduler; it also retries the webhooks
+ * that are due) and `webhookEvents` (Eventarc, a document created under `jobs/{jobId}/events`).
+ * The API runs as its own service account; the dead-letter handler and the sweeper share the upload
+ * trigger's, which already holds exactly what they need (append to the event log, publish jobs,
+ * read and write the webhook outbox); `webhookEvents` runs as its own (infra/identity.ts).
+ * The functions have no VPC connector: their egress, webhooks included, goes straight to the
+ * internet, and the SSRF guard (adapters/webhooks/webhookGuard.ts) keeps them off the metadata
+ * server and private ranges (infra/README.md, egress).
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -25,9 +30,12 @@ export interface FunctionsArgs {
   sourceRoot: string;
   apiServiceAccount: pulumi.Input<string>;
   uploadTriggerServiceAccount: pulumi.Input<string>;
+  /** The account `webhookEvents` runs as and Eventarc invokes it with. */
+  webhooksServiceAccount: pulumi.Input<string>;
   uploadsBucket: pulumi.Input<string>;
   resultsBucket: pulumi.Input<string>;
   jobsTopic: pulumi.Input<string>;
+  jobsBatchTopic: pulumi.Input<string>;
   /** The dead-letter topic's id (`projects/.../topics/...`), whose messages `deadLetter` handles. */
   deadLetterTopic: pulumi.Input<string>;
   /** The account Cloud Build runs the functions' builds as (infra/identity.ts `builder`). */
@@ -42,6 +50,7 @@ export class Functions extends pulumi.ComponentResource {
   readonly deadLetter: gcp.cloudfunctionsv2.Function;
   readonly sweepJobs: gcp.cloudfunctionsv2.Function;
   readonly sweepSchedule: gcp.cloudscheduler.Job;
+  readonly webhookEvents: gcp.cloudfunctionsv2.Function;
   readonly apiUrl: pulumi.Output<string>;
 
   constructor(name: string, args: FunctionsArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -87,6 +96,9 @@ export class Functions extends pulumi.ComponentResource {
       UPLOADS_BUCKET: args.uploadsBucket,
       RESULTS_BUCKET: args.resultsBucket,
       JOBS_TOPIC: args.jobsTopic,
+      JOBS_BATCH_TOPIC: args.jobsBatchTopic,
+      // The sweeper fails an orphan past the deadline the workers enforce on the jobs they run.
+      JOB_DEADLINE_SECONDS: String(config.jobDeadlineSeconds),
       SIGNED_URL_TTL_SECONDS: String(config.signedUrlTtlSeconds),
       RESULT_URL_TTL_SECONDS: String(config.resultUrlTtlSeconds),
       MAX_DIRECT_UPLOAD_BYTES: String(config.maxDirectUploadBytes),
@@ -97,6 +109,8 @@ export class Functions extends pulumi.ComponentResource {
       MAX_ATTEMPTS: String(config.maxDeliveryAttempts),
       QUOTA_REQUESTS_PER_MINUTE: String(config.quotaRequestsPerMinute),
       QUOTA_JOBS_IN_FLIGHT: String(config.quotaJobsInFlight),
+      // Said out loud: a deployment never lets webhooks reach http or loopback (the local stack's switch).
+      WEBHOOK_ALLOW_LOOPBACK_HTTP: "false",
     };
     const buildConfig = (entryPoint: string): gcp.types.input.cloudfunctionsv2.FunctionBuildConfig => ({
       runtime: "nodejs24",
@@ -125,7 +139,9 @@ export class Functions extends pulumi.ComponentResource {
         serviceConfig: {
           serviceAccountEmail: args.apiServiceAccount,
           availableMemory: "512Mi",
-          timeoutSeconds: 60,
+          // A direct request may wait up to 60 s for its job (Prefer: wait=60) after its upload
+          // has been read; 90 s leaves the upload and the answer room (docs/api.md).
+          timeoutSeconds: 90,
           minInstanceCount: config.apiMinInstances,
           maxInstanceCount: config.apiMaxInstances,
           // One instance serves many short Firestore-bound requests at once.
@@ -265,6 +281,51 @@ export class Functions extends pulumi.ComponentResource {
           httpMethod: "POST",
           oidcToken: { serviceAccountEmail: args.uploadTriggerServiceAccount, audience: this.sweepJobs.url },
         },
+      },
+      { parent: this },
+    );
+
+    this.webhookEvents = new gcp.cloudfunctionsv2.Function(
+      "webhook-events",
+      {
+        project,
+        location: config.region,
+        name: stackName(config, "webhook-events"),
+        buildConfig: buildConfig("webhookEvents"),
+        serviceConfig: {
+          serviceAccountEmail: args.webhooksServiceAccount,
+          availableMemory: "256Mi",
+          // One event: a log read, an outbox write and one attempt (at most WEBHOOK_TIMEOUT_SECONDS).
+          timeoutSeconds: 60,
+          maxInstanceCount: config.apiMaxInstances,
+          ingressSettings: "ALLOW_INTERNAL_ONLY",
+          environmentVariables: sharedEnv,
+        },
+        // Every event a job records; the function keeps those its webhook asks for. Firestore
+        // triggers live in the database's location.
+        eventTrigger: {
+          eventType: "google.cloud.firestore.document.v1.created",
+          triggerRegion: config.firestoreLocation,
+          eventFilters: [
+            { attribute: "database", value: "(default)" },
+            { attribute: "document", value: "jobs/{jobId}/events/{seq}", operator: "match-path-pattern" },
+          ],
+          serviceAccountEmail: args.webhooksServiceAccount,
+          // At least once: a failed enqueue is retried, and a repeat adds nothing (the message id
+          // is fixed by the job and the event's seq).
+          retryPolicy: "RETRY_POLICY_RETRY",
+        },
+      },
+      { parent: this },
+    );
+    new gcp.cloudrunv2.ServiceIamMember(
+      "webhook-events-invoker",
+      {
+        project,
+        location: config.region,
+        name: this.webhookEvents.name,
+        role: "roles/run.invoker",
+        member: pulumi.interpolate`serviceAccount:${args.webhooksServiceAccount}`,
       },
       { parent: this },
     );

@@ -23,6 +23,9 @@ export interface IdentityArgs {
   modelsBucket: pulumi.Input<string>;
   jobsTopic: pulumi.Input<string>;
   jobsSubscription: pulumi.Input<string>;
+  /** The batch jobs' topic and subscription: published and pulled by the same accounts as the interactive ones. */
+  jobsBatchTopic: pulumi.Input<string>;
+  jobsBatchSubscription: pulumi.Input<string>;
   registry: gcp.artifactregistry.Repository;
   /** Where image builds stage their source (read by the build account). */
   buildSourceBucket: pulumi.Input<string>;
@@ -33,6 +36,8 @@ export interface IdentityArgs {
 export class Identity extends pulumi.ComponentResource {
   readonly api: gcp.serviceaccount.Account;
   readonly uploadTrigger: gcp.serviceaccount.Account;
+  /** The webhook trigger (Cloud Function `webhookEvents`). */
+  readonly webhooks: gcp.serviceaccount.Account;
   readonly worker: gcp.serviceaccount.Account;
   readonly triton: gcp.serviceaccount.Account;
   readonly keda: gcp.serviceaccount.Account;
@@ -72,6 +77,11 @@ export class Identity extends pulumi.ComponentResource {
       { project, topic: args.jobsTopic, role: "roles/pubsub.publisher", member: member(this.api) },
       { parent: this },
     );
+    new gcp.pubsub.TopicIAMMember(
+      "api-publish-batch-jobs",
+      { project, topic: args.jobsBatchTopic, role: "roles/pubsub.publisher", member: member(this.api) },
+      { parent: this },
+    );
     // Signed upload URLs are checked against the signer's permissions: it must be able to write.
     bucketRole("api-uploads", args.uploadsBucket, this.api, "roles/storage.objectAdmin");
     // Signed result URLs only need read.
@@ -94,9 +104,28 @@ export class Identity extends pulumi.ComponentResource {
       { project, topic: args.jobsTopic, role: "roles/pubsub.publisher", member: member(this.uploadTrigger) },
       { parent: this },
     );
+    new gcp.pubsub.TopicIAMMember(
+      "upload-trigger-publish-batch-jobs",
+      { project, topic: args.jobsBatchTopic, role: "roles/pubsub.publisher", member: member(this.uploadTrigger) },
+      { parent: this },
+    );
     // objectUser, not objectViewer: an upload over the size limit or of the wrong type is deleted
     // when its job is failed (functions/uploadFinalized.ts).
     bucketRole("upload-trigger-uploads", args.uploadsBucket, this.uploadTrigger, "roles/storage.objectUser");
+    // --- The webhook trigger (Cloud Function `webhookEvents`): it reads a job's log, writes the
+    // webhook outbox and reads the owner's secret (Firestore), and puts a signed result URL in
+    // the message, as the API does (read on results, signBlob on itself). Nothing else.
+    this.webhooks = account("webhooks", "Image edit webhooks");
+    projectRole("webhooks-firestore", this.webhooks, "roles/datastore.user");
+    // Eventarc delivers the Firestore event with this account's identity.
+    projectRole("webhooks-event-receiver", this.webhooks, "roles/eventarc.eventReceiver");
+    bucketRole("webhooks-results", args.resultsBucket, this.webhooks, "roles/storage.objectViewer");
+    new gcp.serviceaccount.IAMMember(
+      "webhooks-sign-blob",
+      { serviceAccountId: this.webhooks.name, role: "roles/iam.serviceAccountTokenCreator", member: member(this.webhooks) },
+      { parent: this },
+    );
+
     // Storage events reach Eventarc through Pub/Sub, published by the Cloud Storage service agent.
     const storageAgent = gcp.storage.getProjectServiceAccountOutput({ project }, { parent: this }).emailAddress;
     const storageAgentGrant = projectRole(
@@ -125,6 +154,11 @@ export class Identity extends pulumi.ComponentResource {
     new gcp.pubsub.SubscriptionIAMMember(
       "worker-subscribe-jobs",
       { project, subscription: args.jobsSubscription, role: "roles/pubsub.subscriber", member: member(this.worker) },
+      { parent: this },
+    );
+    new gcp.pubsub.SubscriptionIAMMember(
+      "worker-subscribe-batch-jobs",
+      { project, subscription: args.jobsBatchSubscription, role: "roles/pubsub.subscriber", member: member(this.worker) },
       { parent: this },
     );
     bucketRole("worker-uploads", args.uploadsBucket, this.worker, "roles/storage.objectViewer");

@@ -19,6 +19,7 @@ import { Messaging } from "./messaging.js";
 import { ModelRepository, modelRepositoryFiles } from "./models.js";
 import { Network } from "./network.js";
 import { checkedGpuMaxNodes, checkProject } from "./preflight.js";
+import { SignIn } from "./signIn.js";
 import { Registry } from "./registry.js";
 import { ProjectServices } from "./services.js";
 import { modelRepositoryPrefix, Storage } from "./storage.js";
@@ -47,6 +48,8 @@ const identity = new Identity(
     modelsBucket: storage.models.name,
     jobsTopic: messaging.jobsTopic.name,
     jobsSubscription: messaging.jobsSubscription.name,
+    jobsBatchTopic: messaging.jobsBatchTopic.name,
+    jobsBatchSubscription: messaging.jobsBatchSubscription.name,
     registry: registry.repository,
     buildSourceBucket: storage.buildSource.name,
     projectNumber,
@@ -59,6 +62,7 @@ const iamPropagated = iamPropagationWait("iam-propagation", {
   grants: identity.agentGrants,
 });
 const firestore = new Firestore("firestore", { config }, afterApis);
+const signIn = new SignIn("sign-in", { config }, afterApis);
 const functions = new Functions(
   "functions",
   {
@@ -66,9 +70,11 @@ const functions = new Functions(
     sourceRoot: repositoryRoot,
     apiServiceAccount: identity.api.email,
     uploadTriggerServiceAccount: identity.uploadTrigger.email,
+    webhooksServiceAccount: identity.webhooks.email,
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     jobsTopic: messaging.jobsTopic.name,
+    jobsBatchTopic: messaging.jobsBatchTopic.name,
     deadLetterTopic: messaging.deadLetterTopic.id,
     builderServiceAccount: identity.builder.email,
     imageRepository: registry.repository.repositoryId,
@@ -123,6 +129,7 @@ const keda = new Keda(
   inCluster,
 );
 const jobsSubscriptionPath = pulumi.interpolate`projects/${config.project}/subscriptions/${messaging.jobsSubscription.name}`;
+const jobsBatchSubscriptionPath = pulumi.interpolate`projects/${config.project}/subscriptions/${messaging.jobsBatchSubscription.name}`;
 const triton = new Triton(
   "triton",
   {
@@ -132,6 +139,7 @@ const triton = new Triton(
     image: images.triton,
     googleServiceAccountEmail: identity.triton.email,
     jobsSubscriptionPath,
+    jobsBatchSubscriptionPath,
     keda,
     modelFiles: models.objects,
   },
@@ -146,6 +154,8 @@ new Worker(
     googleServiceAccountEmail: identity.worker.email,
     jobsSubscription: messaging.jobsSubscription.name,
     jobsSubscriptionPath,
+    jobsBatchSubscription: messaging.jobsBatchSubscription.name,
+    jobsBatchSubscriptionPath,
     uploadsBucket: storage.uploads.name,
     resultsBucket: storage.results.name,
     tritonGrpcUrl: triton.grpcUrl,
@@ -160,12 +170,15 @@ export const apiUrl = functions.apiUrl;
 export const uploadFinalizedFunction = functions.uploadFinalized.name;
 export const deadLetterFunction = functions.deadLetter.name;
 export const sweepJobsFunction = functions.sweepJobs.name;
+export const webhookEventsFunction = functions.webhookEvents.name;
 export const uploadsBucket = storage.uploads.name;
 export const resultsBucket = storage.results.name;
 export const modelsBucket = storage.models.name;
 export const modelRepository = pulumi.interpolate`gs://${storage.models.name}/${modelRepositoryPrefix}`;
 export const jobsTopic = messaging.jobsTopic.name;
 export const jobsSubscription = messaging.jobsSubscription.name;
+export const jobsBatchTopic = messaging.jobsBatchTopic.name;
+export const jobsBatchSubscription = messaging.jobsBatchSubscription.name;
 export const deadLetterTopic = messaging.deadLetterTopic.name;
 export const deadLetterSubscription = messaging.deadLetterSubscription.name;
 export const imageRepository = registry.url;
@@ -176,3 +189,4 @@ export const tritonGrpcUrl = triton.grpcUrl;
 export const workerImage = images.worker;
 export const tritonImage = images.triton;
 export const firestoreDatabase = firestore.database.name;
+export const signInProviders = signIn.providers;

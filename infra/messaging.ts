@@ -1,6 +1,9 @@
 /**
- * Pub/Sub: the jobs topic and the workers' subscription, with retries and a dead-letter topic,
- * and the IAM the Pub/Sub service agent needs to move a message to the dead-letter topic.
+ * Pub/Sub: the jobs topics (interactive, and batch), the workers' subscription to each, with
+ * retries and one dead-letter topic for both, and the IAM the Pub/Sub service agent needs to
+ * move a message to the dead-letter topic. Two topics, not one with an attribute filter: a
+ * worker drains the interactive subscription first and pulls batch work only while none waits
+ * (workers/prioritySubscription.ts), which one subscription cannot express.
  */
 import * as gcp from "@pulumi/gcp";
 import * as pulumi from "@pulumi/pulumi";
@@ -17,6 +20,8 @@ export const deadLetterHandlerLabel = { "pubsub-role": "dead-letter-handler" } a
 export class Messaging extends pulumi.ComponentResource {
   readonly jobsTopic: gcp.pubsub.Topic;
   readonly jobsSubscription: gcp.pubsub.Subscription;
+  readonly jobsBatchTopic: gcp.pubsub.Topic;
+  readonly jobsBatchSubscription: gcp.pubsub.Subscription;
   readonly deadLetterTopic: gcp.pubsub.Topic;
   readonly deadLetterSubscription: gcp.pubsub.Subscription;
 
@@ -30,30 +35,41 @@ export class Messaging extends pulumi.ComponentResource {
       { project, name: stackName(config, "edit-jobs") },
       { parent: this },
     );
+    this.jobsBatchTopic = new gcp.pubsub.Topic(
+      "jobs-batch",
+      { project, name: stackName(config, "edit-jobs-batch") },
+      { parent: this },
+    );
     this.deadLetterTopic = new gcp.pubsub.Topic(
       "jobs-dead-letter",
       { project, name: stackName(config, "edit-jobs-dead-letter") },
       { parent: this },
     );
 
+    const workerSubscription = (topic: gcp.pubsub.Topic) => ({
+      project,
+      topic: topic.id,
+      ackDeadlineSeconds: config.ackDeadlineSeconds,
+      messageRetentionDuration: `${config.messageRetentionSeconds}s`,
+      // Backoff between redeliveries of a nacked job: long enough for a Triton cold start
+      // (GPU node from zero) to make progress before the attempts run out.
+      retryPolicy: { minimumBackoff: "10s", maximumBackoff: "600s" },
+      deadLetterPolicy: {
+        deadLetterTopic: this.deadLetterTopic.id,
+        maxDeliveryAttempts: config.maxDeliveryAttempts,
+      },
+      // Subscriptions expire after 31 idle days by default; a quiet dev stack would lose its own.
+      expirationPolicy: { ttl: "" },
+    });
     this.jobsSubscription = new gcp.pubsub.Subscription(
       "jobs-worker",
-      {
-        project,
-        name: stackName(config, "edit-jobs-worker"),
-        topic: this.jobsTopic.id,
-        ackDeadlineSeconds: config.ackDeadlineSeconds,
-        messageRetentionDuration: `${config.messageRetentionSeconds}s`,
-        // Backoff between redeliveries of a nacked job: long enough for a Triton cold start
-        // (GPU node from zero) to make progress before the attempts run out.
-        retryPolicy: { minimumBackoff: "10s", maximumBackoff: "600s" },
-        deadLetterPolicy: {
-          deadLetterTopic: this.deadLetterTopic.id,
-          maxDeliveryAttempts: config.maxDeliveryAttempts,
-        },
-        // Subscriptions expire after 31 idle days by default; a quiet dev stack would lose its own.
-        expirationPolicy: { ttl: "" },
-      },
+      { ...workerSubscription(this.jobsTopic), name: stackName(config, "edit-jobs-worker") },
+      { parent: this },
+    );
+    // Batch jobs dead-letter to the same topic: the dead-letter handler fails a job whatever its priority.
+    this.jobsBatchSubscription = new gcp.pubsub.Subscription(
+      "jobs-batch-worker",
+      { ...workerSubscription(this.jobsBatchTopic), name: stackName(config, "edit-jobs-batch-worker") },
       { parent: this },
     );
 
@@ -86,6 +102,11 @@ export class Messaging extends pulumi.ComponentResource {
     new gcp.pubsub.SubscriptionIAMMember(
       "dead-letter-source-subscriber",
       { project, subscription: this.jobsSubscription.name, role: "roles/pubsub.subscriber", member: pubsubAgent },
+      { parent: this },
+    );
+    new gcp.pubsub.SubscriptionIAMMember(
+      "dead-letter-batch-source-subscriber",
+      { project, subscription: this.jobsBatchSubscription.name, role: "roles/pubsub.subscriber", member: pubsubAgent },
       { parent: this },
     );
     this.registerOutputs({});

@@ -21,6 +21,7 @@ const apis = [
   "firebaserules.googleapis.com",
   "firestore.googleapis.com",
   "iam.googleapis.com",
+  "identitytoolkit.googleapis.com", // Firebase Auth / Identity Platform: the app's sign-in (infra/signIn.ts).
   "iamcredentials.googleapis.com", // signBlob, for signed URLs without a key file.
   "monitoring.googleapis.com", // Managed Prometheus and the Pub/Sub metrics KEDA reads.
   "pubsub.googleapis.com",

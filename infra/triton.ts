@@ -24,6 +24,8 @@ export interface TritonArgs {
   googleServiceAccountEmail: pulumi.Input<string>;
   /** Full resource name of the jobs subscription: its backlog wakes Triton from zero. */
   jobsSubscriptionPath: pulumi.Input<string>;
+  /** Full resource name of the batch jobs subscription: a batch backlog wakes Triton too. */
+  jobsBatchSubscriptionPath: pulumi.Input<string>;
   keda: Keda;
   /** The model repository's objects: Triton reads them at start, so it starts after them. */
   modelFiles: pulumi.Resource[];
@@ -239,18 +241,18 @@ export class Triton extends pulumi.ComponentResource {
           // A GPU node takes minutes to come back; stay up 10 idle minutes before going to zero.
           cooldownPeriod: 600,
           triggers: [
-            {
-              // Any queued job wakes Triton; the backlog alone never asks for more than one
-              // replica per full fleet of workers' worth, queue time decides beyond that.
+            // Any queued job, of either priority, wakes Triton; the backlog alone never asks for
+            // more than one replica per full fleet of workers' worth, queue time decides beyond that.
+            ...[args.jobsSubscriptionPath, args.jobsBatchSubscriptionPath].map((subscriptionName) => ({
               type: "gcp-pubsub",
               metadata: {
-                subscriptionName: args.jobsSubscriptionPath,
+                subscriptionName,
                 mode: "SubscriptionSize",
                 value: String(config.workerMaxReplicas * config.workerBacklogPerReplica),
                 activationValue: "0",
               },
               authenticationRef: { name: args.keda.triggerAuthenticationName },
-            },
+            })),
             {
               type: "prometheus",
               // "Value": replicas scale in proportion to how far queue time is over target.

@@ -20,6 +20,9 @@ export interface WorkerArgs {
   jobsSubscription: pulumi.Input<string>;
   /** Full resource name of the jobs subscription, for KEDA. */
   jobsSubscriptionPath: pulumi.Input<string>;
+  jobsBatchSubscription: pulumi.Input<string>;
+  /** Full resource name of the batch jobs subscription, for KEDA. */
+  jobsBatchSubscriptionPath: pulumi.Input<string>;
   uploadsBucket: pulumi.Input<string>;
   resultsBucket: pulumi.Input<string>;
   tritonGrpcUrl: pulumi.Input<string>;
@@ -78,6 +81,10 @@ export class Worker extends pulumi.ComponentResource {
                   env: [
                     { name: "GCP_PROJECT", value: config.project },
                     { name: "JOBS_SUBSCRIPTION", value: args.jobsSubscription },
+                    { name: "JOBS_BATCH_SUBSCRIPTION", value: args.jobsBatchSubscription },
+                    { name: "JOB_DEADLINE_SECONDS", value: String(config.jobDeadlineSeconds) },
+                    // The result cache reuses no result the bucket's lifecycle rule may have deleted.
+                    { name: "RESULTS_LIFECYCLE_DAYS", value: String(config.resultsLifecycleDays) },
                     { name: "UPLOADS_BUCKET", value: args.uploadsBucket },
                     { name: "RESULTS_BUCKET", value: args.resultsBucket },
                     { name: "TRITON_GRPC_URL", value: args.tritonGrpcUrl },
@@ -161,18 +168,18 @@ export class Worker extends pulumi.ComponentResource {
               },
             },
           },
-          triggers: [
-            {
-              type: "gcp-pubsub",
-              metadata: {
-                subscriptionName: args.jobsSubscriptionPath,
-                mode: "SubscriptionSize",
-                value: String(config.workerBacklogPerReplica),
-                activationValue: "0",
-              },
-              authenticationRef: { name: args.keda.triggerAuthenticationName },
+          // One trigger per priority: KEDA scales on the larger, so a batch backlog alone also
+          // brings workers, which take it while no interactive job waits.
+          triggers: [args.jobsSubscriptionPath, args.jobsBatchSubscriptionPath].map((subscriptionName) => ({
+            type: "gcp-pubsub",
+            metadata: {
+              subscriptionName,
+              mode: "SubscriptionSize",
+              value: String(config.workerBacklogPerReplica),
+              activationValue: "0",
             },
-          ],
+            authenticationRef: { name: args.keda.triggerAuthenticationName },
+          })),
         },
       },
       { parent: this, dependsOn: [args.keda.triggerAuthentication] },

@@ -78,6 +78,10 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
       for (const event of events) {
         const outcome = OUTCOMES[event.type];
         if (outcome) metrics.jobs.add(1, { operation: projection.operation, outcome });
+        // A result from the cache is a hit; a result computed under a cache key is a miss.
+        if (event.type === "EditSucceeded" && (event.data.cachedFrom !== undefined || event.data.cacheKey !== undefined)) {
+          metrics.resultCache.add(1, { operation: projection.operation, outcome: event.data.cachedFrom === undefined ? "miss" : "hit" });
+        }
       }
     },
     getProjection: (jobId) => span("getProjection", jobId, () => store.getProjection(jobId)),
@@ -87,6 +91,8 @@ export function instrumentEventStore(store: EventStore, { tracer, metrics }: Ins
     listLapsedLeases: (now, limit) => span("listLapsedLeases", undefined, () => store.listLapsedLeases(now, limit)),
     listStaleQueued: (before, limit) => span("listStaleQueued", undefined, () => store.listStaleQueued(before, limit)),
     listAwaitingUploadSince: (before, limit) => span("listAwaitingUploadSince", undefined, () => store.listAwaitingUploadSince(before, limit)),
+    listStartedBefore: (before, limit) => span("listStartedBefore", undefined, () => store.listStartedBefore(before, limit)),
+    findCachedResult: (ownerId, cacheKey) => span("findCachedResult", undefined, () => store.findCachedResult(ownerId, cacheKey)),
   };
 }
 

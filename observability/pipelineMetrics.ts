@@ -10,6 +10,8 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export interface PipelineMetrics {
   /** `image_edit_jobs_total{operation,outcome}`: outcome is succeeded, failed, retried or canceled. */
   jobs: Counter;
+  /** `image_edit_result_cache_total{operation,outcome}`: outcome is hit (a result reused, no model run) or miss (a result computed under a cache key). */
+  resultCache: Counter;
   /** `image_edit_queue_wait_seconds{operation}`: from the publish to the worker taking the message. */
   queueWait: Histogram;
   /** `image_edit_stage_seconds{stage}`: download, decode, inference, encode, upload, events, and the CPU pieces tiling, stitching, filtering. */
@@ -35,6 +37,7 @@ export function createPipelineMetrics(meter: Meter): PipelineMetrics {
     meter.createHistogram(name, { description, unit: "s", advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
   return {
     jobs: meter.createCounter("image_edit_jobs_total", { description: "Jobs that reached an outcome, by operation and outcome." }),
+    resultCache: meter.createCounter("image_edit_result_cache_total", { description: "Result cache lookups that found a result (hit) or ran the model (miss), by operation." }),
     queueWait: seconds("image_edit_queue_wait_seconds", "Time from publishing a job to a worker taking it."),
     stage: seconds("image_edit_stage_seconds", "Time spent in each stage of processing a job."),
     tritonRequest: seconds("image_edit_triton_request_seconds", "Latency of one Triton inference call."),

@@ -9,8 +9,19 @@ import { parseTelemetryConfig, type TelemetryConfig } from "../observability/tel
 export interface WorkerConfig {
   /** GCP_PROJECT: the Google Cloud project. */
   projectId: string;
-  /** JOBS_SUBSCRIPTION: the Pub/Sub subscription the worker pulls jobs from. */
+  /** JOBS_SUBSCRIPTION: the Pub/Sub subscription the worker pulls interactive jobs from. */
   jobsSubscription: string;
+  /**
+   * JOBS_BATCH_SUBSCRIPTION: the subscription of batch jobs, drained only while no interactive
+   * job waits (workers/prioritySubscription.ts); absent, the worker pulls one subscription only.
+   */
+  jobsBatchSubscription?: string;
+  /** WORKER_BATCH_MAX_MESSAGES: of WORKER_MAX_MESSAGES, the most batch jobs run at once (default all but one, at least 1). */
+  batchMaxMessages: number;
+  /** JOB_DEADLINE_SECONDS: a job not ended this long after it first started fails with `deadline_exceeded` (default 300, 5..86400). */
+  jobDeadlineSeconds: number;
+  /** RESULTS_LIFECYCLE_DAYS: how long the results bucket keeps a result, as its lifecycle rule; the result cache reuses none older (default 7). */
+  resultsLifecycleDays: number;
   /** RESULTS_BUCKET: where edited images are written. */
   resultsBucket: string;
   /** TRITON_GRPC_URL: host:port of Triton's gRPC endpoint. */
@@ -37,6 +48,12 @@ export interface WorkerConfig {
   storeDeadlineMs: number;
   /** STORAGE_TIMEOUT_MS: the longest one Cloud Storage request may take, each of its retries included (default 30000, 1000..600000). */
   storageTimeoutMs: number;
+  /**
+   * ACK_DEADLINE_MAX_SECONDS: the longest ack deadline the Pub/Sub client asks for at a time (10 to
+   * 600, default 600). The client sets each deadline from how long its messages took to ack, up to
+   * this; the messages a dead worker held come back after at most this long.
+   */
+  ackDeadlineMaxSeconds: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -45,6 +62,12 @@ export interface WorkerConfig {
   maxInputPixels: number;
   /** MAX_OUTPUT_PIXELS: the most pixels an output may have (default 160 megapixels). */
   maxOutputPixels: number;
+  /**
+   * MAX_WEBP_OUTPUT_PIXELS: the most pixels a WebP result may have (default 40 megapixels).
+   * libwebp encodes a picture whole, so a WebP result costs about 10 bytes a pixel at once; PNG
+   * and JPEG are streamed and have only MAX_OUTPUT_PIXELS.
+   */
+  maxWebpOutputPixels: number;
   /** TILE_SIZE: the side of the square tiles sent to Triton, in input pixels (default 128). */
   tileSize: number;
   /** TILE_OVERLAP: context pixels each tile carries around its core (default 12). */
@@ -70,14 +93,22 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
   if (heartbeatSeconds * 2 > leaseSeconds) {
     throw new ConfigError(`JOB_HEARTBEAT_SECONDS must be at most half of JOB_LEASE_SECONDS (${leaseSeconds}), so that one late beat does not lose the job`);
   }
+  const maxMessages = integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64);
+  const batchMaxMessages = integer(env, "WORKER_BATCH_MAX_MESSAGES", Math.max(1, maxMessages - 1), 1, 64);
+  if (batchMaxMessages > maxMessages) throw new ConfigError(`WORKER_BATCH_MAX_MESSAGES must be at most WORKER_MAX_MESSAGES (${maxMessages})`);
+  const jobsBatchSubscription = optional(env, "JOBS_BATCH_SUBSCRIPTION");
   return {
     projectId: required(env, "GCP_PROJECT"),
     jobsSubscription: required(env, "JOBS_SUBSCRIPTION"),
+    ...(jobsBatchSubscription === undefined ? {} : { jobsBatchSubscription }),
+    batchMaxMessages,
+    jobDeadlineSeconds: integer(env, "JOB_DEADLINE_SECONDS", 300, 5, 86_400),
+    resultsLifecycleDays: integer(env, "RESULTS_LIFECYCLE_DAYS", 7, 1, 3_650),
     resultsBucket: required(env, "RESULTS_BUCKET"),
     tritonUrl: required(env, "TRITON_GRPC_URL"),
     tritonTimeoutMs: integer(env, "TRITON_TIMEOUT_MS", 60_000, 100, 3_600_000),
     tritonMaxInFlight: integer(env, "TRITON_MAX_IN_FLIGHT", 8, 1, 256),
-    maxMessages: integer(env, "WORKER_MAX_MESSAGES", 2, 1, 64),
+    maxMessages,
     workerId: optional(env, "WORKER_ID") ?? defaultWorkerId,
     leaseSeconds,
     heartbeatSeconds,
@@ -86,10 +117,12 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     maxEditSeconds: integer(env, "MAX_EDIT_SECONDS", 3_600, 60, 86_400),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
+    ackDeadlineMaxSeconds: integer(env, "ACK_DEADLINE_MAX_SECONDS", 600, 10, 600),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),
     maxOutputPixels: integer(env, "MAX_OUTPUT_PIXELS", 160_000_000, 1, 4_000_000_000),
+    maxWebpOutputPixels: integer(env, "MAX_WEBP_OUTPUT_PIXELS", 40_000_000, 1, 268_402_689),
     tileSize,
     tileOverlap,
     progressIntervalMs: integer(env, "PROGRESS_INTERVAL_MS", 1000, 1000, 3_600_000),

@@ -13,7 +13,7 @@ import type { EventStore } from "../events/eventStore.js";
 import type { Logger } from "../events/logger.js";
 
 /** Why a running edit was stopped from outside. */
-export type AbortReason = "canceled" | "lost";
+export type AbortReason = "canceled" | "lost" | "deadline";
 
 export interface JobWatch {
   signal: AbortSignal;
@@ -25,7 +25,13 @@ export interface JobWatch {
 export function watchRunningJob(
   deps: { store: EventStore; clock: Clock; log: Logger },
   job: { jobId: string; workerId: string },
-  timing: { checkMs: number; heartbeatMs: number; leaseMs: number },
+  timing: {
+    checkMs: number;
+    heartbeatMs: number;
+    leaseMs: number;
+    /** When the job's deadline passes (epoch ms), and its length: then it fails with `deadline_exceeded` and its work stops. */
+    deadline?: { at: number; ms: number };
+  },
 ): JobWatch {
   const controller = new AbortController();
   let reason: AbortReason | undefined;
@@ -34,7 +40,12 @@ export function watchRunningJob(
   const abort = (why: AbortReason, detail: string) => {
     if (reason) return;
     reason = why;
-    deps.log({ message: why === "canceled" ? "edit canceled while running; stopping its work" : "job no longer held; stopping its work", jobId: job.jobId, detail });
+    const message = {
+      canceled: "edit canceled while running; stopping its work",
+      lost: "job no longer held; stopping its work",
+      deadline: "edit past its deadline; stopping its work",
+    }[why];
+    deps.log({ message, jobId: job.jobId, detail });
     controller.abort(new Error(`edit stopped: ${why}`));
   };
   const tick = async () => {
@@ -42,6 +53,12 @@ export function watchRunningJob(
     busy = true;
     try {
       const now = deps.clock.now().getTime();
+      if (timing.deadline && now >= timing.deadline.at) {
+        const expired = await handleCommand(deps, job.jobId, { type: "ExpireDeadline", deadlineMs: timing.deadline.ms });
+        if (expired.rejection) abort(expired.state?.status === "canceled" ? "canceled" : "lost", expired.rejection.message);
+        else abort("deadline", `the job started at ${expired.state?.firstStartedAt ?? "?"}`);
+        return;
+      }
       if (now - lastBeat >= timing.heartbeatMs) {
         const renewed = await handleCommand(deps, job.jobId, { type: "RenewLease", workerId: job.workerId, leaseMs: timing.leaseMs });
         if (renewed.rejection) {

@@ -25,6 +25,8 @@ import { activeLogContext, startTelemetry } from "../observability/telemetry.js"
 import { parseWorkerConfig } from "./config.js";
 import { MODEL_CONTRACTS } from "./edits/editModels.js";
 import { createWorker } from "./jobWorker.js";
+import { createPrioritySubscription } from "./prioritySubscription.js";
+import type { JobSubscription } from "../events/jobQueue.js";
 import { checkModels } from "./checkModels.js";
 import { createTritonClient } from "../adapters/triton/tritonClient.js";
 
@@ -61,18 +63,7 @@ await checkModels(
 const worker = createWorker({
   store: instrumentEventStore(createFirestoreEventStore(firestore, { deadlineMs: config.storeDeadlineMs }), instruments),
   images: instrumentImageStore(createGcsImageStore(storage), instruments),
-  subscription: instrumentJobSubscription(
-    createPubsubJobSubscription(pubsub, config.jobsSubscription, {
-      maxInFlight: config.maxMessages,
-      // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
-      // its heartbeat, not the message, tell a live worker from a dead one.
-      maxExtensionSeconds: config.maxEditSeconds,
-      onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
-      onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
-    }),
-    config.jobsSubscription,
-    instruments,
-  ),
+  subscription: jobSubscription(),
   inference,
   timeStage: createStageTimer(instruments),
   clock: { now: () => new Date() },
@@ -99,6 +90,33 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
         process.exit(0);
       });
   });
+}
+
+/**
+ * The interactive subscription alone, or, with JOBS_BATCH_SUBSCRIPTION, both lanes drained into
+ * one set of WORKER_MAX_MESSAGES slots, interactive first (workers/prioritySubscription.ts).
+ */
+function jobSubscription(): JobSubscription {
+  const lane = (name: string, maxInFlight: number) =>
+    instrumentJobSubscription(
+      createPubsubJobSubscription(pubsub, name, {
+        maxInFlight,
+        // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
+        // its heartbeat, not the message, tell a live worker from a dead one.
+        maxExtensionSeconds: config.maxEditSeconds,
+        maxAckDeadlineSeconds: config.ackDeadlineMaxSeconds,
+        onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
+        onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
+      }),
+      name,
+      instruments,
+    );
+  const interactive = lane(config.jobsSubscription, config.maxMessages);
+  if (config.jobsBatchSubscription === undefined) return interactive;
+  return createPrioritySubscription(
+    { interactive, batch: lane(config.jobsBatchSubscription, config.batchMaxMessages) },
+    { slots: config.maxMessages, batchSlots: config.batchMaxMessages },
+  );
 }
 
 async function waitForTriton(): Promise<void> {

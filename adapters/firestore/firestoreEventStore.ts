@@ -15,7 +15,7 @@ import { FieldValue, type Firestore, type Timestamp, type WriteBatch } from "@go
 import { parseEvent, type RecordedEvent } from "../../events/editEvents.js";
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/eventStore.js";
+import { cacheEntryOf, type EventStore } from "../../events/eventStore.js";
 import { withStoreDeadlines } from "./storeDeadline.js";
 
 const JOBS = "jobs";
@@ -23,6 +23,8 @@ const EVENTS = "events";
 const IN_FLIGHT_COUNTS = "inFlight";
 const SERVER = "server";
 const SERVER_STATE = "state";
+/** The result cache's index: one document per cache key (which is per owner), written with the EditSucceeded that carries it. */
+const RESULT_CACHE = "resultCache";
 /** Tries of an admission whose owner's count changed between its read and its write. */
 const COUNTED_ATTEMPTS = 20;
 /** gRPC ALREADY_EXISTS and FAILED_PRECONDITION, as the Firestore client reports them. */
@@ -66,6 +68,8 @@ function firestoreEventStore(db: Firestore): EventStore {
         for (const event of events) batch.create(job(jobId).collection(EVENTS).doc(seqId(event.seq)), toEventDocument(event));
         batch.set(job(jobId), toProjectionDocument(projection));
         batch.set(serverState(jobId), toServerDocument(projection));
+        const entry = cacheEntryOf(events, projection);
+        if (entry) batch.set(db.collection(RESULT_CACHE).doc(entry.cacheKey), { ownerId: entry.ownerId, jobId: entry.jobId, succeededAt: entry.succeededAt });
       };
       if (change <= 0 || options.maxInFlight === undefined) {
         const batch = db.batch();
@@ -153,6 +157,24 @@ function firestoreEventStore(db: Firestore): EventStore {
       return withServerState(snapshot.docs);
     },
 
+    async listStartedBefore(before, limit) {
+      const snapshot = await db
+        .collection(JOBS)
+        .where("status", "in", ["queued", "running"])
+        .where("firstStartedAt", "<", before.toISOString())
+        .orderBy("firstStartedAt")
+        .limit(limit)
+        .get();
+      return withServerState(snapshot.docs);
+    },
+
+    async findCachedResult(ownerId, cacheKey) {
+      const snapshot = await db.collection(RESULT_CACHE).doc(cacheKey).get();
+      const entry = snapshot.data() as { ownerId?: string; jobId?: string; succeededAt?: string } | undefined;
+      if (!entry || entry.ownerId !== ownerId || !entry.jobId || !entry.succeededAt) return undefined;
+      return { jobId: entry.jobId, succeededAt: entry.succeededAt };
+    },
+
     async listStaleQueued(before, limit) {
       const snapshot = await db
         .collection(JOBS)
@@ -171,7 +193,7 @@ function toEventDocument(event: RecordedEvent) {
 }
 
 /** What of a job only the server reads. */
-type ServerDocument = Pick<JobState, "input" | "workerId" | "idempotencyKey" | "requestFingerprint">;
+type ServerDocument = Pick<JobState, "input" | "workerId" | "idempotencyKey" | "requestFingerprint" | "cacheDigest" | "cacheKey">;
 
 /**
  * The projection as stored, as clients see it: the job's state without the server's fields, with
@@ -181,7 +203,7 @@ type ServerDocument = Pick<JobState, "input" | "workerId" | "idempotencyKey" | "
 type ProjectionDocument = Omit<JobState, "output" | keyof ServerDocument> & { output?: NonNullable<JobState["output"]> & { url: string } };
 
 function toProjectionDocument(state: JobState): ProjectionDocument {
-  const { output, input: _input, workerId: _workerId, idempotencyKey: _key, requestFingerprint: _fingerprint, ...rest } = state;
+  const { output, input: _input, workerId: _workerId, idempotencyKey: _key, requestFingerprint: _fingerprint, cacheDigest: _digest, cacheKey: _cacheKey, ...rest } = state;
   if (!output) return rest;
   return { ...rest, output: { ...output, url: `gs://${output.bucket}/${output.object}` } };
 }
@@ -192,6 +214,8 @@ function toServerDocument(state: JobState): ServerDocument {
     ...(state.workerId === undefined ? {} : { workerId: state.workerId }),
     ...(state.idempotencyKey === undefined ? {} : { idempotencyKey: state.idempotencyKey }),
     ...(state.requestFingerprint === undefined ? {} : { requestFingerprint: state.requestFingerprint }),
+    ...(state.cacheDigest === undefined ? {} : { cacheDigest: state.cacheDigest }),
+    ...(state.cacheKey === undefined ? {} : { cacheKey: state.cacheKey }),
   };
 }
 

@@ -5,22 +5,25 @@
  */
 import { Duration, type Message, type PubSub, type Subscription } from "@google-cloud/pubsub";
 import { isOperation } from "../../events/operations.js";
+import { isPriority } from "../../events/priority.js";
 import type { JobDelivery, JobMessage, JobQueue, JobSubscription, TraceHeaders } from "../../events/jobQueue.js";
 import { QueueUnavailableError } from "../../events/errors.js";
 
 /**
+ * Publishes each job to its priority's topic: interactive jobs to `topicName`, batch jobs to
+ * `batchTopicName` (absent: the same topic, where only Triton's request priority orders them).
  * `deadlineMs`: the longest a publish may take (default 10 s); past it the publish fails with
  * `QueueUnavailableError`, though the client may still deliver it. A job's message may be sent
  * twice without harm (every handler is idempotent), so the caller's retry is safe.
  */
-export function createPubsubJobQueue(pubsub: PubSub, topicName: string, options: { deadlineMs?: number } = {}): JobQueue {
+export function createPubsubJobQueue(pubsub: PubSub, topicName: string, batchTopicName?: string, options: { deadlineMs?: number } = {}): JobQueue {
   const deadlineMs = options.deadlineMs ?? 10_000;
-  const topic = pubsub.topic(topicName, {
-    batching: { maxMessages: 100, maxMilliseconds: 5 },
-    gaxOpts: { timeout: deadlineMs },
-  });
+  const settings = { batching: { maxMessages: 100, maxMilliseconds: 5 }, gaxOpts: { timeout: deadlineMs } };
+  const interactive = pubsub.topic(topicName, settings);
+  const batch = batchTopicName === undefined || batchTopicName === topicName ? interactive : pubsub.topic(batchTopicName, settings);
   return {
     async publish(message, trace = {}) {
+      const topic = message.priority === "batch" ? batch : interactive;
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new QueueUnavailableError(`Pub/Sub did not take job ${message.jobId} within ${deadlineMs} ms`)), deadlineMs);
@@ -29,7 +32,12 @@ export function createPubsubJobQueue(pubsub: PubSub, topicName: string, options:
         return await Promise.race([
           topic.publishMessage({
             json: message,
-            attributes: { ...pickTraceHeaders(trace), jobId: message.jobId, operation: message.operation },
+            attributes: {
+              ...pickTraceHeaders(trace),
+              jobId: message.jobId,
+              operation: message.operation,
+              ...(message.priority === undefined ? {} : { priority: message.priority }),
+            },
           }),
           late,
         ]);
@@ -45,6 +53,12 @@ export interface SubscriptionOptions {
   maxInFlight: number;
   /** How long the client keeps extending a message's ack deadline while work runs. */
   maxExtensionSeconds: number;
+  /**
+   * The longest ack deadline the client asks for at a time (it sets each from how long messages
+   * took to ack). Messages held by a subscriber that died come back once their deadline passes.
+   * Default: the client's own (600 s).
+   */
+  maxAckDeadlineSeconds?: number;
   /** Called for a message that is not a job message; it is acked so it does not loop. */
   onMalformed?: (reason: string) => void;
   /** Called with an error the Pub/Sub client reports from pulling (it retries passing ones itself). */
@@ -60,6 +74,7 @@ export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: st
         flowControl: { maxMessages: options.maxInFlight, allowExcessMessages: false },
         // The client extends the ack deadline of held messages until this much time has passed.
         maxExtensionTime: Duration.from({ seconds: options.maxExtensionSeconds }),
+        ...(options.maxAckDeadlineSeconds === undefined ? {} : { maxAckDeadline: Duration.from({ seconds: options.maxAckDeadlineSeconds }) }),
       });
       subscription.on("message", (message: Message) => {
         const job = parseJobMessage(message.data);
@@ -109,7 +124,7 @@ function parseJobMessage(data: Buffer): JobMessage | string {
     if (typeof parsed.jobId !== "string" || parsed.jobId === "" || !isOperation(parsed.operation)) {
       return "the message is not a job: it lacks a jobId or a known operation";
     }
-    return { jobId: parsed.jobId, operation: parsed.operation };
+    return { jobId: parsed.jobId, operation: parsed.operation, ...(isPriority(parsed.priority) ? { priority: parsed.priority } : {}) };
   } catch {
     return "the message is not JSON";
   }

@@ -9,29 +9,34 @@
  * - `memory`: the worker's peak RSS on the largest images (local/benchMemory.ts);
  * - `quality`: PSNR of the learned edits against classical filters on degraded photos
  *   (local/bench/benchQuality.ts);
+ * - `priority`: interactive jobs' latency under a backlog of long jobs, the backlog sent as batch
+ *   and as interactive (local/bench/benchPriority.ts);
+ * - `cache`: a repeated request answered from the per-user result cache, against a model run;
  * - `ceiling`: one worker process against an instant model, the output megapixels a second it
  *   sustains by itself, where its time goes, and how that compares with one T4
  *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
- * Options: --only pipeline,models,memory,quality,ceiling (default all), --runs N (default 5;
+ * Options: --only pipeline,models,memory,quality,priority,cache,ceiling (default all; also memory-formats, never by default), --runs N (default 5;
  * for ceiling, the times the set of photos is sent, default 2), --seconds S per model
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
  * case instead of the documented ones), --worker-env K=V,K=V (ceiling only: the worker's
- * settings, e.g. TILE_SIZE=256), --json.
+ * settings, e.g. TILE_SIZE=256), --probes N and --backlog N (priority only: interactive jobs
+ * measured, default 6, and long jobs kept queued, default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { benchCeiling, ceilingReport } from "./benchCeiling.js";
-import { benchMemory, MEMORY_CASES, memoryTable } from "./benchMemory.js";
+import { benchCeiling, ceilingReport, ceilingRepository } from "./benchCeiling.js";
+import { benchMemory, FORMAT_MEMORY_CASES, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
 import { benchAcceptAndThroughput, reportAcceptAndThroughput } from "./benchPipeline.js";
+import { benchPriorityAndCache, cacheTable, priorityTable } from "./benchPriority.js";
 import { ensurePhotos } from "./photos.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { REPO_ROOT } from "../stack/paths.js";
 
@@ -68,11 +73,36 @@ if (wanted("memory")) {
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
 }
+if (only?.has("memory-formats")) {
+  const figures = await benchMemory(FORMAT_MEMORY_CASES, log, ceilingRepository());
+  console.log("\nWorker peak memory by output format (the worker ceiling's instant models):");
+  console.log(memoryTable(figures));
+  writeResults("memory-formats.json", figures);
+}
 if (wanted("quality")) {
   const figures = await benchQuality({ modelRepository, enhanceStrength, log });
   console.log(`\nLearned edits against classical filters, PSNR (dB) on luma, ${figures.crop}×${figures.crop} centre crops, ${figures.border}-px border cropped:`);
   console.log(qualityTable(figures));
   writeResults("quality.json", figures);
+}
+if (wanted("priority") || wanted("cache")) {
+  const probes = args.includes("--probes") ? Number(args[args.indexOf("--probes") + 1]) : undefined;
+  const backlog = args.includes("--backlog") ? Number(args[args.indexOf("--backlog") + 1]) : undefined;
+  const figures = await benchPriorityAndCache({
+    priority: wanted("priority"),
+    cache: wanted("cache"),
+    ...(probes === undefined ? {} : { probes }),
+    ...(backlog === undefined ? {} : { backlog }),
+    log,
+  });
+  if (figures.priority) {
+    console.log(`\n${priorityTable(figures.priority)}`);
+    writeResults("priority.json", figures.priority);
+  }
+  if (figures.cache) {
+    console.log(`\n${cacheTable(figures.cache)}`);
+    writeResults("cache.json", figures.cache);
+  }
 }
 
 if (wanted("ceiling")) {
@@ -98,7 +128,7 @@ async function pipelineSection(): Promise<void> {
   try {
     process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
     const firestore = new Firestore({ projectId: stack.names.projectId });
-    const token = await signLocalToken("bench", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench");
     const photo = await sharp(join(await ensurePhotos(), "astronaut.png")).png().toBuffer();
     const samples: Sample[] = [];
     // One warm-up job, not counted: the first call loads the model's sessions and the clients.
@@ -122,7 +152,7 @@ async function oneJob(apiUrl: string, firestore: Firestore, token: string, photo
   const response = await fetch(`${apiUrl}/v1/edits`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+    body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
   });
   const acceptMs = performance.now() - began;
   const created = (await response.json()) as { jobId: string; upload: { url: string; headers: Record<string, string> } };

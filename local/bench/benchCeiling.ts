@@ -13,7 +13,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { LOCAL_DIR, REPO_ROOT } from "../stack/paths.js";
 import { encodePng } from "../../workers/edits/pngStream.js";
@@ -90,11 +90,11 @@ export async function benchCeiling({ repeats = 2, workerEnv = {}, log }: Ceiling
   try {
     process.env.FIRESTORE_EMULATOR_HOST = stack.emulatorEnv.FIRESTORE_EMULATOR_HOST;
     const firestore = new Firestore({ projectId: stack.names.projectId });
-    const token = await signLocalToken("bench-ceiling", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-ceiling");
     const worker = await stack.startWorker("worker-1", workerEnv);
     const inputs = await Promise.all(INPUTS.map(encodeInput));
     const submit = async (input: Input): Promise<string> => {
-      const response = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=4`, {
+      const response = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=4&cache=false`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": input.contentType },
         body: new Uint8Array(input.bytes),

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import type { EditParams, Operation } from "../../events/operations.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import type { OutputFormat } from "../../events/outputFormat.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { ensurePhotos } from "./photos.js";
 
@@ -20,6 +21,8 @@ export interface MemoryCase {
   height: number;
   /** Worker settings the case needs, e.g. a raised output limit. */
   workerEnv?: Record<string, string>;
+  /** The result's format; absent, PNG. */
+  output?: OutputFormat;
 }
 
 export interface MemoryFigures extends MemoryCase {
@@ -48,11 +51,21 @@ export const MEMORY_CASES: MemoryCase[] = [
   },
 ];
 
+/**
+ * The streamed JPEG at the largest output, and WebP (encoded whole) at its own limit,
+ * MAX_WEBP_OUTPUT_PIXELS: `npm run bench -- --only memory-formats`, with the worker ceiling's
+ * instant models (the worker's memory does not depend on the model).
+ */
+export const FORMAT_MEMORY_CASES: MemoryCase[] = [
+  { ...(MEMORY_CASES[0] as MemoryCase), label: "4096×4096 photo, upscale ×4 as JPEG q90 (268 MP, streamed in strips)", output: { format: "jpeg", quality: 90 } },
+  { label: "3162×3162 photo, upscale ×2 as WebP q90 (40 MP, the WebP limit; encoded whole)", operation: "upscale", params: { scale: 2 }, width: 3162, height: 3162, output: { format: "webp", quality: 90 } },
+];
+
 /** `modelRepository`: another repository for Triton, e.g. the worker ceiling's instant upscale, to measure the worker's memory without waiting on the CPU model. */
 export async function benchMemory(cases: MemoryCase[], log: (line: string) => void, modelRepository?: string): Promise<MemoryFigures[]> {
   const stack = await startLocalStack({ withoutWorker: true, log, ...(modelRepository === undefined ? {} : { modelRepository }) });
   try {
-    const token = await signLocalToken("bench-memory", { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, "bench-memory");
     const photo = join(await ensurePhotos(), "astronaut.png");
     const figures: MemoryFigures[] = [];
     for (const [index, one] of cases.entries()) {
@@ -96,7 +109,7 @@ async function runJob(apiUrl: string, token: string, one: MemoryCase, input: Buf
     await fetch(`${apiUrl}/v1/edits`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ operation: one.operation, params: one.params, contentType: "image/jpeg" }),
+      body: JSON.stringify({ operation: one.operation, params: one.params, contentType: "image/jpeg", cache: false, ...(one.output ? { output: one.output } : {}) }),
     })
   ).json()) as { jobId: string; upload: { url: string; headers: Record<string, string> } };
   const put = await fetch(created.upload.url, { method: "PUT", headers: created.upload.headers, body: new Uint8Array(input) });

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import type { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import type { LocalStack } from "../stack/localStack.js";
 import { REPO_ROOT } from "../stack/paths.js";
 import { sleep } from "../stack/processes.js";
@@ -66,7 +66,7 @@ export interface BenchContext {
 
 /** Accept latency of a fresh user, then of a user who first left `openJobs` edits awaiting their upload. */
 export async function measureAcceptByOpenJobs(context: BenchContext, openJobs = 300, ratePerSecond = 10, seconds = 10): Promise<AcceptByOpenJobs> {
-  const tokenOf = (name: string) => signLocalToken(`${name}-${Date.now()}`, { audience: context.stack.names.projectId });
+  const tokenOf = (name: string) => emulatorIdToken(context.stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, `${name}-${Date.now()}`);
   const fresh = await measureAcceptLatency({ ...context, token: await tokenOf("bench-fresh") }, ratePerSecond, seconds);
   const busyToken = await tokenOf("bench-open-jobs");
   for (let sent = 0; sent < openJobs; sent += 20) {
@@ -75,7 +75,7 @@ export async function measureAcceptByOpenJobs(context: BenchContext, openJobs = 
         const response = await fetch(`${context.stack.apiUrl}/v1/edits`, {
           method: "POST",
           headers: { authorization: `Bearer ${busyToken}`, "content-type": "application/json" },
-          body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+          body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
         });
         if (response.status !== 202) throw new Error(`POST /v1/edits answered ${response.status}: ${await response.text()}`);
       }),
@@ -91,7 +91,7 @@ export async function measureAcceptLatency({ stack, token }: BenchContext, rateP
     const response = await fetch(`${stack.apiUrl}/v1/edits`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ operation: "upscale", contentType: "image/png" }),
+      body: JSON.stringify({ operation: "upscale", contentType: "image/png", cache: false }),
     });
     await response.arrayBuffer();
     return { ms: performance.now() - began, ok: response.status === 202 };

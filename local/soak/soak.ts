@@ -20,7 +20,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
 import sharp from "sharp";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
-import { signLocalToken } from "../auth/localIssuer.js";
+import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { ensurePhotos } from "../bench/photos.js";
 import { createStackProxies, startLocalStack, type LocalStack, type StackProxies } from "../stack/localStack.js";
 import { LOCAL_DIR } from "../stack/paths.js";
@@ -156,7 +156,7 @@ for (const [index, [width, height]] of SIZES.entries()) {
     images.push(index % 2 === 0 ? { bytes: await resized.jpeg().toBuffer(), contentType: "image/jpeg" } : { bytes: await resized.png().toBuffer(), contentType: "image/png" });
   }
 }
-const tokens = await Promise.all(Array.from({ length: USERS }, (_, user) => signLocalToken(`soak-${user}-${randomUUID()}`, { audience: stack.names.projectId })));
+const tokens = await Promise.all(Array.from({ length: USERS }, (_, user) => emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, `soak-${user}-${randomUUID()}`)));
 
 const counts = {
   submitFailures: 0,
@@ -295,7 +295,7 @@ async function faultLoop(endAt: number): Promise<void> {
 
 /** 50 POST /v1/edits a second for two minutes: five users under the quota, one greedy user over it. */
 async function loadPhase(): Promise<Record<string, number>> {
-  const loadTokens = await Promise.all(Array.from({ length: 6 }, (_, user) => signLocalToken(`load-${user}-${randomUUID()}`, { audience: stack.names.projectId })));
+  const loadTokens = await Promise.all(Array.from({ length: 6 }, (_, user) => emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST, `load-${user}-${randomUUID()}`)));
   const answers: Record<string, number> = {};
   const latencies: number[] = [];
   const pending = new Set<Promise<void>>();

@@ -1,13 +1,14 @@
 /**
- * The official Firestore and Pub/Sub emulators (Java, from Debian's google-cloud-cli packages)
- * and fake-gcs-server for Cloud Storage (Google ships no Storage emulator), each started on
+ * The official Firestore and Pub/Sub emulators (Java, from Debian's google-cloud-cli packages),
+ * the official Firebase Auth emulator (Node, from the firebase-tools devDependency) and
+ * fake-gcs-server for Cloud Storage (Google ships no Storage emulator), each started on
  * 127.0.0.1 and stopped by PID.
  */
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { LOCAL_DIR } from "./paths.js";
+import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { httpAnswers, startProcess, type RunningProcess } from "./processes.js";
 
 const run = promisify(execFile);
@@ -44,8 +45,11 @@ function pubsubJar(): string {
   return join(PUBSUB_LIB, jar);
 }
 
-/** `rulesFile`: security rules that apps' (non-admin) reads are checked against, as in production. */
-export async function startFirestoreEmulator(port: number, logDir: string, rulesFile?: string): Promise<RunningProcess> {
+/**
+ * `rulesFile`: security rules that apps' (non-admin) reads are checked against, as in production.
+ * `authEmulatorHost`: the Auth emulator whose users' tokens the rules see as `request.auth`.
+ */
+export async function startFirestoreEmulator(port: number, logDir: string, rulesFile?: string, authEmulatorHost?: string): Promise<RunningProcess> {
   return startProcess({
     name: "firestore-emulator",
     command: "java",
@@ -53,6 +57,7 @@ export async function startFirestoreEmulator(port: number, logDir: string, rules
       "-cp", FIRESTORE_JAR, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "--host", "127.0.0.1", "--port", String(port),
       ...(rulesFile === undefined ? [] : ["--rules", rulesFile]),
     ],
+    env: authEmulatorHost === undefined ? process.env : { ...process.env, FIREBASE_AUTH_EMULATOR_HOST: authEmulatorHost },
     logFile: join(logDir, "firestore.log"),
     ready: () => firestoreAnswers(`127.0.0.1:${port}`),
     timeoutMs: 90_000,
@@ -78,6 +83,29 @@ export async function startPubsubEmulator(port: number, logDir: string): Promise
 export function firestoreAnswers(host: string): Promise<boolean> {
   const missing = `http://${host}/v1/projects/readiness-probe/databases/(default)/documents/probe/missing`;
   return httpAnswers(missing, 404, '"NOT_FOUND"', { authorization: "Bearer owner" });
+}
+
+/**
+ * The Firebase Auth emulator, in a process of its own (local/stack/authEmulatorHost.ts). Its
+ * users live in memory, per project, for as long as it runs.
+ */
+export async function startAuthEmulator(port: number, logDir: string, projectId: string): Promise<RunningProcess> {
+  const logFile = join(logDir, "auth.log");
+  return startProcess({
+    name: "auth-emulator",
+    command: process.execPath,
+    args: ["--import", "tsx", join(REPO_ROOT, "local", "stack", "authEmulatorHost.ts"), String(port), projectId],
+    cwd: REPO_ROOT,
+    logFile,
+    ready: () => authAnswers(`127.0.0.1:${port}`),
+    // Its OpenAPI validator compiles a large spec at start: seconds on an idle core, more on a busy one.
+    timeoutMs: 180_000,
+  });
+}
+
+/** True when the Auth emulator answers at `host` as itself. */
+export function authAnswers(host: string): Promise<boolean> {
+  return httpAnswers(`http://${host}/`, 200, '"authEmulator"');
 }
 
 /** True when the Pub/Sub API itself answers at `host`: listing a project's topics succeeds. */

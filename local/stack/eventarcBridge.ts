@@ -5,6 +5,7 @@
  * and POSTs the same CloudEvent (binary content mode) to the function under the Functions
  * Framework. A failed POST nacks the message, so the event is delivered again, as Eventarc would.
  */
+import type { Firestore } from "@google-cloud/firestore";
 import type { Message, PubSub } from "@google-cloud/pubsub";
 
 export interface EventarcBridge {
@@ -97,6 +98,76 @@ export function startPubsubTriggerBridge(options: { pubsub: PubSub; subscription
     async stop() {
       subscription.removeAllListeners("message");
       await subscription.close();
+    },
+  };
+}
+
+/**
+ * The local stand-in for an Eventarc Firestore trigger (`google.cloud.firestore.document.v1.created`):
+ * a listener on a collection group (documents recorded from `since` on, by their `at` field) that
+ * POSTs each new document's CloudEvent (binary mode, the document's name as `ce-subject`) to a
+ * function. Eventarc sends the document as protobuf data; our function reads only the subject,
+ * so the data here is an empty JSON object. A failed POST is tried again with backoff, as
+ * Eventarc does for a trigger with retries on.
+ */
+export function startFirestoreTriggerBridge(options: {
+  firestore: Firestore;
+  collectionGroup: string;
+  since: Date;
+  target: string;
+  projectId: string;
+  /** Tries per document (default 8); the waits between them double from 500 ms. */
+  maxTries?: number;
+}): EventarcBridge {
+  const pending = new Set<Promise<void>>();
+  let stopped = false;
+  const unsubscribe = options.firestore
+    .collectionGroup(options.collectionGroup)
+    .where("at", ">=", options.since.toISOString())
+    .onSnapshot(
+      (snapshot) => {
+        for (const change of snapshot.docChanges()) {
+          if (change.type !== "added") continue;
+          const task = forward(change.doc.ref.path, change.doc.updateTime.toDate()).finally(() => pending.delete(task));
+          pending.add(task);
+        }
+      },
+      (error) => console.error(`[firestore-trigger-bridge] ${error.message}`),
+    );
+
+  async function forward(path: string, time: Date): Promise<void> {
+    const tries = options.maxTries ?? 8;
+    for (let attempt = 1; attempt <= tries && !stopped; attempt++) {
+      try {
+        const response = await fetch(options.target, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": `${path}@${time.toISOString()}`,
+            "ce-type": "google.cloud.firestore.document.v1.created",
+            "ce-source": `//firestore.googleapis.com/projects/${options.projectId}/databases/(default)`,
+            "ce-subject": `documents/${path}`,
+            "ce-time": time.toISOString(),
+          },
+          body: "{}",
+          signal: AbortSignal.timeout(60_000),
+        });
+        await response.arrayBuffer();
+        if (response.ok) return;
+      } catch (error) {
+        console.error(`[firestore-trigger-bridge] ${path}: ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+    }
+    console.error(`[firestore-trigger-bridge] gave up on ${path}`);
+  }
+
+  return {
+    async stop() {
+      stopped = true;
+      unsubscribe();
+      await Promise.allSettled([...pending]);
     },
   };
 }

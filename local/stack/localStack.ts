@@ -1,16 +1,18 @@
 /**
- * The whole system on one machine, from real parts: the official Firestore and Pub/Sub
- * emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
+ * The whole system on one machine, from real parts: the official Firestore, Pub/Sub and
+ * Firebase Auth emulators, fake-gcs-server for Cloud Storage, a real Triton server on the CPU, both functions
  * under the Functions Framework, local stand-ins for Eventarc (upload notifications and the
  * dead-letter topic's trigger) and for Cloud Scheduler (the sweeper's timer), and one worker. `npm start` and the
  * end-to-end tests bring it up through `startLocalStack`.
  */
 import { join } from "node:path";
+import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
-import { startEventarcBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
-import { ensureEmulators, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
-import { localAuthSettings, signLocalToken } from "../auth/localIssuer.js";
+import { startEventarcBridge, startFirestoreTriggerBridge, startPubsubTriggerBridge, type EventarcBridge } from "./eventarcBridge.js";
+import { ensureEmulators, startAuthEmulator, startFirestoreEmulator, startPubsubEmulator, startStorageEmulator, warmFirestore } from "./emulators.js";
+import { EMULATOR_API_KEY } from "../auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "./urlSignerKey.js";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "./processes.js";
 import { ensureToxiproxy, startToxiproxy, type RunningToxiproxy, type Toxiproxy } from "./toxiproxy.js";
@@ -22,8 +24,12 @@ export interface StackPorts {
   uploadFunction: number;
   deadLetterFunction: number;
   sweepFunction: number;
+  /** The `webhookEvents` function (the job events' Firestore trigger). */
+  webhookFunction: number;
   firestore: number;
   pubsub: number;
+  /** The Firebase Auth emulator. */
+  auth: number;
   storage: number;
   tritonGrpc: number;
   tritonHttp: number;
@@ -42,6 +48,9 @@ export interface StackNames {
   resultsBucket: string;
   jobsTopic: string;
   jobsSubscription: string;
+  /** Batch jobs' topic and subscription, which workers drain only while no interactive job waits. */
+  jobsBatchTopic: string;
+  jobsBatchSubscription: string;
   deadLetterTopic: string;
   deadLetterSubscription: string;
   /** The dead-letter topic's subscription that feeds the `deadLetter` function (Eventarc's, in the cloud). */
@@ -93,8 +102,8 @@ export interface LocalStack {
   apiUrl: string;
   /** The web app, served from its Vite build. */
   webUrl: string;
-  /** The worker-1's and the API's Prometheus endpoints. */
-  metricsUrls: { worker: string; api: string };
+  /** The worker-1's, the API's and Triton's Prometheus endpoints. */
+  metricsUrls: { worker: string; api: string; triton: string };
   /** Environment that points Google's client libraries at the emulators. */
   emulatorEnv: EmulatorEnv;
   /** Environment the worker runs with; tests start more workers with it. */
@@ -111,6 +120,8 @@ export interface EmulatorEnv {
   FIRESTORE_EMULATOR_HOST: string;
   PUBSUB_EMULATOR_HOST: string;
   STORAGE_API_ENDPOINT: string;
+  /** Read by firebase-admin and by the Firestore emulator: the emulator's users are the ones signed in. */
+  FIREBASE_AUTH_EMULATOR_HOST: string;
   METADATA_SERVER_DETECTION: string;
   GCLOUD_PROJECT: string;
 }
@@ -153,6 +164,8 @@ export const DEFAULT_NAMES: StackNames = {
   resultsBucket: "image-edit-results",
   jobsTopic: "edit-jobs",
   jobsSubscription: "edit-jobs-worker",
+  jobsBatchTopic: "edit-jobs-batch",
+  jobsBatchSubscription: "edit-jobs-batch-worker",
   deadLetterTopic: "edit-jobs-dead-letter",
   deadLetterSubscription: "edit-jobs-dead-letter-handler",
   deadLetterTriggerSubscription: "edit-jobs-dead-letter-eventarc",
@@ -160,10 +173,10 @@ export const DEFAULT_NAMES: StackNames = {
   notificationsSubscription: "uploads-finalized-eventarc",
 };
 
-/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, keys. */
+/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, the URL signer's key. */
 export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
   await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log), ensureToxiproxy(log)]);
-  localAuthSettings(DEFAULT_NAMES.projectId);
+  ensureUrlSignerKey();
 }
 
 export async function startLocalStack(options: StackOptions = {}): Promise<LocalStack> {
@@ -182,21 +195,34 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       FIRESTORE_EMULATOR_HOST: `127.0.0.1:${ports.firestore}`,
       PUBSUB_EMULATOR_HOST: `127.0.0.1:${ports.pubsub}`,
       STORAGE_API_ENDPOINT: `http://127.0.0.1:${ports.storage}`,
+      FIREBASE_AUTH_EMULATOR_HOST: `127.0.0.1:${ports.auth}`,
       METADATA_SERVER_DETECTION: "none",
       GCLOUD_PROJECT: names.projectId,
     };
-    log("starting the Firestore and Pub/Sub emulators and Triton");
+    // Triton loads its models while the emulators start and the messaging and buckets are made:
+    // it is the longest part, and nothing before the worker needs it.
+    log("starting Triton, and the Firestore, Pub/Sub and Auth emulators");
+    const triton = startTriton({
+      grpcPort: ports.tritonGrpc,
+      httpPort: ports.tritonHttp,
+      metricsPort: ports.tritonMetrics,
+      logFile: join(logDir, "triton.log"),
+      ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
+      extraArgs: tritonTraceArgs(options.telemetryEnv),
+    });
+    // Stopped last, and also when a later part fails to start; a failed start of its own is
+    // reported where it is awaited, below.
+    const tritonIfStarted = triton.then((running) => running, () => undefined);
+    started.push({ stop: async () => (await tritonIfStarted)?.stop() });
     await startTogether(started, [
-      startFirestoreEmulator(ports.firestore, logDir, options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined),
+      startFirestoreEmulator(
+        ports.firestore,
+        logDir,
+        options.firestoreRules ? join(REPO_ROOT, "infra", "firestore.rules") : undefined,
+        emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST,
+      ),
+      startAuthEmulator(ports.auth, logDir, names.projectId),
       startPubsubEmulator(ports.pubsub, logDir),
-      startTriton({
-        grpcPort: ports.tritonGrpc,
-        httpPort: ports.tritonHttp,
-        metricsPort: ports.tritonMetrics,
-        logFile: join(logDir, "triton.log"),
-        ...(options.modelRepository === undefined ? {} : { modelRepository: options.modelRepository }),
-        extraArgs: tritonTraceArgs(options.telemetryEnv),
-      }),
     ]);
     if (options.firestoreRules) await warmFirestore(emulatorEnv.FIRESTORE_EMULATOR_HOST, names.projectId);
 
@@ -239,28 +265,78 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       if (!exists) await storage.createBucket(bucket);
     }
 
-    const auth = localAuthSettings(names.projectId);
     const functionsEnv = {
       ...process.env,
       ...emulatorEnv,
-      ...auth,
+      STORAGE_SIGNER_KEY_FILE: ensureUrlSignerKey(),
       GCP_PROJECT: names.projectId,
       UPLOADS_BUCKET: names.uploadsBucket,
       RESULTS_BUCKET: names.resultsBucket,
       JOBS_TOPIC: names.jobsTopic,
+      JOBS_BATCH_TOPIC: names.jobsBatchTopic,
       // As deployed: no stack traces in the error pages the Functions Framework writes itself.
       NODE_ENV: "production",
       // The web app's origin (outside the local stack the API allows none unless told).
       CORS_ORIGINS: `http://127.0.0.1:${ports.web},http://localhost:${ports.web}`,
       METRICS_HOST: "127.0.0.1",
+      // Webhooks may go to receivers on this machine (http://127.0.0.1), and retry within seconds.
+      WEBHOOK_ALLOW_LOOPBACK_HTTP: "true",
+      WEBHOOK_RETRY_BASE_SECONDS: "1",
+      WEBHOOK_RETRY_MAX_SECONDS: "10",
+      WEBHOOK_TIMEOUT_SECONDS: "5",
       ...options.telemetryEnv,
       ...proxiedEnv,
       ...options.functionsEnv,
     };
-    log("starting the functions under the Functions Framework");
-    await startTogether(
-      started,
-      (
+    const backgroundLog = join(logDir, "function-background.log");
+    const workerEnv: Record<string, string> = {
+      ...emulatorEnv,
+      GCP_PROJECT: names.projectId,
+      JOBS_SUBSCRIPTION: names.jobsSubscription,
+      JOBS_BATCH_SUBSCRIPTION: names.jobsBatchSubscription,
+      RESULTS_BUCKET: names.resultsBucket,
+      TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
+      METRICS_HOST: "127.0.0.1",
+      ...options.telemetryEnv,
+      ...proxiedEnv,
+      ...options.workerEnv,
+    };
+    const launchWorker = async (name: string, env: Record<string, string> = {}) => {
+      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
+      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
+      const worker = await startProcess({
+        name,
+        command: process.execPath,
+        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
+        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
+        cwd: REPO_ROOT,
+        logFile: join(logDir, `${name}.log`),
+        ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
+        timeoutMs: 120_000,
+      });
+      return worker;
+    };
+    const startWorker = async (name: string, env: Record<string, string> = {}) => {
+      const worker = await launchWorker(name, env);
+      started.push(worker);
+      return worker;
+    };
+    const web = startWebServer({
+      port: ports.web,
+      config: {
+        apiUrl: `http://127.0.0.1:${ports.api}`,
+        projectId: names.projectId,
+        apiKey: EMULATOR_API_KEY,
+        firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST,
+        authEmulatorUrl: `http://${emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST}`,
+      },
+    });
+
+    // The functions, the web server and the first worker (once Triton is ready) start side by
+    // side: each waits on its own start-up, not on the others'.
+    log(options.withoutWorker ? "starting the functions and the web app" : "starting the functions, the web app and a worker");
+    await startTogether(started, [
+      ...(
         [
           ["api", ports.api],
           ["uploadFinalized", ports.uploadFunction],
@@ -279,11 +355,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           timeoutMs: 60_000,
         }),
       ),
-    );
-
-    // The two background functions share one host process: each on its own port.
-    const backgroundLog = join(logDir, "function-background.log");
-    await startTogether(started, [
+      // The three background functions share one host process: each on its own port.
       startProcess({
         name: "function-background",
         command: process.execPath,
@@ -295,16 +367,22 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
           String(ports.deadLetterFunction),
           "sweepJobs",
           String(ports.sweepFunction),
+          "webhookEvents",
+          String(ports.webhookFunction),
         ],
         env: functionsEnv,
         cwd: REPO_ROOT,
         logFile: backgroundLog,
         ready: async () =>
           (await logContains(backgroundLog, `function deadLetter listening on http://127.0.0.1:${ports.deadLetterFunction}/`)) &&
-          (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)),
+          (await logContains(backgroundLog, `function sweepJobs listening on http://127.0.0.1:${ports.sweepFunction}/`)) &&
+          (await logContains(backgroundLog, `function webhookEvents listening on http://127.0.0.1:${ports.webhookFunction}/`)),
         timeoutMs: 60_000,
       }),
+      web,
+      ...(options.withoutWorker ? [] : [triton.then(() => launchWorker("worker-1"))]),
     ]);
+    await triton;
 
     const bridge: EventarcBridge = startEventarcBridge({
       pubsub,
@@ -322,53 +400,31 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
         projectId: names.projectId,
       }),
     );
+    // The job events' Firestore trigger (Eventarc's, in the cloud), for webhooks.
+    Object.assign(process.env, { FIRESTORE_EMULATOR_HOST: emulatorEnv.FIRESTORE_EMULATOR_HOST });
+    const firestore = new Firestore({ projectId: names.projectId });
+    started.push({ stop: () => firestore.terminate() });
+    started.push(
+      startFirestoreTriggerBridge({
+        firestore,
+        collectionGroup: "events",
+        since: new Date(),
+        target: `http://127.0.0.1:${ports.webhookFunction}/`,
+        projectId: names.projectId,
+      }),
+    );
     started.push(startSweepTimer(`http://127.0.0.1:${ports.sweepFunction}/`, options.sweepIntervalMs ?? 10_000));
-
-    const workerEnv: Record<string, string> = {
-      ...emulatorEnv,
-      GCP_PROJECT: names.projectId,
-      JOBS_SUBSCRIPTION: names.jobsSubscription,
-      RESULTS_BUCKET: names.resultsBucket,
-      TRITON_GRPC_URL: `127.0.0.1:${ports.tritonGrpc}`,
-      METRICS_HOST: "127.0.0.1",
-      ...options.telemetryEnv,
-      ...proxiedEnv,
-      ...options.workerEnv,
-    };
-    const startWorker = async (name: string, env: Record<string, string> = {}) => {
-      // worker-1 serves /metrics on its fixed port; any further worker on a free one.
-      const metricsPort = name === "worker-1" ? ports.workerMetrics : await freePort();
-      const worker = await startProcess({
-        name,
-        command: process.execPath,
-        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
-        env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
-        cwd: REPO_ROOT,
-        logFile: join(logDir, `${name}.log`),
-        ready: () => logContains(join(logDir, `${name}.log`), "worker pulling jobs"),
-        timeoutMs: 120_000,
-      });
-      started.push(worker);
-      return worker;
-    };
-    const web = await startWebServer({
-      port: ports.web,
-      config: { apiUrl: `http://127.0.0.1:${ports.api}`, projectId: names.projectId, firestoreEmulatorHost: emulatorEnv.FIRESTORE_EMULATOR_HOST },
-      signToken: (userId) => signLocalToken(userId, { audience: names.projectId }),
-    });
-    started.push(web);
-
-    if (!options.withoutWorker) {
-      log("starting a worker");
-      await startWorker("worker-1");
-    }
 
     return {
       ports,
       names,
       apiUrl: `http://127.0.0.1:${ports.api}`,
-      webUrl: web.url,
-      metricsUrls: { worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`, api: `http://127.0.0.1:${ports.apiMetrics}/metrics` },
+      webUrl: (await web).url,
+      metricsUrls: {
+        worker: `http://127.0.0.1:${ports.workerMetrics}/metrics`,
+        api: `http://127.0.0.1:${ports.apiMetrics}/metrics`,
+        triton: `http://127.0.0.1:${ports.tritonMetrics}/metrics`,
+      },
       emulatorEnv,
       workerEnv,
       ...(faultProxies === undefined ? {} : { faultProxies }),
@@ -411,13 +467,16 @@ async function createMessaging(pubsub: PubSub, names: StackNames, maxDeliveryAtt
     const [exists] = await pubsub.subscription(name).exists();
     if (!exists) await pubsub.createSubscription(topicName, name, options);
   };
-  await Promise.all([topic(names.jobsTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
-  await subscription(names.jobsTopic, names.jobsSubscription, {
+  await Promise.all([topic(names.jobsTopic), topic(names.jobsBatchTopic), topic(names.deadLetterTopic), topic(names.notificationsTopic)]);
+  const workerSubscription = {
     ackDeadlineSeconds: 60,
     deadLetterPolicy: { deadLetterTopic: `projects/${names.projectId}/topics/${names.deadLetterTopic}`, maxDeliveryAttempts },
     // Short backoff locally, so that a handed-back job comes round again within seconds.
     retryPolicy: { minimumBackoff: { seconds: 1 }, maximumBackoff: { seconds: 10 } },
-  });
+  };
+  // Batch jobs have their own topic and subscription, dead-lettered to the same topic (infra/messaging.ts).
+  await subscription(names.jobsTopic, names.jobsSubscription, workerSubscription);
+  await subscription(names.jobsBatchTopic, names.jobsBatchSubscription, workerSubscription);
   await subscription(names.deadLetterTopic, names.deadLetterSubscription);
   await subscription(names.deadLetterTopic, names.deadLetterTriggerSubscription, { ackDeadlineSeconds: 60 });
   await subscription(names.notificationsTopic, names.notificationsSubscription, { ackDeadlineSeconds: 60 });
@@ -445,7 +504,7 @@ function startSweepTimer(target: string, intervalMs: number): { stop(): Promise<
  * Starts parts side by side. Every part that came up is tracked for stopping, even when another
  * failed, so that a failed start leaves nothing running.
  */
-async function startTogether(started: Array<{ stop(): Promise<void> }>, parts: Array<Promise<RunningProcess>>): Promise<void> {
+async function startTogether(started: Array<{ stop(): Promise<void> }>, parts: Array<Promise<{ stop(): Promise<void> }>>): Promise<void> {
   const results = await Promise.allSettled(parts);
   for (const result of results) if (result.status === "fulfilled") started.push(result.value);
   const failed = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
@@ -459,8 +518,10 @@ async function pickPorts(given: Partial<StackPorts>): Promise<StackPorts> {
     uploadFunction: await pick(given.uploadFunction),
     deadLetterFunction: await pick(given.deadLetterFunction),
     sweepFunction: await pick(given.sweepFunction),
+    webhookFunction: await pick(given.webhookFunction),
     firestore: await pick(given.firestore),
     pubsub: await pick(given.pubsub),
+    auth: await pick(given.auth),
     storage: await pick(given.storage),
     tritonGrpc: await pick(given.tritonGrpc),
     tritonHttp: await pick(given.tritonHttp),

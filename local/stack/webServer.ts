@@ -1,11 +1,9 @@
 /**
  * The web app in the local stack: builds `web/` with Vite when its output is missing or older
- * than its sources, then serves it on 127.0.0.1 with two local-only extras:
- * - `GET /config.json`: where the API and the Firestore emulator are, for the app to read;
- * - `POST /local/token` `{"userId"}`: an ID token from the local issuer, the local stand-in for
- *   signing in with Firebase Auth. Only the local stack has it.
+ * than its sources, then serves it on 127.0.0.1 with one local-only extra: `GET /config.json`,
+ * where the API and the Firestore and Auth emulators are, for the app to read.
  * It answers only requests addressed to it by its loopback name (`Host`), and from its own page
- * (`Origin`, when sent), so that a page elsewhere cannot mint tokens through DNS rebinding; and it
+ * (`Origin`, when sent), so that a page elsewhere cannot read it through DNS rebinding; and it
  * sends a Content-Security-Policy that keeps the app out of frames and runs only its own scripts.
  */
 import { spawn } from "node:child_process";
@@ -22,7 +20,11 @@ const SOURCES = [join(REPO_ROOT, "web"), join(REPO_ROOT, "client")];
 export interface WebConfig {
   apiUrl: string;
   projectId: string;
+  /** The Firebase web API key (the emulator takes any). */
+  apiKey: string;
   firestoreEmulatorHost: string;
+  /** The Firebase Auth emulator's URL, for `connectAuthEmulator`. */
+  authEmulatorUrl: string;
 }
 
 export interface WebServer {
@@ -85,7 +87,7 @@ export const WEB_CSP = [
 
 const json = (status: number, code: string, message: string) => ({ status, type: TYPES[".json"]!, body: JSON.stringify({ error: { code, message } }) });
 
-export async function startWebServer(options: { port: number; config: WebConfig; signToken(userId: string): Promise<string> }): Promise<WebServer> {
+export async function startWebServer(options: { port: number; config: WebConfig }): Promise<WebServer> {
   const hosts = [`127.0.0.1:${options.port}`, `localhost:${options.port}`];
   const origins = hosts.map((host) => `http://${host}`);
   const server = createServer((request, response) => {
@@ -118,25 +120,6 @@ export async function startWebServer(options: { port: number; config: WebConfig;
       return json(400, "bad_request", "the URL is malformed");
     }
     if (path === "/config.json") return { status: 200, type: TYPES[".json"]!, body: JSON.stringify(options.config) };
-    if (path === "/local/token" && request.method === "POST") {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of request) {
-        length += (chunk as Buffer).length;
-        if (length > 1024) return json(413, "payload_too_large", "the body may be at most 1024 bytes");
-        chunks.push(chunk as Buffer);
-      }
-      let userId: unknown;
-      try {
-        userId = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { userId?: unknown }).userId;
-      } catch {
-        userId = undefined;
-      }
-      if (typeof userId !== "string" || !/^[A-Za-z0-9._@-]{1,64}$/.test(userId)) {
-        return { status: 400, type: TYPES[".json"]!, body: JSON.stringify({ error: { code: "bad_request", message: "a name of 1 to 64 letters, digits, or . _ @ -" } }) };
-      }
-      return { status: 200, type: TYPES[".json"]!, body: JSON.stringify({ token: await options.signToken(userId) }) };
-    }
     if (request.method !== "GET" && request.method !== "HEAD") return { status: 405, type: "text/plain", body: "use GET" };
     const file = normalize(join(WEB_DIST, path));
     if (!file.startsWith(WEB_DIST + sep) && file !== WEB_DIST) return { status: 404, type: "text/plain", body: "not found" };

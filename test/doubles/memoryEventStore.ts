@@ -5,12 +5,13 @@
 import { ConcurrencyError, InFlightLimitError } from "../../events/errors.js";
 import type { RecordedEvent } from "../../events/editEvents.js";
 import { inFlightChange, type JobState } from "../../events/jobState.js";
-import type { EventStore } from "../../events/eventStore.js";
+import { cacheEntryOf, type CachedResult, type EventStore } from "../../events/eventStore.js";
 
 export function createMemoryEventStore(): EventStore {
   const logs = new Map<string, RecordedEvent[]>();
   const projections = new Map<string, JobState>();
   const inFlight = new Map<string, number>();
+  const cache = new Map<string, CachedResult & { ownerId: string }>();
   const copy = <T>(value: T): T => structuredClone(value);
   return {
     async load(jobId) {
@@ -28,6 +29,8 @@ export function createMemoryEventStore(): EventStore {
       inFlight.set(projection.ownerId, count + change);
       logs.set(jobId, [...log, ...copy(events)]);
       projections.set(jobId, copy(projection));
+      const entry = cacheEntryOf(events, projection);
+      if (entry) cache.set(entry.cacheKey, { ownerId: entry.ownerId, jobId: entry.jobId, succeededAt: entry.succeededAt });
     },
     async getProjection(jobId) {
       const state = projections.get(jobId);
@@ -59,6 +62,17 @@ export function createMemoryEventStore(): EventStore {
         .sort((a, b) => a.updatedAt.localeCompare(b.updatedAt))
         .slice(0, limit)
         .map(copy);
+    },
+    async listStartedBefore(before, limit) {
+      return [...projections.values()]
+        .filter((state) => (state.status === "queued" || state.status === "running") && state.firstStartedAt !== undefined && state.firstStartedAt < before.toISOString())
+        .sort((a, b) => (a.firstStartedAt ?? "").localeCompare(b.firstStartedAt ?? ""))
+        .slice(0, limit)
+        .map(copy);
+    },
+    async findCachedResult(ownerId, cacheKey) {
+      const entry = cache.get(cacheKey);
+      return entry && entry.ownerId === ownerId ? { jobId: entry.jobId, succeededAt: entry.succeededAt } : undefined;
     },
     async listLapsedLeases(now, limit) {
       return [...projections.values()]

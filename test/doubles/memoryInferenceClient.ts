@@ -17,6 +17,8 @@ export interface MemoryInferenceClient extends InferenceClient {
   setFailure(error: InferenceError | undefined): void;
   /** Inference calls made so far. */
   calls(): number;
+  /** The request priority of each inference call so far, in order (undefined: none given). */
+  priorities(): Array<number | undefined>;
 }
 
 /** `latencyMs`: how long each call takes; an abort during it cancels the call. */
@@ -25,6 +27,7 @@ export function createMemoryInferenceClient(options: { latencyMs?: number } = {}
   let available = true;
   let failure: InferenceError | undefined;
   let calls = 0;
+  const priorities: Array<number | undefined> = [];
   const down = () => new InferenceError("unavailable", "the inference server is not reachable", { code: 14 });
   const known = (model: string): Operation => {
     const operation = models.get(model);
@@ -51,6 +54,7 @@ export function createMemoryInferenceClient(options: { latencyMs?: number } = {}
     },
     async infer(request) {
       calls += 1;
+      priorities.push(request.priority);
       if (request.signal?.aborted) throw new InferenceError("canceled", `infer ${request.model}: canceled`, { code: 1 });
       if (!available) throw down();
       if (failure) throw failure;
@@ -72,6 +76,7 @@ export function createMemoryInferenceClient(options: { latencyMs?: number } = {}
       failure = error;
     },
     calls: () => calls,
+    priorities: () => [...priorities],
   };
 }
 

@@ -50,7 +50,8 @@ export function createMemoryJobQueue(options: { redeliveryMs?: number } = {}): M
       const picked: TraceHeaders = {};
       for (const name of ["traceparent", "tracestate"]) if (trace[name]) picked[name] = trace[name] as string;
       published.push({ ...message });
-      waiting.push({ id, message: { jobId: message.jobId, operation: message.operation }, trace: picked, publishedAt: new Date(), attempt: 1 });
+      const carried: JobMessage = { jobId: message.jobId, operation: message.operation, ...(message.priority === undefined ? {} : { priority: message.priority }) };
+      waiting.push({ id, message: carried, trace: picked, publishedAt: new Date(), attempt: 1 });
       setImmediate(wake);
       return id;
     },

@@ -1,7 +1,8 @@
 /**
  * The `edit` command against the whole local stack, run as a person or a script runs it: each
  * exit code (success, failed edit, bad usage, unreachable service, not signed in), the progress
- * it shows, its --json output, and the file it writes.
+ * it shows, its --json output, and the file it writes; and `edit login`, whose kept session later
+ * commands use without a token.
  */
 import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { EXIT } from "../../cli/editArgs.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken, signUp } from "../../local/auth/emulatorUsers.js";
 import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { freePort } from "../../local/stack/processes.js";
@@ -23,7 +24,7 @@ let photoSize: { width: number; height: number };
 
 beforeAll(async () => {
   mkdirSync(work, { recursive: true });
-  token = await signLocalToken(`cli-${randomUUID()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `cli-${randomUUID()}`);
   photo = join(work, "kitten.jpg");
   const bytes = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(120).jpeg().toBuffer();
   writeFileSync(photo, bytes);
@@ -34,7 +35,8 @@ beforeAll(async () => {
 /** Runs bin/edit.mjs, the installed command, with only the environment given. */
 function edit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(REPO_ROOT, "bin", "edit.mjs"), ...args], { cwd: work, env: { PATH: process.env.PATH ?? "", ...env }, timeout: 240_000 }, (error, stdout, stderr) => {
+    // The config folder is the test's own, so that no one's real session is read or written.
+    execFile(process.execPath, [join(REPO_ROOT, "bin", "edit.mjs"), ...args], { cwd: work, env: { PATH: process.env.PATH ?? "", XDG_CONFIG_HOME: join(work, "config"), ...env }, timeout: 240_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
     });
   });
@@ -43,6 +45,26 @@ function edit(args: string[], env: Record<string, string> = {}): Promise<{ code:
 const local = () => ({ EDIT_API_URL: stack.apiUrl, EDIT_TOKEN: token });
 
 describe("the edit command", () => {
+  it("logs in with an email and a password, keeps the session 0600, and edits with it without a token", async () => {
+    const email = `cli-${randomUUID()}@example.com`;
+    const password = `pw-${randomUUID()}`;
+    await signUp(stack.authHost, email, password);
+    const config = join(work, `login-${randomUUID()}`);
+    const wrong = await edit(["login", "--email", email, "--auth-emulator", stack.authHost], { EDIT_PASSWORD: "wrong-password", XDG_CONFIG_HOME: config });
+    expect(wrong.code).toBe(EXIT.unauthenticated);
+    const login = await edit(["login", "--email", email, "--auth-emulator", stack.authHost], { EDIT_PASSWORD: password, XDG_CONFIG_HOME: config });
+    expect(login.stderr).toContain(`logged in as ${email}`);
+    expect(login.code).toBe(EXIT.succeeded);
+    expect(statSync(join(config, "image-edit", "credentials.json")).mode & 0o777).toBe(0o600);
+    const run = await edit(["comic", photo, "-o", "logged-in.png"], { EDIT_API_URL: stack.apiUrl, XDG_CONFIG_HOME: config });
+    expect(run.code).toBe(EXIT.succeeded);
+    const logout = await edit(["logout"], { XDG_CONFIG_HOME: config });
+    expect(logout.code).toBe(EXIT.succeeded);
+    const after = await edit(["comic", photo], { EDIT_API_URL: stack.apiUrl, XDG_CONFIG_HOME: config });
+    expect(after.code).toBe(EXIT.unauthenticated);
+    expect(after.stderr).toContain("run `edit login`");
+  });
+
   it("edits a photo, following it through a Firestore listener, and says where the result is and how big", async () => {
     const run = await edit(["upscale", photo, "--param", "scale=2", "-o", "big.png"], { ...local(), FIRESTORE_EMULATOR_HOST: stack.firestoreHost, EDIT_PROJECT_ID: stack.projectId });
     expect(run.stderr).toContain("Uploading [########################] 100%");

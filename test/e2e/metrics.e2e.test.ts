@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { sleep } from "../../local/stack/processes.js";
 import { sampleSum, scrape } from "../support/prometheusText.js";
@@ -17,7 +17,7 @@ let token: string;
 let photo: Buffer;
 
 beforeAll(async () => {
-  token = await signLocalToken(`metered-${Date.now()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `metered-${Date.now()}`);
   photo = await sharp(join(await ensurePhotos(), "coffee.png")).resize(160).jpeg({ quality: 90 }).toBuffer();
 });
 

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 
 import { OPERATIONS, OPERATION_SPECS } from "../../events/operations.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { REPO_ROOT } from "../../local/stack/paths.js";
 
 const stack = inject("stack");
@@ -17,7 +17,7 @@ const available = OPERATIONS.filter((operation) => OPERATION_SPECS[operation].av
 let token: string;
 
 beforeAll(async () => {
-  token = await signLocalToken(`smoke-${randomUUID()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `smoke-${randomUUID()}`);
 });
 
 /** `npm run smoke -- <args>` from the repository root, with only the environment given. */
@@ -58,7 +58,11 @@ describe("npm run smoke", () => {
   });
 
   it("fails every edit and exits 1 when the service refuses the token", async () => {
-    const stranger = await signLocalToken(`smoke-${randomUUID()}`, { audience: "another-project" });
+    // An emulator-shaped token (unsigned, as the Auth emulator's are) for another project.
+    const now = Math.floor(Date.now() / 1000);
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const claims = { iss: "https://securetoken.google.com/another-project", aud: "another-project", sub: `smoke-${randomUUID()}`, iat: now, auth_time: now, exp: now + 3600 };
+    const stranger = `${part({ alg: "none", typ: "JWT" })}.${part(claims)}.`;
     const run = await smoke(["--api", stack.apiUrl], { EDIT_TOKEN: stranger });
     expect(run.lines.at(-1)).toMatch(/^smoke: 0 of \d+ edits passed against .* \(followed through the API\); failed: |^smoke: 0 edits run/);
     expect(run.lines.slice(0, -1).every((line) => line.startsWith("FAIL  "))).toBe(true);

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import type { ReceivedSpan } from "../../local/stack/otlpReceiver.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { sleep } from "../../local/stack/processes.js";
@@ -26,7 +26,7 @@ let token: string;
 let photo: Buffer;
 
 beforeAll(async () => {
-  token = await signLocalToken(`tracer-${Date.now()}`, { audience: stack.projectId });
+  token = await emulatorIdToken(stack.authHost, `tracer-${Date.now()}`);
   photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(200).jpeg({ quality: 90 }).toBuffer();
 });
 

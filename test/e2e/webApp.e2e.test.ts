@@ -1,10 +1,12 @@
 /**
  * The web app in Debian's Chromium (playwright-core, no browser download), served by the local
- * stack: a person signs in, drops in a real photo, chooses the edit, uploads, and sees
+ * stack: a person signs up (Firebase Auth, against the Auth emulator), drops in a real photo, chooses the edit, uploads, and sees
  * `succeeded` arrive through the Firestore listener without reloading; the result is shown in the
  * before/after slider, and the past-edits list shows the job's events. Screenshots, at phone and
- * desktop size, are saved under .local/screenshots/.
+ * desktop size, are saved under .local/screenshots/. Accounts keep their edits to themselves: a
+ * guest's edit stays theirs when they create an account by linking, and another account sees none.
  */
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -36,11 +38,28 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function signIn(page: Page, name: string): Promise<void> {
+const PASSWORD = "correct horse battery";
+
+/** Signs a new account up through the form, with an email made from `name`. */
+async function signIn(page: Page, name: string): Promise<string> {
+  const email = `${name}-${randomUUID().slice(0, 8)}@example.com`;
   await page.goto(stack.webUrl);
-  await page.fill("#user-name", name);
-  await page.click("#signin-form button[type=submit]");
+  await page.fill("#email", email);
+  await page.fill("#password", PASSWORD);
+  await page.click("#signup");
   await page.waitForSelector("#operations input[value=upscale]:checked");
+  return email;
+}
+
+async function signOut(page: Page): Promise<void> {
+  await page.click("#sign-out");
+  await page.waitForSelector("#signin:not([hidden])");
+}
+
+/** The past-edits list once loaded: the summaries of its jobs. */
+async function pastEdits(page: Page): Promise<string[]> {
+  await page.waitForSelector("#jobs details, #jobs li.hint");
+  return page.$$eval("#jobs details summary", (items) => items.map((item) => item.textContent ?? ""));
 }
 
 describe("the web app in Chromium", () => {
@@ -102,6 +121,56 @@ describe("the web app in Chromium", () => {
     await context.close();
   });
 
+  it("keeps a guest's edit when they create an account, and shows it to no other account", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(stack.webUrl);
+    // A guest first (anonymous sign-in), who runs an edit.
+    await page.click("#anonymous");
+    await page.waitForSelector("#operations input[value=upscale]:checked");
+    await expect(page.textContent("#account-name")).resolves.toBe("Guest");
+    await page.setInputFiles("#file", photo);
+    await page.selectOption("#param-scale", "2");
+    await page.click("#start");
+    await page.waitForSelector('#status[data-status="succeeded"]', { timeout: 240_000 });
+    await page.waitForSelector("#jobs details");
+    const guestEdits = await pastEdits(page);
+    expect(guestEdits).toHaveLength(1);
+
+    // The guest keeps their edits: an email and a password linked to the same user.
+    const email = `guest-${randomUUID().slice(0, 8)}@example.com`;
+    await page.click("#keep-account");
+    await page.fill("#upgrade-email", email);
+    await page.fill("#upgrade-password", PASSWORD);
+    await page.click("#upgrade-form button[type=submit]");
+    await page.waitForFunction((expected) => document.querySelector("#account-name")?.textContent === expected, email);
+    await signOut(page);
+
+    // Another person signs up on the same browser: none of the first one's edits.
+    await page.fill("#email", `other-${randomUUID().slice(0, 8)}@example.com`);
+    await page.fill("#password", PASSWORD);
+    await page.click("#signup");
+    await page.waitForSelector("#operations input[value=upscale]:checked");
+    expect(await pastEdits(page)).toEqual([]);
+    await signOut(page);
+
+    // The first person signs in again with the account they made, and finds the guest's edit.
+    await page.fill("#email", email);
+    await page.fill("#password", PASSWORD);
+    await page.click("#signin-button");
+    await page.waitForFunction((expected) => document.querySelector("#account-name")?.textContent === expected, email);
+    await page.waitForSelector("#jobs details");
+    expect(await pastEdits(page)).toEqual(guestEdits);
+
+    // A wrong password is refused in words.
+    await signOut(page);
+    await page.fill("#email", email);
+    await page.fill("#password", "not the password");
+    await page.click("#signin-button");
+    await expect(page.waitForSelector("#problem:not([hidden])").then((problem) => problem.textContent())).resolves.toContain("the email or the password is wrong");
+    await context.close();
+  });
+
   it("cancels a running edit, and shows it canceled live", async () => {
     const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
@@ -129,7 +198,7 @@ describe("the web app in Chromium", () => {
     const page = await context.newPage();
     await signIn(page, `desk-${Date.now()}`);
     await page.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a photo") });
-    await expect(page.textContent("#problem")).resolves.toBe("“notes.txt” is not a photo the service can read. Please pick a JPEG, PNG or WebP image.");
+    await expect(page.textContent("#problem")).resolves.toBe("“notes.txt” is not a photo the service can read. Please pick a JPEG, PNG, WebP or AVIF image.");
     expect(await page.isDisabled("#start")).toBe(true);
     await page.setInputFiles("#file", photo);
     expect(await page.isHidden("#problem")).toBe(true);

@@ -11,7 +11,7 @@ import { crc32, deflateSync, gzipSync } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { JobState } from "../../events/jobState.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { callApi, checkOnce, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
@@ -24,12 +24,12 @@ const tally = { rows: 0, handled: 0 };
 const control: string[] = [];
 
 beforeAll(async () => {
-  token = await signLocalToken(`bad-input-${randomUUID()}`, { audience: stack.names.projectId });
+  token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `bad-input-${randomUUID()}`);
   const photo = join(await ensurePhotos(), "chelsea.png");
   jpeg = await sharp(photo).resize(40, 32).jpeg().toBuffer();
   png = await sharp(photo).resize(40, 32).png().toBuffer();
   // A job of someone else's, sent before the corpus: it must not be disturbed.
-  const other = await signLocalToken(`bystander-${randomUUID()}`, { audience: stack.names.projectId });
+  const other = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `bystander-${randomUUID()}`);
   const created = await callApi<{ jobId: string }>(stack, other, "POST", "/v1/edits?operation=upscale&params.scale=2", { body: jpeg, headers: { "content-type": "image/jpeg" } });
   control.push(created.body.jobId);
 });
@@ -278,17 +278,17 @@ const rows: Row[] = [
   {
     name: "an SVG uploaded as image/png through a signed URL",
     send: async () => signed(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>'), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
   {
     name: "a GIF uploaded as image/png through a signed URL",
     send: async () => signed(await sharp(png).gif().toBuffer(), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
   {
     name: "a TIFF uploaded as image/png through a signed URL",
     send: async () => signed(await sharp(png).tiff().toBuffer(), "image/png")(),
-    expect: { failed: /not a JPEG, PNG or WebP image, though it was sent as image\/png/ },
+    expect: { failed: /not a JPEG, PNG, WebP or AVIF image, though it was sent as image\/png/ },
   },
 ];
 

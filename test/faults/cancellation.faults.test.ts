@@ -10,7 +10,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { callApi, checkOnce, privateInputsBucket, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   // 480×480, ×4: a 3.7 MP output, under the faults stack's 4 MP limit that the API enforces.
   large = await sharp(join(photos, "astronaut.png")).resize(480, 480).jpeg().toBuffer();
   userId = `cancel-${randomUUID()}`;
-  token = await signLocalToken(userId, { audience: stack.names.projectId });
+  token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, userId);
 });
 
 afterAll(async () => {
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 
 async function submit(bytes: Buffer, scale: 2 | 4): Promise<string> {
-  const created = await callApi<{ jobId: string }>(stack, token, "POST", `/v1/edits?operation=upscale&params.scale=${scale}`, {
+  const created = await callApi<{ jobId: string }>(stack, token, "POST", `/v1/edits?operation=upscale&params.scale=${scale}&cache=false`, {
     body: bytes,
     headers: { "content-type": "image/jpeg" },
   });

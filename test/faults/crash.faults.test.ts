@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import type { RunningProcess } from "../../local/stack/processes.js";
 import { callApi, checkOnce, killHard, recordCounts, stackClients, startWorkerProcess, waitForEnd } from "../support/faultKit.js";
@@ -30,7 +30,7 @@ async function addWorker(): Promise<void> {
 beforeAll(async () => {
   // 96×96, ×4: four tiles, long enough for a kill to land mid-job.
   image = await sharp(join(await ensurePhotos(), "astronaut.png")).resize(96, 96).jpeg().toBuffer();
-  token = await signLocalToken(`crash-${randomUUID()}`, { audience: stack.names.projectId });
+  token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `crash-${randomUUID()}`);
   await Promise.all([addWorker(), addWorker(), addWorker()]);
 });
 
@@ -45,7 +45,7 @@ describe("worker crashes", () => {
     let submitting = true;
     const submission = (async () => {
       for (let index = 0; index < JOBS; index += 1) {
-        const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4", {
+        const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=4&cache=false", {
           body: image,
           headers: { "content-type": "image/jpeg" },
         });

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import type { RunningProcess } from "../../local/stack/processes.js";
 import { callApi, checkOnce, recordCounts, secretLines, stackClients, stackLogLines, startWorkerProcess, waitForEnd } from "../support/faultKit.js";
@@ -27,7 +27,7 @@ beforeAll(async () => {
   images = await Promise.all(
     Array.from({ length: 20 }, (_, index) => sharp(photo).extract({ left: index * 8, top: index * 5, width: 160, height: 128 }).resize(40, 32).jpeg().toBuffer()),
   );
-  for (let user = 0; user < USERS; user += 1) tokens.push(await signLocalToken(`dup-${user}-${randomUUID()}`, { audience: stack.names.projectId }));
+  for (let user = 0; user < USERS; user += 1) tokens.push(await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `dup-${user}-${randomUUID()}`));
   workers.push(...(await Promise.all([startWorkerProcess(stack, `dup-worker-a`), startWorkerProcess(stack, `dup-worker-b`)])));
 });
 
@@ -49,7 +49,7 @@ describe("duplicate delivery", () => {
         while (next < JOBS) {
           const index = next;
           next += 1;
-          const created = await callApi<{ jobId: string }>(stack, tokens[index % USERS], "POST", "/v1/edits?operation=upscale&params.scale=2", {
+          const created = await callApi<{ jobId: string }>(stack, tokens[index % USERS], "POST", "/v1/edits?operation=upscale&params.scale=2&cache=false", {
             body: images[index % images.length] as Buffer,
             headers: { "content-type": "image/jpeg" },
           });

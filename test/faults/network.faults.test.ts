@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, inject, it } from "vitest";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { logContains } from "../../local/stack/processes.js";
 import { toxiproxyClient } from "../../local/stack/toxiproxy.js";
@@ -129,7 +129,7 @@ describe.concurrent("network faults while jobs flow", () => {
   it(`Firestore blacked out for ${stack.network.blackoutSeconds} s under the API and the stack's worker: 503 with Retry-After, then every job ends`, async () => {
     const clients = stackClients(stack);
     const toxiproxy = toxiproxyClient(stack.network.toxiproxyUrl);
-    const token = await signLocalToken(`blackout-${randomUUID()}`, { audience: stack.names.projectId });
+    const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `blackout-${randomUUID()}`);
     const photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(48, 40).jpeg().toBuffer();
     const create = (key: string) =>
       callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2", {

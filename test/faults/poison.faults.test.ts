@@ -11,7 +11,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
 import { handleCommand } from "../../events/handleCommand.js";
-import { signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { callApi, checkOnce, privateInputsBucket, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 
@@ -27,7 +27,7 @@ const submitted: string[] = [];
 beforeAll(async () => {
   inputsBucket = await privateInputsBucket(clients);
   photo = await sharp(join(await ensurePhotos(), "coffee.png")).resize(40, 32).jpeg().toBuffer();
-  token = await signLocalToken(`poison-${randomUUID()}`, { audience: stack.names.projectId });
+  token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `poison-${randomUUID()}`);
 });
 
 afterAll(async () => {
@@ -64,7 +64,7 @@ describe("poison messages", () => {
     await clients.pubsub.topic(stack.names.jobsTopic).publishMessage({ json: { jobId: poison, operation: "upscale" } });
     const others: string[] = [];
     for (let index = 0; index < 10; index += 1) {
-      const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2", {
+      const created = await callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2&cache=false", {
         body: photo,
         headers: { "content-type": "image/jpeg" },
       });

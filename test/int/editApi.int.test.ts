@@ -1,16 +1,15 @@
 /**
  * The HTTP API and the upload handler against the real emulators (Firestore, Pub/Sub, Cloud
- * Storage) with real JWT verification. The API runs in-process here; the e2e tier runs it under
+ * Storage, Firebase Auth) with firebase-admin verifying the Auth emulator's ID tokens. The API runs in-process here; the e2e tier runs it under
  * the Functions Framework.
  */
-import { randomUUID, generateKeyPairSync } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Message, Subscription } from "@google-cloud/pubsub";
-import { SignJWT, importPKCS8 } from "jose";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
@@ -22,13 +21,14 @@ import { createJobSweeper, UPLOAD_GRACE_MS } from "../../functions/jobSweeper.js
 import { createQuota } from "../../functions/quota.js";
 import { createDimensionCheck } from "../../functions/imageDimensions.js";
 import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
-import { LOCAL_ISSUER, localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
+import { foreignSignedToken, forgedIdToken } from "../support/forgedTokens.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
-const audience = `aud-${randomUUID()}`;
 const uploadsBucket = `uploads-${randomUUID()}`;
 const resultsBucket = `results-${randomUUID()}`;
 const topicName = `jobs-${randomUUID()}`;
@@ -52,7 +52,6 @@ let bob: string;
 const aliceId = `alice-${randomUUID()}`;
 
 beforeAll(async () => {
-  const auth = localAuthSettings(audience);
   const [topic] = await pubsub.createTopic(topicName);
   [subscription] = await topic.createSubscription(`${topicName}-probe`);
   subscription.on("message", (message: Message) => {
@@ -61,7 +60,7 @@ beforeAll(async () => {
   });
   await storage.createBucket(uploadsBucket);
   await storage.createBucket(resultsBucket);
-  const signer = JSON.parse(await readFile(auth.STORAGE_SIGNER_KEY_FILE, "utf8")) as { client_email: string; private_key: string };
+  const signer = JSON.parse(await readFile(ensureUrlSignerKey(), "utf8")) as { client_email: string; private_key: string };
   const signingStorage = new (storage.constructor as typeof import("@google-cloud/storage").Storage)({
     projectId: services.projectId,
     apiEndpoint: services.storageUrl,
@@ -75,7 +74,7 @@ beforeAll(async () => {
   };
   apiDeps = {
     ...deps,
-    verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
+    verifier: createFirebaseTokenVerifier({ projectId: services.projectId, emulatorHost: services.authHost }),
     newJobId: randomUUID,
     config,
   };
@@ -84,8 +83,8 @@ beforeAll(async () => {
   const photos = await ensurePhotos();
   jpeg = await sharp(join(photos, "chelsea.png")).resize(96).jpeg().toBuffer();
   png = await sharp(join(photos, "coffee.png")).resize(64).png().toBuffer();
-  alice = await signLocalToken(aliceId, { audience });
-  bob = await signLocalToken(`bob-${randomUUID()}`, { audience });
+  alice = await emulatorIdToken(services.authHost, aliceId);
+  bob = await emulatorIdToken(services.authHost, `bob-${randomUUID()}`);
 });
 
 afterAll(async () => {
@@ -128,26 +127,13 @@ function queueFailingOnce(): JobQueue {
 }
 
 describe("authentication", () => {
-  const otherKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-
   it.each([
     ["no token", async () => undefined],
     ["a token that is not a JWT", async () => "not-a-jwt"],
-    ["an expired token", () => signLocalToken("mallory", { audience, expiresInSeconds: -300 })],
-    ["a token for another audience", () => signLocalToken("mallory", { audience: "someone-else" })],
-    ["a token from another issuer", () => signLocalToken("mallory", { audience, issuer: "https://evil.example" })],
-    [
-      "a token signed by another key",
-      async () =>
-        new SignJWT({})
-          .setProtectedHeader({ alg: "RS256", kid: "stolen" })
-          .setIssuer(LOCAL_ISSUER)
-          .setAudience(audience)
-          .setSubject("mallory")
-          .setIssuedAt()
-          .setExpirationTime("1h")
-          .sign(await importPKCS8(otherKey, "RS256")),
-    ],
+    ["an expired token", async () => forgedIdToken(services.projectId, { exp: Math.floor(Date.now() / 1000) - 300 })],
+    ["a token for another audience", async () => forgedIdToken(services.projectId, { aud: "someone-else" })],
+    ["a token from another issuer", async () => forgedIdToken(services.projectId, { iss: "https://evil.example" })],
+    ["a token signed by another key", () => foreignSignedToken(services.projectId)],
   ])("answers 401 to %s", async (_, token) => {
     const response = await call("GET", "/v1/edits", { token: (await token()) ?? "" });
     expect(response.status).toBe(401);
@@ -235,7 +221,7 @@ describe("signed uploads: what the bytes are", () => {
     expect(await onUpload({ bucket: uploadsBucket, name: `uploads/${jobId}`, contentType: "image/png", size: String(payload.length) })).toBe("refused");
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token: alice }))).toMatchObject({
       status: "failed",
-      error: { code: "unsupported_image", message: "The upload is not a JPEG, PNG or WebP image, though it was sent as image/png." },
+      error: { code: "unsupported_image", message: "The upload is not a JPEG, PNG, WebP or AVIF image, though it was sent as image/png." },
     });
     const [exists] = await storage.bucket(uploadsBucket).file(`uploads/${jobId}`).exists();
     expect(exists).toBe(false);
@@ -272,7 +258,7 @@ describe("abandoned uploads", () => {
 
   it("end by themselves once the upload URL has expired, freeing the owner's in-flight slot", async () => {
     const userId = `walked-away-${randomUUID()}`;
-    const token = await signLocalToken(userId, { audience });
+    const token = await emulatorIdToken(services.authHost, userId);
     const via = createEditApi({
       ...apiDeps,
       quota: createQuota({ counter: createFirestoreRequestCounter(firestore), clock: { now: () => new Date() }, config: { quotaRequestsPerMinute: 100, quotaJobsInFlight: 1 } }),
@@ -283,12 +269,12 @@ describe("abandoned uploads", () => {
     expect((await call("POST", "/v1/edits", { token, via, json: { operation: "upscale", contentType: "image/jpeg" } })).status).toBe(429);
 
     // Before the URL (and its grace) expired, the sweeper leaves the job alone.
-    const early = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry - 60_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    const early = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry - 60_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds, jobDeadlineSeconds: 300 } });
     expect((await early()).expired).not.toContain(jobId);
     expect((await store().getProjection(jobId))?.status).toBe("awaiting_upload");
 
     // The sweeper takes 200 jobs a run, oldest first; other tests' abandoned jobs come before.
-    const sweep = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry + 1_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds } });
+    const sweep = createJobSweeper({ store: store(), queue: apiDeps.queue, clock: later(expiry + 1_000), config: { maxAttempts: 3, queuedRepublishSeconds: 86_400, signedUrlTtlSeconds: config.signedUrlTtlSeconds, jobDeadlineSeconds: 300 } });
     for (let run = 0; run < 20 && (await store().getProjection(jobId))?.status === "awaiting_upload"; run += 1) await sweep();
     expect(body(await call("GET", `/v1/edits/${jobId}`, { token }))).toMatchObject({
       status: "canceled",
@@ -338,7 +324,7 @@ describe("direct flow", () => {
     expect(response.status).toBe(400);
     expect(body<{ error: { code: string; message: string } }>(response).error).toEqual({
       code: "invalid_param",
-      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType',
+      message: 'unknown fields "ownerId", "__proto__x"; the body takes operation, params, contentType, priority, cache, webhook, output',
     });
     const proto = await call("POST", "/v1/edits", { token: alice, body: Buffer.from('{"operation":"upscale","contentType":"image/jpeg","params":{"__proto__":{"scale":4},"constructor":1}}'), headers: { "content-type": "application/json" } });
     expect(proto.status).toBe(400);

@@ -3,6 +3,9 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { createFirestoreEventStore, seqId } from "../../adapters/firestore/firestoreEventStore.js";
 import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
 import { requestCounterContract } from "../support/requestCounterContract.js";
+import { createFirestoreWebhookOutbox } from "../../adapters/firestore/firestoreWebhookOutbox.js";
+import { createFirestoreWebhookSecrets } from "../../adapters/firestore/firestoreWebhookSecrets.js";
+import { webhookOutboxContract, webhookSecretsContract } from "../support/webhookOutboxContract.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { emulatorClients } from "../support/clients.js";
 import { eventStoreContract, recordUpload, requestEdit } from "../support/eventStoreContract.js";
@@ -12,6 +15,8 @@ afterAll(() => firestore.terminate());
 
 eventStoreContract("Firestore (official emulator)", () => createFirestoreEventStore(firestore));
 requestCounterContract("Firestore (official emulator)", () => createFirestoreRequestCounter(firestore));
+webhookOutboxContract("Firestore (official emulator)", () => createFirestoreWebhookOutbox(firestore));
+webhookSecretsContract("Firestore (official emulator)", () => createFirestoreWebhookSecrets(firestore));
 
 describe("Firestore event store layout", () => {
   it("keeps one document per event under jobs/{jobId}/events, named by zero-padded seq", async () => {

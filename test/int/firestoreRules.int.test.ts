@@ -1,24 +1,29 @@
 /**
- * infra/firestore.rules against the official Firestore emulator: a signed-in user reads their own
+ * infra/firestore.rules against the official Firestore emulator, with real users of the Auth
+ * emulator (email and password, and a guest's anonymous sign-in): a signed-in user reads their own
  * jobs' projections and nothing else (not the event log, which names workers and objects, nor the
  * job's server state, nor the in-flight counts); no client can write anything. Data is seeded as the admin,
  * the way the API and the workers write it.
  */
 import { randomUUID } from "node:crypto";
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
+import { signInAnonymously, signUp } from "../../local/auth/emulatorUsers.js";
 import { startRulesEmulator, type Caller, type FirestoreRest, type RulesEmulator } from "../support/rulesEmulator.js";
 
 const admin: Caller = { kind: "admin" };
 const anonymous: Caller = { kind: "anonymous" };
 
+const services = inject("services");
 let emulator: RulesEmulator;
 let db: FirestoreRest;
-const aliceUid = `alice-${randomUUID()}`;
-const alice: Caller = { kind: "user", uid: aliceUid };
-const bobUid = `bob-${randomUUID()}`;
-const bob: Caller = { kind: "user", uid: bobUid };
+// Signed up in beforeAll; the uids are the Auth emulator's.
+const alice = { kind: "user", uid: "", idToken: "" } satisfies Caller;
+const bob = { kind: "user", uid: "", idToken: "" } satisfies Caller;
+const guest = { kind: "user", uid: "", idToken: "" } satisfies Caller;
+let aliceUid: string;
+let bobUid: string;
 const aliceJob = `job-${randomUUID()}`;
 const bobJob = `job-${randomUUID()}`;
 const idempotencyKey = `key-${randomUUID()}`;
@@ -37,8 +42,17 @@ const event = (seq: string) => ({ seq, type: "EditRequested", at: "2026-01-01T00
 
 beforeAll(async () => {
   process.env.METADATA_SERVER_DETECTION = "none";
-  emulator = await startRulesEmulator();
-  db = emulator.client(`rules-${randomUUID().slice(0, 8)}`);
+  const password = `pw-${randomUUID()}`;
+  const users = await Promise.all([
+    signUp(services.authHost, `alice-${randomUUID()}@example.com`, password),
+    signUp(services.authHost, `bob-${randomUUID()}@example.com`, password),
+    signInAnonymously(services.authHost),
+  ]);
+  for (const [caller, user] of [[alice, users[0]], [bob, users[1]], [guest, users[2]]] as const) Object.assign(caller, { uid: user.userId, idToken: user.idToken });
+  [aliceUid, bobUid] = [alice.uid, bob.uid];
+  // An emulator of its own (the rules loaded), for the project the Auth emulator's tokens name.
+  emulator = await startRulesEmulator(services.authHost);
+  db = emulator.client(services.projectId);
   const seeded = await Promise.all([
     db.create(admin, "jobs", aliceJob, job(aliceJob, aliceUid)),
     db.create(admin, "jobs", bobJob, job(bobJob, bobUid)),
@@ -47,8 +61,10 @@ beforeAll(async () => {
     db.create(admin, "idempotency", idempotencyKey, { jobId: aliceJob, ownerId: aliceUid }),
     db.create(admin, `jobs/${aliceJob}/server`, "state", { workerId: "host-1234", idempotencyKey }),
     db.create(admin, "inFlight", aliceUid, { count: 1 }),
+    db.create(admin, "webhookSecrets", aliceUid, { secret: "whsec_c2VjcmV0" }),
+    db.create(admin, "webhookDeliveries", `msg_${aliceJob}_1`, { jobId: aliceJob, ownerId: aliceUid, state: "pending" }),
   ]);
-  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200]);
+  expect(seeded.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200]);
 }, 120_000);
 
 afterAll(async () => {
@@ -67,11 +83,13 @@ describe("reads", () => {
     expect(jobDoc.body.fields.ownerId.stringValue).toBe(aliceUid);
   });
 
-  it("keeps the event log, the job's server state and the in-flight count server-only, even from the owner", async () => {
+  it("keeps the event log, the job's server state, the in-flight count and the webhook secret and records server-only, even from the owner", async () => {
     denied(await db.get(alice, `jobs/${aliceJob}/events/0000000001`));
     denied(await db.list(alice, `jobs/${aliceJob}/events`));
     denied(await db.get(alice, `jobs/${aliceJob}/server/state`));
     denied(await db.get(alice, `inFlight/${aliceUid}`));
+    denied(await db.get(alice, `webhookSecrets/${aliceUid}`));
+    denied(await db.get(alice, `webhookDeliveries/msg_${aliceJob}_1`));
     expect((await db.get(admin, `jobs/${aliceJob}/server/state`)).status).toBe(200);
   });
 
@@ -90,6 +108,14 @@ describe("reads", () => {
     denied(await db.queryEqual(bob, "jobs", "ownerId", aliceUid));
   });
 
+  it("denies a guest (anonymous sign-in) another user's job and list", async () => {
+    denied(await db.get(guest, `jobs/${aliceJob}`));
+    denied(await db.queryEqual(guest, "jobs", "ownerId", aliceUid));
+    const own = await db.queryEqual(guest, "jobs", "ownerId", guest.uid);
+    expect(own.status).toBe(200);
+    expect((own.body as Array<{ document?: unknown }>).filter((r) => r.document)).toEqual([]);
+  });
+
   it("denies reads without sign-in", async () => {
     denied(await db.get(anonymous, `jobs/${aliceJob}`));
     denied(await db.get(anonymous, `jobs/${aliceJob}/events/0000000001`));
@@ -106,6 +132,7 @@ describe("writes", () => {
   const callers: Array<[string, Caller]> = [
     ["the owner", alice],
     ["another user", bob],
+    ["a guest (anonymous sign-in)", guest],
     ["an anonymous caller", anonymous],
   ];
 

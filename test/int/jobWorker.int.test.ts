@@ -20,7 +20,7 @@ import { createWorker, resultObjectName, type Worker } from "../../workers/jobWo
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { emulatorClients } from "../support/clients.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
-import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { sharedTriton, type SharedTriton } from "../support/tritonServer.js";
 import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
 
 const services = inject("services");
@@ -31,7 +31,7 @@ const clock = { now: () => new Date() };
 const uploadsBucket = `uploads-${randomUUID()}`;
 const resultsBucket = `results-${randomUUID()}`;
 
-let triton: TestTriton;
+let triton: SharedTriton;
 let inference: InferenceClient;
 let photo: Buffer;
 const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
@@ -39,7 +39,7 @@ const running: Array<{ worker: Worker; close: () => Promise<void> }> = [];
 const workerConfig = { ...WORKER_TEST_CONFIG, resultsBucket };
 
 beforeAll(async () => {
-  triton = await startTestTriton();
+  triton = await sharedTriton();
   inference = createTritonClient({ url: triton.grpcUrl });
   await storage.createBucket(uploadsBucket);
   await storage.createBucket(resultsBucket);
@@ -52,7 +52,6 @@ afterAll(async () => {
     await close();
   }
   inference?.close();
-  await triton?.stop();
   await Promise.all([firestore.terminate(), pubsub.close()]);
 });
 

@@ -3,7 +3,10 @@
  * is driven on the real emulators with real JWTs, and every answer's status must be listed for its
  * route and method, and its body must validate (ajv, JSON Schema 2020-12) against the schema the
  * document gives. A method a path does not list must answer 405; a path not listed, 404 or 401.
- * At the end, every documented operation must have been answered with its success status.
+ * Every method a path does not list is tried on every path and must answer 405 with `Allow`
+ * naming exactly the listed ones; a header the document marks required must be in the answer.
+ * At the end, every documented operation must have been answered with its success status, and
+ * every error status the document lists for `POST /v1/edits` (429 included) must have been seen.
  */
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -13,14 +16,22 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createJwtTokenVerifier } from "../../adapters/auth/jwtTokenVerifier.js";
+import { createFirebaseTokenVerifier } from "../../adapters/auth/firebaseTokenVerifier.js";
 import { createFirestoreEventStore } from "../../adapters/firestore/firestoreEventStore.js";
+import { createFirestoreRequestCounter } from "../../adapters/firestore/firestoreRequestCounter.js";
 import { createPubsubJobQueue } from "../../adapters/pubsub/pubsubJobQueue.js";
 import { createGcsImageStore } from "../../adapters/storage/gcsImageStore.js";
+import { createFirestoreWebhookOutbox } from "../../adapters/firestore/firestoreWebhookOutbox.js";
+import { createFirestoreWebhookSecrets } from "../../adapters/firestore/firestoreWebhookSecrets.js";
+import { createWebhookGuard } from "../../adapters/webhooks/webhookGuard.js";
+import { newWebhookSecret } from "../../functions/webhookSignature.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
+import { idempotentJobId } from "../../functions/editHandlers.js";
+import { createQuota } from "../../functions/quota.js";
 import { OPENAPI_DOCUMENT } from "../../functions/openApiDocument.js";
-import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { freePort } from "../../local/stack/processes.js";
 import { emulatorClients } from "../support/clients.js";
@@ -28,14 +39,14 @@ import { emulatorClients } from "../support/clients.js";
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const services = inject("services");
 const { firestore, pubsub, storage } = emulatorClients(services);
-const audience = `aud-${randomUUID()}`;
 const uploadsBucket = `uploads-${randomUUID()}`;
 const resultsBucket = `results-${randomUUID()}`;
 const topicName = `jobs-${randomUUID()}`;
 const config = { uploadsBucket, signedUrlTtlSeconds: 300, resultUrlTtlSeconds: 300, maxDirectUploadBytes: 200_000, maxUploadBytes: 1_000_000 };
 
 type Method = "get" | "post" | "put" | "delete" | "patch";
-type Operation = { responses: Record<string, { content?: Record<string, { schema: object }> }> };
+const METHODS: readonly Method[] = ["get", "post", "put", "delete", "patch"];
+type Operation = { responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema: object }> }> };
 const paths = OPENAPI_DOCUMENT.paths as unknown as Record<string, Partial<Record<Method, Operation>>>;
 const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true }));
 ajv.addSchema(OPENAPI_DOCUMENT, "api");
@@ -45,24 +56,30 @@ const failures: string[] = [];
 
 let api: (request: ApiRequest) => Promise<ApiResponse>;
 let apiWithStorageDown: (request: ApiRequest) => Promise<ApiResponse>;
+/** The same API with a quota of 2 requests a minute. */
+let apiWithQuota: (request: ApiRequest) => Promise<ApiResponse>;
 let alice: string;
 let bob: string;
 const aliceId = `alice-${randomUUID()}`;
 let jpeg: Buffer;
 let store: ReturnType<typeof createFirestoreEventStore>;
+let outbox: ReturnType<typeof createFirestoreWebhookOutbox>;
 
 beforeAll(async () => {
-  const auth = localAuthSettings(audience);
   await pubsub.createTopic(topicName);
   await storage.createBucket(uploadsBucket);
   await storage.createBucket(resultsBucket);
-  const signer = JSON.parse(await readFile(auth.STORAGE_SIGNER_KEY_FILE, "utf8")) as { client_email: string; private_key: string };
+  const signer = JSON.parse(await readFile(ensureUrlSignerKey(), "utf8")) as { client_email: string; private_key: string };
   store = createFirestoreEventStore(firestore);
+  outbox = createFirestoreWebhookOutbox(firestore);
+  // The production guard, with a DNS of the test's own (no network here).
+  const guard = createWebhookGuard({ allowLoopbackHttp: false, resolve: async (host) => (host === "hooks.example.com" ? ["93.184.215.14"] : []) });
   const deps = {
+    webhooks: { checkUrl: guard.check, secrets: createFirestoreWebhookSecrets(firestore), outbox, newSecret: newWebhookSecret },
     store,
     queue: createPubsubJobQueue(pubsub, topicName),
     clock: { now: () => new Date() },
-    verifier: createJwtTokenVerifier({ issuer: auth.AUTH_ISSUER, audience, jwks: auth.AUTH_JWKS }),
+    verifier: createFirebaseTokenVerifier({ projectId: services.projectId, emulatorHost: services.authHost }),
     newJobId: randomUUID,
     config,
     log: (entry: Record<string, unknown>) => {
@@ -78,14 +95,28 @@ beforeAll(async () => {
     retryOptions: { autoRetry: false },
   });
   apiWithStorageDown = createEditApi({ ...deps, images: createGcsImageStore(deadStorage) });
-  alice = await signLocalToken(aliceId, { audience });
-  bob = await signLocalToken(`bob-${randomUUID()}`, { audience });
+  const quota = createQuota({ counter: createFirestoreRequestCounter(firestore), clock: deps.clock, config: { quotaRequestsPerMinute: 2, quotaJobsInFlight: 20 } });
+  apiWithQuota = createEditApi({ ...deps, images: createGcsImageStore(new Storage({ projectId: services.projectId, apiEndpoint: services.storageUrl, credentials: signer })), quota });
+  alice = await emulatorIdToken(services.authHost, aliceId);
+  bob = await emulatorIdToken(services.authHost, `bob-${randomUUID()}`);
   jpeg = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(64).jpeg().toBuffer();
 });
 
 afterAll(async () => {
   await Promise.all([firestore.terminate(), pubsub.close()]);
 });
+
+/** Every route that needs a token, besides the model list (tested on its own for 401). */
+const TOKEN_ROUTES = [
+  ["GET", "/v1/edits"],
+  ["POST", "/v1/edits"],
+  ["GET", "/v1/edits/x"],
+  ["GET", "/v1/edits/x/events"],
+  ["POST", "/v1/edits/x/cancel"],
+  ["GET", "/v1/edits/x/webhooks"],
+  ["GET", "/v1/webhooks/secret"],
+  ["POST", "/v1/webhooks/secret"],
+] as const;
 
 /** The documented path template a concrete path falls under, if any. */
 function templateOf(path: string): string | undefined {
@@ -116,10 +147,16 @@ async function call(
   if (!operation) {
     expect(response.status, where).toBe(405);
     expect(errorSchema?.(response.body), where).toBe(true);
+    const listed = METHODS.filter((name) => paths[template]?.[name]).map((name) => name.toUpperCase());
+    expect(response.headers?.Allow?.split(", ").sort(), `${where}: Allow`).toEqual(listed.sort());
+    answered.add(`${method.toUpperCase()} ${template} 405`);
     return response;
   }
   const documented = operation.responses[String(response.status)];
   expect(documented, `${where}: status not in the document`).toBeDefined();
+  for (const [name, header] of Object.entries(documented?.headers ?? {})) {
+    if (header.required) expect(response.headers?.[name], `${where}: header ${name}`).toBeDefined();
+  }
   const pointer = `api#/paths/${template.replaceAll("~", "~0").replaceAll("/", "~1")}/${method.toLowerCase()}/responses/${response.status}/content/application~1json/schema`;
   const validate = ajv.getSchema(pointer) ?? ajv.compile({ $ref: pointer });
   const valid = validate(response.body);
@@ -217,12 +254,107 @@ describe("the API answers as its OpenAPI document says", () => {
     expect((await call("PUT", "/v1/edits", { token: alice })).status).toBe(405);
   });
 
+  it("takes a webhook, refuses a private one, shows the deliveries, and serves and rotates the secret", async () => {
+    const jobId = jobIdOf(
+      await call("POST", "/v1/edits", { token: alice, json: { operation: "upscale", contentType: "image/png", webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } } }),
+    );
+    const job = await call("GET", `/v1/edits/${jobId}`, { token: alice });
+    expect(job.body).toMatchObject({ webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } });
+    const refused = await call("POST", "/v1/edits", { token: alice, query: { operation: "upscale", "webhook.url": "https://169.254.169.254/" }, body: jpeg, headers: { "content-type": "image/jpeg" } });
+    expect(refused).toMatchObject({ status: 400, body: { error: { code: "invalid_webhook" } } });
+    const now = new Date().toISOString();
+    await outbox.add({ id: `msg_${jobId}_9`, jobId, ownerId: aliceId, url: "https://hooks.example.com/e", type: "edit.succeeded", body: "{}", createdAt: now, state: "pending", nextAttemptAt: now, attempts: [] });
+    await outbox.record(`msg_${jobId}_9`, { at: now, durationMs: 12, status: 503, error: "the receiver answered 503" }, { state: "pending", nextAttemptAt: new Date(Date.now() + 5000).toISOString() });
+    const deliveries = await call("GET", `/v1/edits/${jobId}/webhooks`, { token: alice });
+    expect(deliveries.body).toMatchObject({ deliveries: [{ id: `msg_${jobId}_9`, state: "pending", attempts: [{ status: 503 }] }] });
+    expect((await call("GET", `/v1/edits/${jobId}/webhooks`, { token: bob })).status).toBe(404);
+    expect((await call("POST", `/v1/edits/${jobId}/webhooks`, { token: alice })).status).toBe(405);
+    const secret = await call("GET", "/v1/webhooks/secret", { token: alice });
+    const rotated = await call("POST", "/v1/webhooks/secret", { token: alice });
+    expect(rotated.body).not.toEqual(secret.body);
+    expect((await call("GET", "/v1/webhooks/secret", { token: alice })).body).toEqual(rotated.body);
+    expect((await call("DELETE", "/v1/webhooks/secret", { token: alice })).status).toBe(405);
+    expect((await call("GET", "/v1/webhooks/secret")).status).toBe(401);
+  });
+
   it("answers 401 without a token on every route that needs one, and 404 to a path it does not have", async () => {
-    for (const [method, path] of [["GET", "/v1/edits"], ["POST", "/v1/edits"], ["GET", "/v1/edits/x"], ["GET", "/v1/edits/x/events"], ["POST", "/v1/edits/x/cancel"]] as const) {
+    for (const [method, path] of TOKEN_ROUTES) {
       expect((await call(method, path)).status).toBe(401);
     }
     expect((await call("GET", "/v1/nothing-here", { token: alice })).status).toBe(404);
     expect((await call("GET", "/v1/nothing-here")).status).toBe(401);
+  });
+
+  it("answers 405 with Allow to every method a path does not list, on every path", async () => {
+    for (const template of Object.keys(paths)) {
+      const path = template.replace("{jobId}", randomUUID());
+      for (const method of METHODS.filter((name) => !paths[template]?.[name])) {
+        expect((await call(method.toUpperCase(), path, { token: alice })).status, `${method} ${path}`).toBe(405);
+      }
+    }
+  });
+
+  it("answers 200 with Preference-Applied when a direct edit ends within Prefer: wait, and 202 when it does not", async () => {
+    const key = `wait-${randomUUID()}`;
+    const jobId = idempotentJobId(aliceId, key);
+    const waiting = call("POST", "/v1/edits", {
+      token: alice,
+      query: { operation: "upscale", "output.format": "webp", "output.quality": "70" },
+      body: jpeg,
+      headers: { "content-type": "image/jpeg", "idempotency-key": key, prefer: "wait=10" },
+    });
+    // A worker's part, played by the test: the job ends while the request waits.
+    const deps = { store, clock: { now: () => new Date() } };
+    while ((await store.getProjection(jobId))?.status !== "queued") await new Promise((resolve) => setTimeout(resolve, 50));
+    await handleCommand(deps, jobId, { type: "StartEdit", workerId: "w-wait", leaseMs: 60_000 });
+    const object = `results/${jobId}/output.webp`;
+    const webp = await sharp(jpeg).webp({ quality: 70 }).toBuffer();
+    await storage.bucket(resultsBucket).file(object).save(webp, { contentType: "image/webp" });
+    await handleCommand(deps, jobId, {
+      type: "CompleteEdit",
+      workerId: "w-wait",
+      output: { bucket: resultsBucket, object, contentType: "image/webp", width: 64, height: 43, sizeBytes: webp.length },
+      processingMs: 5,
+      inferenceMs: 3,
+    });
+    const ended = await waiting;
+    expect(ended.status).toBe(200);
+    expect(ended.headers?.["Preference-Applied"]).toBe("wait=10");
+    expect(ended.body).toMatchObject({ jobId, status: "succeeded", outputFormat: { format: "webp", quality: 70 }, output: { contentType: "image/webp" } });
+    const notYet = await call("POST", "/v1/edits", { token: alice, query: { operation: "upscale" }, body: jpeg, headers: { "content-type": "image/jpeg", prefer: "wait=1" } });
+    expect(notYet.status).toBe(202);
+    expect(notYet.headers?.["Preference-Applied"]).toBeUndefined();
+  });
+
+  it.each<[string, number, Parameters<typeof call>[2]]>([
+    ["a JSON body with ?operation=", 400, { query: { operation: "upscale" }, json: { operation: "upscale", contentType: "image/png" } }],
+    ["JPEG for background removal without a background", 400, { json: { operation: "remove_background", contentType: "image/png", output: { format: "jpeg" } } }],
+    ["a quality for PNG", 400, { query: { operation: "upscale", "output.format": "png", "output.quality": "80" }, body: Buffer.from("x"), headers: { "content-type": "image/jpeg" } }],
+    ["a HEIC content type", 415, { json: { operation: "upscale", contentType: "image/heic" } }],
+  ])("refuses %s with %i", async (_, status, options) => {
+    expect((await call("POST", "/v1/edits", { token: alice, ...options })).status).toBe(status);
+  });
+
+  it("accepts JPEG with a background for background removal, and an AVIF photo directly", async () => {
+    const signed = await call("POST", "/v1/edits", { token: alice, json: { operation: "remove_background", contentType: "image/avif", output: { format: "jpeg", background: "#FFFFFF" } } });
+    expect(signed.status).toBe(202);
+    const avif = await sharp(jpeg).avif().toBuffer();
+    const direct = await call("POST", "/v1/edits", { token: alice, query: { operation: "enhance" }, body: avif, headers: { "content-type": "image/avif" } });
+    expect(direct.status).toBe(202);
+    const heic = await readFile(join(import.meta.dirname, "../support/samples/gradient-64x48.heic"));
+    const refused = await call("POST", "/v1/edits", { token: alice, query: { operation: "enhance" }, body: heic, headers: { "content-type": "image/jpeg" } });
+    expect(refused.status).toBe(415);
+    expect((refused.body as { error: { message: string } }).error.message).toMatch(/Send a JPEG, PNG, WebP or AVIF/);
+  });
+
+  it("answers 429 with Retry-After on every route that needs a token, once over the requests per minute", async () => {
+    for (const [method, path] of [["GET", "/v1/models"] as const, ...TOKEN_ROUTES]) {
+      const token = await emulatorIdToken(services.authHost, `busy-${randomUUID()}`);
+      for (let i = 0; i < 2; i += 1) await apiWithQuota({ method: "GET", path: "/v1/models", query: {}, headers: { authorization: `Bearer ${token}` } });
+      const limited = await call(method, path, { token, via: apiWithQuota, json: {} });
+      expect(limited.status, `${method} ${path}`).toBe(429);
+      expect(limited.headers?.["Retry-After"]).toMatch(/^\d+$/);
+    }
   });
 
   it("has answered every documented operation with its success status", () => {
@@ -235,8 +367,15 @@ describe("the API answers as its OpenAPI document says", () => {
     }
     expect(missing).toEqual([]);
     // And the error answers the routes give, each checked above against the document.
-    for (const expected of ["POST /v1/edits 400", "POST /v1/edits 401", "POST /v1/edits 413", "POST /v1/edits 415", "POST /v1/edits 422", "POST /v1/edits 503", "GET /v1/edits/{jobId} 404", "POST /v1/edits/{jobId}/cancel 409"]) {
+    for (const expected of ["POST /v1/edits 400", "POST /v1/edits 401", "POST /v1/edits 413", "POST /v1/edits 415", "POST /v1/edits 422", "POST /v1/edits 429", "POST /v1/edits 503", "GET /v1/edits/{jobId} 404", "POST /v1/edits/{jobId}/cancel 409"]) {
       expect(answered).toContain(expected);
+    }
+    // Every status each route documents for its callers' mistakes or limits has been seen.
+    for (const template of Object.keys(paths)) {
+      for (const method of METHODS.filter((name) => paths[template]?.[name])) {
+        const shouldBeSeen = Object.keys(paths[template]?.[method]?.responses ?? {}).filter((status) => ["401", "429"].includes(status));
+        for (const status of shouldBeSeen) expect(answered, `${method.toUpperCase()} ${template} ${status}`).toContain(`${method.toUpperCase()} ${template} ${status}`);
+      }
     }
   });
 });

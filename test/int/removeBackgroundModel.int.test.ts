@@ -15,23 +15,22 @@ import { ensurePhotos } from "../../local/bench/photos.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { compare, failure } from "../support/tiledEditContract.js";
-import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { sharedTriton, type SharedTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 
 const SIZE = 1024;
-let triton: TestTriton;
+let triton: SharedTriton;
 let client: InferenceClient;
 let scratch: string;
 
 beforeAll(async () => {
-  triton = await startTestTriton();
+  triton = await sharedTriton();
   client = createTritonClient({ url: triton.grpcUrl, defaultTimeoutMs: 300_000 });
   scratch = mkdtempSync(join(tmpdir(), "remove-background-model-"));
 }, 600_000);
 
 afterAll(async () => {
   client?.close();
-  await triton?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

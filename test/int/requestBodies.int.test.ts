@@ -12,12 +12,12 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
-import { localAuthSettings, signLocalToken } from "../../local/auth/localIssuer.js";
+import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
+import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
 import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "../../local/stack/processes.js";
 
 const services = inject("services");
-const audience = `aud-${randomUUID()}`;
 const logFile = join(LOCAL_DIR, "logs", "int", `function-api-bodies-${randomUUID()}.log`);
 const MAX_DIRECT = 1024 * 1024;
 const MAX_JSON = 8 * 1024;
@@ -36,7 +36,8 @@ beforeAll(async () => {
     args: ["--import", "tsx", join(REPO_ROOT, "local", "stack", "functionsHost.ts"), "api", String(port)],
     env: {
       ...process.env,
-      ...localAuthSettings(audience),
+      STORAGE_SIGNER_KEY_FILE: ensureUrlSignerKey(),
+      FIREBASE_AUTH_EMULATOR_HOST: services.authHost,
       METADATA_SERVER_DETECTION: "none",
       FIRESTORE_EMULATOR_HOST: services.firestoreHost,
       PUBSUB_EMULATOR_HOST: services.pubsubHost,
@@ -57,8 +58,8 @@ beforeAll(async () => {
     ready: () => logContains(logFile, `function api listening on http://127.0.0.1:${port}/`),
     timeoutMs: 60_000,
   });
-  token = await signLocalToken(`bodies-${randomUUID()}`, { audience });
-  // Warm the process up (JIT, the JWKS, the Firestore client) before measuring its memory.
+  token = await emulatorIdToken(services.authHost, `bodies-${randomUUID()}`);
+  // Warm the process up (JIT, firebase-admin, the Firestore client) before measuring its memory.
   for (let index = 0; index < 3; index += 1) await send("GET", "/v1/edits", { authorization: `Bearer ${token}` });
 });
 

@@ -12,14 +12,14 @@ import { ensurePhotos } from "../../local/bench/photos.js";
 import { editModel } from "../../workers/edits/editModels.js";
 import { runEdit } from "../../workers/edits/runEdit.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
-import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { sharedTriton, type SharedTriton } from "../support/tritonServer.js";
 
-let triton: TestTriton;
+let triton: SharedTriton;
 let client: InferenceClient;
 let photo: Photo;
 
 beforeAll(async () => {
-  triton = await startTestTriton();
+  triton = await sharedTriton();
   client = createTritonClient({ url: triton.grpcUrl, defaultTimeoutMs: 120_000 });
   // A 300×220 crop of the astronaut's face and shoulder: skin, hair, fabric and sharp edges.
   const { data, info } = await sharp(join(await ensurePhotos(), "astronaut.png"))
@@ -32,7 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client?.close();
-  await triton?.stop();
 });
 
 async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer> {

@@ -14,22 +14,21 @@ import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { inferenceContract } from "../support/inferenceContract.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { readPhotoTile } from "../../local/bench/photos.js";
-import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { sharedTriton, type SharedTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 
-let triton: TestTriton;
+let triton: SharedTriton;
 let client: ReturnType<typeof createTritonClient>;
 let scratch: string;
 
 beforeAll(async () => {
-  triton = await startTestTriton();
+  triton = await sharedTriton();
   client = createTritonClient({ url: triton.grpcUrl, defaultTimeoutMs: 30_000 });
   scratch = mkdtempSync(join(tmpdir(), "triton-client-"));
 }, 600_000);
 
 afterAll(async () => {
   client?.close();
-  await triton?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

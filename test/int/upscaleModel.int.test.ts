@@ -11,22 +11,21 @@ import type { InferenceClient, InferenceResult } from "../../events/inferenceCli
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
 import { readNpyUint8, writeNpyUint8 } from "../support/npy.js";
 import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
-import { startTestTriton, type TestTriton } from "../support/tritonServer.js";
+import { sharedTriton, type SharedTriton } from "../support/tritonServer.js";
 import { runSupportPython } from "../support/venvPython.js";
 
-let triton: TestTriton;
+let triton: SharedTriton;
 let client: InferenceClient;
 let scratch: string;
 
 beforeAll(async () => {
-  triton = await startTestTriton();
+  triton = await sharedTriton();
   client = createTritonClient({ url: triton.grpcUrl, defaultTimeoutMs: 60_000 });
   scratch = mkdtempSync(join(tmpdir(), "upscale-model-"));
 }, 600_000);
 
 afterAll(async () => {
   client?.close();
-  await triton?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
 /**
- * The local stack's web server (local/stack/webServer.ts) on a loopback port: it mints tokens only for
- * its own page (Host and Origin checked, so DNS rebinding and other sites get nothing), answers a
+ * The local stack's web server (local/stack/webServer.ts) on a loopback port: it serves its
+ * configuration only to its own page (Host and Origin checked, so DNS rebinding and other sites
+ * get nothing), mints no tokens (sign-in is the Auth emulator's), answers a
  * malformed URL with 400, and sends a Content-Security-Policy that forbids framing.
  */
 import { randomUUID } from "node:crypto";
@@ -11,17 +12,12 @@ import { startWebServer, type WebServer } from "../../local/stack/webServer.js";
 
 let server: WebServer;
 let port: number;
-const minted: string[] = [];
 
 beforeAll(async () => {
   port = await freePort();
   server = await startWebServer({
     port,
-    config: { apiUrl: "http://127.0.0.1:1", projectId: `web-${randomUUID()}`, firestoreEmulatorHost: "127.0.0.1:2" },
-    signToken: async (userId) => {
-      minted.push(userId);
-      return `token-for-${userId}`;
-    },
+    config: { apiUrl: "http://127.0.0.1:1", projectId: `web-${randomUUID()}`, apiKey: "k", firestoreEmulatorHost: "127.0.0.1:2", authEmulatorUrl: "http://127.0.0.1:3" },
   });
 });
 
@@ -43,27 +39,25 @@ function send(path: string, headers: Record<string, string>, method = "GET", bod
   });
 }
 
-const tokenRequest = (headers: Record<string, string>) =>
-  send("/local/token", { "content-type": "application/json", ...headers }, "POST", JSON.stringify({ userId: `u-${randomUUID().slice(0, 8)}` }));
+const configRequest = (headers: Record<string, string>) => send("/config.json", headers);
 
 describe("the local web server", () => {
-  it("mints a token for its own page", async () => {
-    const own = await tokenRequest({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` });
+  it("serves its configuration, with the Auth emulator's URL, to its own page; mints no tokens", async () => {
+    const own = await configRequest({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` });
     expect(own.status).toBe(200);
-    expect(JSON.parse(own.body)).toMatchObject({ token: expect.stringMatching(/^token-for-u-/) });
-    expect((await tokenRequest({ host: `localhost:${port}` })).status).toBe(200);
+    expect(JSON.parse(own.body)).toMatchObject({ authEmulatorUrl: "http://127.0.0.1:3" });
+    expect((await configRequest({ host: `localhost:${port}` })).status).toBe(200);
+    const mint = await send("/local/token", { host: `127.0.0.1:${port}`, "content-type": "application/json" }, "POST", JSON.stringify({ userId: "u" }));
+    expect(mint.status).toBe(405);
   });
 
   it("refuses a request addressed to another name (DNS rebinding) and one from another origin", async () => {
-    const before = minted.length;
-    const rebound = await tokenRequest({ host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` });
+    const rebound = await configRequest({ host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` });
     expect(rebound.status).toBe(421);
-    const foreign = await tokenRequest({ host: `127.0.0.1:${port}`, origin: "https://evil.example" });
+    const foreign = await configRequest({ host: `127.0.0.1:${port}`, origin: "https://evil.example" });
     expect(foreign.status).toBe(403);
-    const nullOrigin = await tokenRequest({ host: `127.0.0.1:${port}`, origin: "null" });
+    const nullOrigin = await configRequest({ host: `127.0.0.1:${port}`, origin: "null" });
     expect(nullOrigin.status).toBe(403);
-    expect((await send("/config.json", { host: `attacker.example:${port}` })).status).toBe(421);
-    expect(minted.length).toBe(before);
   });
 
   it("answers a malformed URL with 400, not 500", async () => {

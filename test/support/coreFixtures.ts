@@ -9,6 +9,9 @@ import type { JobDelivery, JobMessage } from "../../events/jobQueue.js";
 import { handleCommand } from "../../events/handleCommand.js";
 import type { JobState } from "../../events/jobState.js";
 import type { EditParams, Operation } from "../../events/operations.js";
+import type { EditCommand } from "../../events/decide.js";
+import type { Priority } from "../../events/priority.js";
+import { requestDigest } from "../../events/resultCache.js";
 import { createManualClock } from "../doubles/manualClock.js";
 import { createMemoryEventStore } from "../doubles/memoryEventStore.js";
 import { createMemoryImageStore } from "../doubles/memoryImageStore.js";
@@ -37,13 +40,24 @@ export const UPLOADS = "uploads";
 export async function queuedJob(
   core: MemoryCore,
   bytes: Buffer,
-  edit: { operation?: Operation; params?: EditParams; ownerId?: string } = {},
+  edit: { operation?: Operation; params?: EditParams; ownerId?: string; priority?: Priority; cache?: boolean } = {},
 ): Promise<string> {
   const jobId = randomUUID();
   const input = { bucket: UPLOADS, object: `uploads/${jobId}`, contentType: "image/jpeg" };
   const operation = edit.operation ?? "upscale";
   const params = edit.params ?? (operation === "upscale" ? { scale: 2 } : operation === "remove_background" ? {} : { strength: 0.5 });
-  await handleCommand(core, jobId, { type: "RequestEdit", jobId, ownerId: edit.ownerId ?? "owner", operation, params, flow: "direct", input });
+  const request: Extract<EditCommand, { type: "RequestEdit" }> = {
+    type: "RequestEdit",
+    jobId,
+    ownerId: edit.ownerId ?? "owner",
+    operation,
+    params,
+    flow: "direct",
+    input,
+    ...(edit.priority === undefined ? {} : { priority: edit.priority }),
+  };
+  if (edit.cache) request.cacheDigest = requestDigest(request);
+  await handleCommand(core, jobId, request);
   await core.images.write(input, bytes, "image/jpeg");
   await handleCommand(core, jobId, { type: "RecordUpload", ...input, sizeBytes: bytes.length });
   return jobId;

@@ -13,10 +13,12 @@ export interface E2eStack {
   webUrl: string;
   projectId: string;
   firestoreHost: string;
+  /** host:port of the stack's Firebase Auth emulator, where tests sign their users in. */
+  authHost: string;
   logDir: string;
   /** GET {otlpUrl}/spans: every span the stack's processes exported. */
   otlpUrl: string;
-  metricsUrls: { worker: string; api: string };
+  metricsUrls: { worker: string; api: string; triton: string };
 }
 
 declare module "vitest" {
@@ -42,6 +44,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     webUrl: stack.webUrl,
     projectId: stack.names.projectId,
     firestoreHost: stack.emulatorEnv.FIRESTORE_EMULATOR_HOST,
+    authHost: stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST,
     logDir: stack.logDir,
     otlpUrl: receiver.url,
     metricsUrls: stack.metricsUrls,

@@ -219,5 +219,39 @@ export function eventStoreContract(adapter: string, makeStore: () => EventStore)
       expect(found).toContain(lapsed);
       expect(found).not.toContain(held);
     });
+
+    it("lists jobs not ended that first started before an instant, and not ended or later ones", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock(Date.parse("2017-01-01T00:00:00.000Z")) };
+      const [overdue, done, later] = [randomUUID(), randomUUID(), randomUUID()];
+      for (const jobId of [overdue, done, later]) {
+        await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+        await handleCommand(deps, jobId, recordUpload(jobId));
+      }
+      await handleCommand(deps, overdue, { type: "StartEdit", workerId: "w1", leaseMs: 5_000 });
+      await handleCommand(deps, done, { type: "StartEdit", workerId: "w1", leaseMs: 5_000 });
+      await handleCommand(deps, done, { type: "CancelEdit", by: "owner-a" });
+      const cutoff = deps.clock.now();
+      await handleCommand(deps, later, { type: "StartEdit", workerId: "w1", leaseMs: 5_000 });
+      const found = (await store.listStartedBefore(cutoff, 1000)).map((job) => job.jobId);
+      expect(found).toContain(overdue);
+      expect(found).not.toContain(done);
+      expect(found).not.toContain(later);
+    });
+
+    it("finds a result by its cache key for its owner only, written with the EditSucceeded that carries the key", async () => {
+      const store = makeStore();
+      const deps = { store, clock: tickingClock() };
+      const [jobId, cacheKey] = [randomUUID(), randomUUID()];
+      await handleCommand(deps, jobId, requestEdit(jobId, "owner-a"));
+      await handleCommand(deps, jobId, recordUpload(jobId));
+      await handleCommand(deps, jobId, { type: "StartEdit", workerId: "w1", leaseMs: 60_000 });
+      expect(await store.findCachedResult("owner-a", cacheKey)).toBeUndefined();
+      const output = { bucket: "results", object: `results/${jobId}/output.png`, contentType: "image/png", width: 2, height: 2, sizeBytes: 10 };
+      const done = await handleCommand(deps, jobId, { type: "CompleteEdit", workerId: "w1", output, processingMs: 1, inferenceMs: 1, cacheKey });
+      expect(await store.findCachedResult("owner-a", cacheKey)).toEqual({ jobId, succeededAt: done.appended[0]?.at });
+      expect(await store.findCachedResult("owner-b", cacheKey)).toBeUndefined();
+      expect((await store.getProjection(jobId))?.cacheKey).toBe(cacheKey);
+    });
   });
 }

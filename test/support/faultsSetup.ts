@@ -1,7 +1,8 @@
 /**
  * Global setup of the faults tier: the whole local stack (the code `npm start` runs), with the
  * timings shortened so that faults resolve in seconds: 6 s leases with a 1 s heartbeat, the
- * sweeper every 2 s, 5 deliveries before a message is dead-lettered. Workers may try a job
+ * sweeper every 2 s, 5 deliveries before a message is dead-lettered, and ack deadlines of at most
+ * 10 s. Workers may try a job
  * 10 times, more than the deliveries, so that the dead-letter path is the one a poison message
  * takes. Tests start and SIGKILL further worker processes themselves, with `workerEnv`.
  */
@@ -62,6 +63,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     workerEnv: {
       JOB_LEASE_SECONDS: "6",
       JOB_HEARTBEAT_SECONDS: "1",
+      // The Pub/Sub client grows each ack deadline to how long its acks took (minutes, with a
+      // backlog), and the emulator hands a SIGKILLed worker's messages out again only once their
+      // deadline passes; at most 10 s, they come back within seconds of the kill.
+      ACK_DEADLINE_MAX_SECONDS: "10",
       MAX_ATTEMPTS: "10",
       TILE_SIZE: "64",
       TILE_OVERLAP: "8",

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { beforeAll, inject } from "vitest";
-import { firestoreAnswers, pubsubAnswers, storageAnswers } from "../../local/stack/emulators.js";
+import { authAnswers, firestoreAnswers, pubsubAnswers, storageAnswers } from "../../local/stack/emulators.js";
 import { LOCAL_DIR } from "../../local/stack/paths.js";
 import { sleep } from "../../local/stack/processes.js";
 import { logTail } from "./intSetup.js";
@@ -16,6 +16,7 @@ beforeAll(async () => {
   const checks = [
     { name: "Firestore emulator", at: services.firestoreHost, answers: () => firestoreAnswers(services.firestoreHost), log: "firestore.log" },
     { name: "Pub/Sub emulator", at: services.pubsubHost, answers: () => pubsubAnswers(services.pubsubHost), log: "pubsub.log" },
+    { name: "Auth emulator", at: services.authHost, answers: () => authAnswers(services.authHost), log: "auth.log" },
     { name: "Cloud Storage emulator", at: services.storageUrl, answers: () => storageAnswers(services.storageUrl), log: "storage.log" },
   ];
   const silent: string[] = [];

@@ -1,8 +1,8 @@
 /**
- * The official Firestore emulator, started with infra/firestore.rules loaded, and a REST client
- * that talks to it as a signed-in user (an unsigned Firebase ID token, which the emulator
- * accepts), as nobody, or as the admin (`Bearer owner`, which bypasses the rules like the Admin
- * SDK does).
+ * The official Firestore emulator, started with infra/firestore.rules loaded and pointed at the
+ * tier's Auth emulator, and a REST client that talks to it as a signed-in user (with an ID token
+ * the Auth emulator issued to a real user of it), as nobody, or as the admin (`Bearer owner`,
+ * which bypasses the rules like the Admin SDK does).
  */
 import { fileURLToPath } from "node:url";
 import { firestoreAnswers } from "../../local/stack/emulators.js";
@@ -11,7 +11,8 @@ import { freePort, startProcess, type RunningProcess } from "../../local/stack/p
 const emulatorJar = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
 const rulesFile = fileURLToPath(new URL("../../infra/firestore.rules", import.meta.url));
 
-export type Caller = { kind: "user"; uid: string } | { kind: "anonymous" } | { kind: "admin" };
+/** `user`: a signed-in user of the Auth emulator, with the ID token it gave them. */
+export type Caller = { kind: "user"; uid: string; idToken: string } | { kind: "anonymous" } | { kind: "admin" };
 
 export interface RulesEmulator {
   readonly process: RunningProcess;
@@ -36,7 +37,7 @@ export interface FirestoreRest {
   queryEqual(caller: Caller, collectionId: string, field: string, value: string): Promise<RestResult>;
 }
 
-export async function startRulesEmulator(): Promise<RulesEmulator> {
+export async function startRulesEmulator(authEmulatorHost: string): Promise<RulesEmulator> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const process = await startProcess({
@@ -54,7 +55,7 @@ export async function startRulesEmulator(): Promise<RulesEmulator> {
       "--rules",
       rulesFile,
     ],
-    env: { ...globalThis.process.env, METADATA_SERVER_DETECTION: "none" },
+    env: { ...globalThis.process.env, METADATA_SERVER_DETECTION: "none", FIREBASE_AUTH_EMULATOR_HOST: authEmulatorHost },
     logFile: fileURLToPath(new URL(`../../.local/logs/firestore-rules-emulator-${port}.log`, import.meta.url)),
     ready: () => firestoreAnswers(`127.0.0.1:${port}`),
     timeoutMs: 90_000,
@@ -67,7 +68,7 @@ function restClient(base: string, projectId: string): FirestoreRest {
   const call = async (caller: Caller, method: string, url: string, body?: unknown): Promise<RestResult> => {
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (caller.kind === "admin") headers.Authorization = "Bearer owner";
-    if (caller.kind === "user") headers.Authorization = `Bearer ${unsignedIdToken(projectId, caller.uid)}`;
+    if (caller.kind === "user") headers.Authorization = `Bearer ${caller.idToken}`;
     const response = await fetch(url, {
       method,
       headers,
@@ -104,24 +105,4 @@ function toFields(fields: Record<string, string | number>): Record<string, unkno
       typeof value === "number" ? { integerValue: String(value) } : { stringValue: value },
     ]),
   );
-}
-
-/** A Firebase ID token with `alg: none`: the emulator checks its claims, not a signature. */
-function unsignedIdToken(projectId: string, uid: string): string {
-  const now = Math.floor(Date.now() / 1000);
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  return [
-    encode({ alg: "none", typ: "JWT" }),
-    encode({
-      iss: `https://securetoken.google.com/${projectId}`,
-      aud: projectId,
-      sub: uid,
-      user_id: uid,
-      iat: now,
-      auth_time: now,
-      exp: now + 3600,
-      firebase: { sign_in_provider: "custom", identities: {} },
-    }),
-    "",
-  ].join(".");
 }

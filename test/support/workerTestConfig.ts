@@ -13,4 +13,6 @@ export const WORKER_TEST_CONFIG = {
   tritonMaxInFlight: 4,
   tritonTimeoutMs: 30_000,
   progressIntervalMs: 1_000,
+  jobDeadlineSeconds: 300,
+  resultsLifecycleDays: 7,
 };

@@ -91,6 +91,8 @@ const cmd = {
   // Every given history is recorded at `now`: 0 ms old.
   expireUpload: { type: "ExpireUpload", expireAfterMs: 0 },
   expireUploadEarly: { type: "ExpireUpload", expireAfterMs: 60_000 },
+  expireDeadline: { type: "ExpireDeadline", deadlineMs: 0 },
+  expireDeadlineEarly: { type: "ExpireDeadline", deadlineMs: 60_000 },
 } satisfies Record<string, EditCommand>;
 
 type Then = { events: EventType[] } | { rejected: RejectionCode };
@@ -98,6 +100,15 @@ type Then = { events: EventType[] } | { rejected: RejectionCode };
 const table: Array<[given: keyof typeof H, when: keyof typeof cmd, then: Then]> = [
   ["none", "request", { events: ["EditRequested"] }],
   ["awaiting", "request", { rejected: "already_exists" }],
+  // The deadline counts from the first start, whatever the lease says; a job never started has none.
+  ["running", "expireDeadline", { events: ["EditFailed"] }],
+  ["runningLapsed", "expireDeadline", { events: ["EditFailed"] }],
+  ["retriedQueued", "expireDeadline", { events: ["EditFailed"] }],
+  ["running", "expireDeadlineEarly", { rejected: "not_overdue" }],
+  ["queued", "expireDeadline", { rejected: "not_overdue" }],
+  ["awaiting", "expireDeadline", { rejected: "not_overdue" }],
+  ["succeeded", "expireDeadline", { rejected: "already_ended" }],
+  ["canceled", "expireDeadline", { rejected: "already_ended" }],
   ["none", "upload", { rejected: "not_found" }],
   ["awaiting", "upload", { events: ["ImageUploaded", "EditQueued"] }],
   ["awaiting", "uploadOther", { rejected: "upload_mismatch" }],
@@ -252,6 +263,39 @@ describe("decide: faults", () => {
     const message = decision.ok && decision.events[0]?.type === "EditFailed" ? decision.events[0].data.message : "";
     expect(message).toMatch(/after 5 deliveries/);
     expect(message).toMatch(/The model server is unavailable/);
+  });
+});
+
+describe("decide: deadline, priority and the result cache", () => {
+  it("fails an overdue job with deadline_exceeded and a sentence naming the deadline", () => {
+    const decision = decide({ type: "ExpireDeadline", deadlineMs: 0 }, foldEvents(record(H.running)), now);
+    expect(decision).toMatchObject({ ok: true, events: [{ type: "EditFailed", data: { code: "deadline_exceeded", attempt: 1 } }] });
+    if (decision.ok && decision.events[0]?.type === "EditFailed") expect(decision.events[0].data.message).toMatch(/within 0 seconds of starting/);
+  });
+
+  it("counts the deadline from the first start, not from a retry's", () => {
+    const firstAt = new Date(now.getTime() - 50_000).toISOString();
+    const log = record(H.retriedQueued).map((event) => (event.type === "EditStarted" ? { ...event, at: firstAt } : event));
+    const restarted = [...log, { ...startedLive, seq: log.length + 1, at: now.toISOString(), schemaVersion: 1 } as RecordedEvent];
+    const state = foldEvents(restarted);
+    expect(state?.firstStartedAt).toBe(firstAt);
+    expect(decide({ type: "ExpireDeadline", deadlineMs: 40_000 }, state, now).ok).toBe(true);
+    expect(decide({ type: "ExpireDeadline", deadlineMs: 60_000 }, state, now).ok).toBe(false);
+  });
+
+  it("keeps the priority and the cache digest of the request, interactive when none was given", () => {
+    expect(foldEvents(record(H.queued))?.priority).toBe("interactive");
+    const batch = decide({ ...cmd.request, priority: "batch", cacheDigest: "d1" }, undefined, now);
+    const state = batch.ok ? foldEvents(record(batch.events)) : undefined;
+    expect(state).toMatchObject({ priority: "batch", cacheDigest: "d1" });
+  });
+
+  it("records where a cached result came from, and the key of a computed one", () => {
+    const hit = decide({ ...cmd.completeW1, cachedFrom: "earlier" }, foldEvents(record(H.running)), now);
+    const state = hit.ok ? foldEvents(record([...H.running, ...hit.events])) : undefined;
+    expect(state).toMatchObject({ status: "succeeded", cachedFrom: "earlier" });
+    const miss = decide({ ...cmd.completeW1, cacheKey: "k1" }, foldEvents(record(H.running)), now);
+    expect(miss.ok && miss.events[0]?.data).toMatchObject({ cacheKey: "k1" });
   });
 });
 

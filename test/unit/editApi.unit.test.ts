@@ -67,7 +67,7 @@ describe("creating an edit", () => {
     expect(response.status).toBe(202);
     const { jobId } = response.body as { jobId: string };
     expect(response.body).toMatchObject({ status: "queued" });
-    expect(core.queue.published).toEqual([{ jobId, operation: "upscale" }]);
+    expect(core.queue.published).toEqual([{ jobId, operation: "upscale", priority: "interactive" }]);
     expect((await core.images.read({ bucket: "uploads", object: `uploads/${jobId}` }, 1_000_000)).equals(bytes)).toBe(true);
   });
 
@@ -87,7 +87,7 @@ describe("creating an edit", () => {
   it("refuses a direct upload whose bytes are not what Content-Type says", async () => {
     const core = memoryCore();
     const { call } = apiOn(core);
-    const response = await call("POST", "/v1/edits", { query: { operation: "upscale" }, headers: { "content-type": "image/png" }, rawBody: await testJpeg() });
+    const response = await call("POST", "/v1/edits", { query: { operation: "upscale", priority: "interactive" }, headers: { "content-type": "image/png" }, rawBody: await testJpeg() });
     expect(response.status).toBe(415);
     expect(core.queue.published).toEqual([]);
   });
@@ -98,14 +98,14 @@ describe("idempotency keys", () => {
     const core = memoryCore();
     const { call } = apiOn(core);
     const bytes = await testJpeg();
-    const request = { query: { operation: "upscale" }, headers: { "content-type": "image/jpeg", "idempotency-key": `key-${randomUUID()}` }, rawBody: bytes };
+    const request = { query: { operation: "upscale", priority: "interactive" }, headers: { "content-type": "image/jpeg", "idempotency-key": `key-${randomUUID()}` }, rawBody: bytes };
     const first = await call("POST", "/v1/edits", request);
     const { jobId } = first.body as { jobId: string };
     // The first request may have failed between recording the upload and publishing: a retry publishes.
     const again = await call("POST", "/v1/edits", request);
     expect(again.status).toBe(202);
     expect((again.body as { jobId: string }).jobId).toBe(jobId);
-    expect(core.queue.published).toEqual([{ jobId, operation: "upscale" }, { jobId, operation: "upscale" }]);
+    expect(core.queue.published).toEqual([{ jobId, operation: "upscale", priority: "interactive" }, { jobId, operation: "upscale", priority: "interactive" }]);
     expect((await core.store.load(jobId)).filter((event) => event.type === "ImageUploaded")).toHaveLength(1);
     await handleCommand(core, jobId, { type: "StartEdit", workerId: "w1", leaseMs: 60_000 });
     await call("POST", "/v1/edits", request);

@@ -7,8 +7,14 @@ describe("edit's command line", () => {
     const parsed = parseEditArgs(["upscale", "cat.jpg", "-o", "big.png", "--param", "scale=2", "-p", "x=1", "--api", "https://edits.example.com/", "--token", "t", "--json"], {});
     expect(parsed).toEqual({
       kind: "run",
-      options: { operation: "upscale", file: "cat.jpg", output: "big.png", params: { scale: "2", x: "1" }, apiUrl: "https://edits.example.com", auth: { token: "t" }, projectId: "image-edit-local", direct: false, json: true },
+      options: { operation: "upscale", file: "cat.jpg", output: "big.png", params: { scale: "2", x: "1" }, apiUrl: "https://edits.example.com", auth: { token: "t" }, projectId: "image-edit-local", direct: false, json: true, cache: true },
     });
+  });
+
+  it("reads the priority and the result cache opt-out", () => {
+    expect(parseEditArgs(["upscale", "a.png", "--priority", "batch", "--no-cache"], {})).toMatchObject({ options: { priority: "batch", cache: false } });
+    expect(parseEditArgs(["upscale", "a.png", "--priority=interactive", "--cache=false"], {})).toMatchObject({ options: { priority: "interactive", cache: false } });
+    expect(parseEditArgs(["upscale", "a.png", "--cache=true"], {})).toMatchObject({ options: { cache: true } });
   });
 
   it("falls back to the environment, and a flag beats it", () => {
@@ -31,9 +37,40 @@ describe("edit's command line", () => {
     [["upscale", "a.png", "--user", "u"], "unknown option --user"],
     [["upscale", "a.png", "--firestore-emulator", "nohost"], "host:port"],
     [["Up Scale", "a.png"], "not an operation name"],
+    [["upscale", "a.png", "--priority", "urgent"], "--priority takes interactive or batch"],
+    [["upscale", "a.png", "--cache=no"], "--cache takes true or false"],
+    [["upscale", "a.png", "--webhook", "hooks.example.com"], "--webhook must be an https URL"],
+    [["upscale", "a.png", "--webhook-events", "running"], "--webhook-events needs --webhook"],
   ])("refuses %j: %s", (argv, message) => {
     const parsed = parseEditArgs(argv, {});
     expect(parsed.kind).toBe("usage_error");
+    expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
+  });
+
+  it("takes a webhook and its events", () => {
+    expect(parseEditArgs(["upscale", "a.png", "--webhook", "https://hooks.example.com/e"], {})).toMatchObject({ options: { webhook: { url: "https://hooks.example.com/e" } } });
+    expect(parseEditArgs(["upscale", "a.png", "--webhook=https://hooks.example.com/e", "--webhook-events", "running, succeeded"], {})).toMatchObject({
+      options: { webhook: { url: "https://hooks.example.com/e", events: ["running", "succeeded"] } },
+    });
+    expect(parseEditArgs(["upscale", "a.png"], {})).not.toHaveProperty("options.webhook");
+  });
+
+  it("reads login: the local stack's Auth emulator by default, a deployed project's Firebase Auth with an API key", () => {
+    expect(parseEditArgs(["login", "--email", "a@example.com"], { EDIT_PASSWORD: "pw" })).toEqual({
+      kind: "login",
+      options: { email: "a@example.com", password: "pw", apiKey: "local-emulator-key", emulatorHost: "127.0.0.1:9099" },
+    });
+    expect(parseEditArgs(["login"], { EDIT_EMAIL: "b@example.com", EDIT_API_KEY: "AIza-key" })).toEqual({ kind: "login", options: { email: "b@example.com", apiKey: "AIza-key" } });
+    expect(parseEditArgs(["login", "--email=c@example.com"], { FIREBASE_AUTH_EMULATOR_HOST: "127.0.0.1:9200" })).toMatchObject({ options: { emulatorHost: "127.0.0.1:9200" } });
+    expect(parseEditArgs(["logout"], {})).toEqual({ kind: "logout" });
+  });
+
+  it.each([
+    [["login"], "login needs --email"],
+    [["login", "--email", "a@example.com", "extra"], 'unexpected argument "extra"'],
+    [["login", "--email", "a@example.com", "--auth-emulator", "nohost"], "host:port"],
+  ])("refuses login %j: %s", (argv, message) => {
+    const parsed = parseEditArgs(argv, {});
     expect(parsed.kind === "usage_error" && parsed.message).toContain(message);
   });
 
@@ -72,5 +109,38 @@ describe("edit's command line", () => {
     [Object.assign(new Error("denied"), { code: "permission-denied" }), EXIT.unauthenticated],
   ])("exit code for %s is %i", (error, code) => {
     expect(exitCodeFor(error)).toBe(code);
+  });
+});
+
+describe("edit's output format and wait", () => {
+  it("reads --format, --quality, --background and --wait, which implies the direct flow", () => {
+    expect(parseEditArgs(["remove_background", "a.jpg", "--format", "jpeg", "--quality=70", "--background", "#ffffff", "--wait", "30"], {})).toMatchObject({
+      kind: "run",
+      options: { format: { format: "jpeg", quality: 70, background: "#ffffff" }, waitSeconds: 30, direct: true },
+    });
+    expect(parseEditArgs(["upscale", "a.jpg"], {})).toMatchObject({ options: { direct: false } });
+  });
+
+  it.each([
+    [["--format", "gif"], /--format is png, jpeg or webp/],
+    [["--format", "jpeg", "--quality", "0"], /--quality is a whole number from 1 to 100/],
+    [["--quality", "80"], /go with --format/],
+    [["--format", "png", "--background", "white"], /--background is a colour #rrggbb/],
+    [["--wait", "61"], /--wait is a whole number of seconds from 1 to 60/],
+  ])("refuses %j", (flags, message) => {
+    const parsed = parseEditArgs(["upscale", "a.jpg", ...flags], {});
+    expect(parsed.kind === "usage_error" ? parsed.message : "").toMatch(message);
+  });
+
+  it("sniffs AVIF and HEIC by their brands", () => {
+    const ftyp = (major: string, ...compatible: string[]) => {
+      const brands = [major, "\0\0\0\0", ...compatible].join("");
+      const size = 8 + brands.length;
+      return new Uint8Array([0, 0, 0, size, ...Buffer.from("ftyp"), ...Buffer.from(brands, "latin1")]);
+    };
+    expect(sniffPhotoType(ftyp("avif", "mif1", "miaf"))).toBe("image/avif");
+    expect(sniffPhotoType(ftyp("mif1", "avif"))).toBe("image/avif");
+    expect(sniffPhotoType(ftyp("heic", "mif1", "heic"))).toBe("image/heic");
+    expect(defaultOutputPath("dir/cat.heic", "upscale", "image/webp")).toBe("dir/cat.upscale.webp");
   });
 });

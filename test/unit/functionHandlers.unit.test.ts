@@ -41,7 +41,7 @@ describe("the upload trigger", () => {
     await core.images.write({ bucket: UPLOADS, object: upload.name }, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]), "image/jpeg");
     expect(await onUpload(upload)).toBe("queued");
     expect(await eventTypes(core, jobId)).toEqual(["EditRequested", "ImageUploaded", "EditQueued"]);
-    expect(core.queue.published).toEqual([{ jobId, operation: "upscale" }]);
+    expect(core.queue.published).toEqual([{ jobId, operation: "upscale", priority: "interactive" }]);
     // Eventarc repeats a notification when the handler may have failed before publishing.
     expect(await onUpload(upload)).toBe("republished");
     await handleCommand(core, jobId, { type: "StartEdit", workerId: "w1", leaseMs: LEASE_MS });
@@ -77,7 +77,7 @@ describe("the upload trigger", () => {
 
 describe("the sweeper", () => {
   const sweeperFor = (core: MemoryCore, maxAttempts = 3) =>
-    createJobSweeper({ ...core, config: { maxAttempts, queuedRepublishSeconds: 300, signedUrlTtlSeconds: 600 } });
+    createJobSweeper({ ...core, config: { maxAttempts, queuedRepublishSeconds: 300, signedUrlTtlSeconds: 600, jobDeadlineSeconds: 300 } });
 
   it("requeues and republishes a job whose worker stopped beating, and leaves one whose worker beats", async () => {
     const core = memoryCore();
@@ -89,12 +89,12 @@ describe("the sweeper", () => {
     await handleCommand(core, alive, { type: "RenewLease", workerId: "beating", leaseMs: LEASE_MS });
     core.clock.advance(LEASE_MS / 2 + 1_000);
     const result = await sweeperFor(core)();
-    expect(result).toEqual({ requeued: [ghost], failed: [], republished: [], expired: [] });
+    expect(result).toEqual({ overdue: [], requeued: [ghost], failed: [], republished: [], expired: [] });
     expect(await core.store.getProjection(ghost)).toMatchObject({ status: "queued", error: { code: "worker_lost" } });
     expect(await core.store.getProjection(alive)).toMatchObject({ status: "running", workerId: "beating" });
-    expect(core.queue.published).toEqual([{ jobId: ghost, operation: "upscale" }]);
+    expect(core.queue.published).toEqual([{ jobId: ghost, operation: "upscale", priority: "interactive" }]);
     // A second run finds nothing more to do.
-    expect(await sweeperFor(core)()).toEqual({ requeued: [], failed: [], republished: [], expired: [] });
+    expect(await sweeperFor(core)()).toEqual({ overdue: [], requeued: [], failed: [], republished: [], expired: [] });
   });
 
   it("fails a ghost job that has no attempts left, with a reason a person can read", async () => {
@@ -102,7 +102,7 @@ describe("the sweeper", () => {
     const ghost = await queuedJob(core, await testJpeg());
     await handleCommand(core, ghost, { type: "StartEdit", workerId: "dead", leaseMs: LEASE_MS });
     core.clock.advance(LEASE_MS + 1_000);
-    expect(await sweeperFor(core, 1)()).toEqual({ requeued: [], failed: [ghost], republished: [], expired: [] });
+    expect(await sweeperFor(core, 1)()).toEqual({ overdue: [], requeued: [], failed: [ghost], republished: [], expired: [] });
     const job = await core.store.getProjection(ghost);
     expect(job).toMatchObject({ status: "failed", error: { code: "worker_lost" } });
     expect(job?.error?.message).toMatch(/No attempts are left/);
@@ -114,8 +114,8 @@ describe("the sweeper", () => {
     const stale = await queuedJob(core, await testJpeg());
     core.clock.advance(301_000);
     const fresh = await queuedJob(core, await testJpeg());
-    expect(await sweeperFor(core)()).toEqual({ requeued: [], failed: [], republished: [stale], expired: [] });
-    expect(core.queue.published).toEqual([{ jobId: stale, operation: "upscale" }]);
+    expect(await sweeperFor(core)()).toEqual({ overdue: [], requeued: [], failed: [], republished: [stale], expired: [] });
+    expect(core.queue.published).toEqual([{ jobId: stale, operation: "upscale", priority: "interactive" }]);
     expect((await core.store.getProjection(fresh))?.status).toBe("queued");
   });
 });

@@ -50,6 +50,8 @@ const T = {
   channel: "gcp:monitoring/notificationChannel:NotificationChannel",
   topic: "gcp:pubsub/topic:Topic",
   topicIam: "gcp:pubsub/topicIAMMember:TopicIAMMember",
+  signInConfig: "gcp:identityplatform/config:Config",
+  idp: "gcp:identityplatform/defaultSupportedIdpConfig:DefaultSupportedIdpConfig",
 } as const;
 
 /** What each environment must get, written out rather than derived from the stack files. */
@@ -162,6 +164,21 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       });
       expect(subscription.retryPolicy).toEqual({ minimumBackoff: "10s", maximumBackoff: "600s" });
       expect(subscription.expirationPolicy).toEqual({ ttl: "" });
+    });
+
+    it("gives batch jobs their own topic and subscription, dead-lettered like the interactive ones", () => {
+      const interactive = run.one(T.subscription, "jobs-worker").inputs;
+      const batch = run.one(T.subscription, "jobs-batch-worker").inputs;
+      expect(batch.name).toBe(`edit-jobs-batch-worker-${stack}`);
+      expect(batch.topic).toBe(`projects/${project}/topics/edit-jobs-batch-${stack}`);
+      const { name: _a, topic: _b, ...batchSettings } = batch;
+      const { name: _c, topic: _d, ...interactiveSettings } = interactive;
+      expect(batchSettings).toEqual(interactiveSettings);
+      expect(run.one(T.subscriptionIam, "dead-letter-batch-source-subscriber").inputs).toMatchObject({
+        subscription: `edit-jobs-batch-worker-${stack}`,
+        role: "roles/pubsub.subscriber",
+        member: `serviceAccount:service-${mockProjectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`,
+      });
     });
 
     it("lets the Pub/Sub service agent publish dead letters and ack the source", () => {
@@ -284,6 +301,11 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const scaler = run.one(T.scaledObject, "triton-scaler").inputs.spec;
       expect(scaler.minReplicaCount).toBe(expected.tritonMinReplicas);
       const prometheus = scaler.triggers.find((t: { type: string }) => t.type === "prometheus");
+      // A queued job of either priority wakes Triton.
+      expect(scaler.triggers.filter((t: { type: string }) => t.type === "gcp-pubsub").map((t: { metadata: { subscriptionName: string } }) => t.metadata.subscriptionName)).toEqual([
+        `projects/${project}/subscriptions/edit-jobs-worker-${stack}`,
+        `projects/${project}/subscriptions/edit-jobs-batch-worker-${stack}`,
+      ]);
       expect(prometheus.metadata.query).toContain("nv_inference_queue_duration_us");
       expect(prometheus.metadata.serverAddress).toBe(
         `https://monitoring.googleapis.com/v1/projects/${project}/location/global/prometheus`,
@@ -326,7 +348,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     it("read the worker's own metrics in the app namespace", () => {
       expect(condition("error-rate").rule.query).toContain('image_edit_jobs_total{namespace="image-edit",outcome="failed"}');
       expect(condition("error-rate").rule.query).toContain("> 0.05");
-      expect(condition("oldest-running-job").rule.query).toBe('max(image_edit_oldest_running_job_age_seconds{namespace="image-edit"}) > 480');
+      expect(condition("oldest-running-job").rule.query).toBe('max(image_edit_oldest_running_job_age_seconds{namespace="image-edit"}) > 240');
       expect(condition("triton-not-ready").rule.query).toBe('max(image_edit_triton_ready{namespace="image-edit"}) == 0');
       expect(condition("triton-not-ready").policy.severity).toBe("CRITICAL");
     });
@@ -349,6 +371,9 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       expect(env).toEqual({
         GCP_PROJECT: project,
         JOBS_SUBSCRIPTION: `edit-jobs-worker-${stack}`,
+        JOBS_BATCH_SUBSCRIPTION: `edit-jobs-batch-worker-${stack}`,
+        JOB_DEADLINE_SECONDS: "300",
+        RESULTS_LIFECYCLE_DAYS: String(expected.resultsDays),
         UPLOADS_BUCKET: run.outputs.uploadsBucket,
         RESULTS_BUCKET: run.outputs.resultsBucket,
         TRITON_GRPC_URL: "triton.image-edit.svc.cluster.local:8001",
@@ -382,16 +407,19 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const scaler = run.one(T.scaledObject, "worker-scaler").inputs.spec;
       expect(scaler.scaleTargetRef).toEqual({ name: "worker" });
       expect(scaler.minReplicaCount).toBe(expected.workerMinReplicas);
-      expect(scaler.triggers).toEqual([
-        expect.objectContaining({
-          type: "gcp-pubsub",
-          metadata: expect.objectContaining({
-            subscriptionName: `projects/${project}/subscriptions/edit-jobs-worker-${stack}`,
-            mode: "SubscriptionSize",
+      // One trigger per priority's subscription: a batch backlog alone brings workers too.
+      expect(scaler.triggers).toEqual(
+        ["edit-jobs-worker", "edit-jobs-batch-worker"].map((name) =>
+          expect.objectContaining({
+            type: "gcp-pubsub",
+            metadata: expect.objectContaining({
+              subscriptionName: `projects/${project}/subscriptions/${name}-${stack}`,
+              mode: "SubscriptionSize",
+            }),
+            authenticationRef: { name: "gcp-workload-identity" },
           }),
-          authenticationRef: { name: "gcp-workload-identity" },
-        }),
-      ]);
+        ),
+      );
     });
   });
 
@@ -438,6 +466,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         UPLOADS_BUCKET: run.outputs.uploadsBucket,
         RESULTS_BUCKET: run.outputs.resultsBucket,
         JOBS_TOPIC: `edit-jobs-${stack}`,
+        JOBS_BATCH_TOPIC: `edit-jobs-batch-${stack}`,
+        JOB_DEADLINE_SECONDS: "300",
         AUTH_MODE: "firebase",
         FIREBASE_PROJECT_ID: project,
         CORS_ORIGINS: expected.corsOrigins.join(","),
@@ -448,6 +478,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       const uploadEnv = run.one(T.function, "upload-finalized").inputs.serviceConfig.environmentVariables;
       expect(uploadEnv.AUTH_MODE).toBeUndefined();
       expect(uploadEnv.JOBS_TOPIC).toBe(`edit-jobs-${stack}`);
+      expect(uploadEnv.JOBS_BATCH_TOPIC).toBe(`edit-jobs-batch-${stack}`);
     });
 
     it("give the API's account exactly what signing and queueing need", () => {
@@ -467,6 +498,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "roles/datastore.user on project",
           `roles/iam.serviceAccountTokenCreator on projects/${project}/serviceAccounts/${email("api")}`,
           `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/pubsub.publisher on edit-jobs-batch-${stack}`,
           `roles/storage.objectAdmin on ${run.outputs.uploadsBucket}`,
           `roles/storage.objectViewer on ${run.outputs.resultsBucket}`,
         ].sort(),
@@ -484,9 +516,54 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
           "roles/datastore.user on project",
           "roles/eventarc.eventReceiver on project",
           `roles/pubsub.publisher on edit-jobs-${stack}`,
+          `roles/pubsub.publisher on edit-jobs-batch-${stack}`,
           `roles/storage.objectUser on ${run.outputs.uploadsBucket}`,
         ].sort(),
       );
+    });
+  });
+
+  describe("webhooks", () => {
+    it("trigger webhookEvents on every event a job records, in the database's location, with retries", () => {
+      const fn = run.one(T.function, "webhook-events").inputs;
+      expect(fn.buildConfig).toMatchObject({ runtime: "nodejs24", entryPoint: "webhookEvents" });
+      expect(fn.serviceConfig).toMatchObject({ serviceAccountEmail: email("webhooks"), ingressSettings: "ALLOW_INTERNAL_ONLY" });
+      expect(fn.eventTrigger).toMatchObject({
+        eventType: "google.cloud.firestore.document.v1.created",
+        eventFilters: [
+          { attribute: "database", value: "(default)" },
+          { attribute: "document", value: "jobs/{jobId}/events/{seq}", operator: "match-path-pattern" },
+        ],
+        serviceAccountEmail: email("webhooks"),
+        retryPolicy: "RETRY_POLICY_RETRY",
+      });
+      expect(run.one(T.runIam, "webhook-events-invoker").inputs.member).toBe(`serviceAccount:${email("webhooks")}`);
+    });
+
+    it("never let a deployed function send webhooks to http or loopback", () => {
+      for (const name of ["api", "upload-finalized", "dead-letter", "sweep-jobs", "webhook-events"]) {
+        expect(run.one(T.function, name).inputs.serviceConfig.environmentVariables.WEBHOOK_ALLOW_LOOPBACK_HTTP, name).toBe("false");
+      }
+    });
+
+    it("give the webhook account exactly what reading the log, the outbox and signing a result URL need", () => {
+      const member = `serviceAccount:${email("webhooks")}`;
+      const grants = [...run.all(T.projectIam), ...run.all(T.bucketIam), ...run.all(T.topicIam), ...run.all(T.saIam)]
+        .filter((g) => g.inputs.member === member)
+        .map((g) => `${g.inputs.role} on ${g.inputs.bucket ?? g.inputs.topic ?? g.inputs.serviceAccountId ?? "project"}`)
+        .sort();
+      expect(grants).toEqual(
+        [
+          "roles/datastore.user on project",
+          "roles/eventarc.eventReceiver on project",
+          `roles/iam.serviceAccountTokenCreator on projects/${project}/serviceAccounts/${email("webhooks")}`,
+          `roles/storage.objectViewer on ${run.outputs.resultsBucket}`,
+        ].sort(),
+      );
+    });
+
+    it("expires the webhook outbox's records with a TTL policy on the field the adapter writes", () => {
+      expect(run.one(T.field, "webhook-deliveries-ttl").inputs).toMatchObject({ database: "(default)", collection: "webhookDeliveries", field: "expiresAt", ttlConfig: {} });
     });
   });
 
@@ -494,6 +571,25 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
     const roles = run.resources.filter((r) => /IAM|Iam/.test(r.type)).map((r) => r.inputs.role);
     expect(roles.length).toBeGreaterThan(10);
     expect(roles.filter((role) => ["roles/owner", "roles/editor", "roles/viewer"].includes(role))).toEqual([]);
+  });
+
+  describe("sign-in", () => {
+    it("turns on email/password and guest sign-in, for the app's domains, with the Identity Toolkit API", () => {
+      const signIn = run.one(T.signInConfig, "sign-in").inputs;
+      expect(signIn.signIn).toMatchObject({ email: { enabled: true, passwordRequired: true }, anonymous: { enabled: true }, allowDuplicateEmails: false });
+      expect(signIn.autodeleteAnonymousUsers).toBe(true);
+      expect(signIn.authorizedDomains).toEqual(expect.arrayContaining([`${project}.firebaseapp.com`, ...expected.corsOrigins.map((origin) => new URL(origin).hostname)]));
+      expect(run.all(T.service).map((service) => service.inputs.service)).toContain("identitytoolkit.googleapis.com");
+      // Google sign-in waits for an OAuth client the stack does not name.
+      expect(run.all(T.idp)).toEqual([]);
+      expect(run.outputs.signInProviders).toEqual(["password", "anonymous"]);
+    });
+
+    it("deploys the API without the Auth emulator's variable, so that unsigned tokens are refused", () => {
+      const api = run.all(T.function).find((fn) => fn.name === "api" || fn.inputs.name?.includes?.("api"));
+      expect(api).toBeDefined();
+      expect(Object.keys(api!.inputs.serviceConfig.environmentVariables)).not.toContain("FIREBASE_AUTH_EMULATOR_HOST");
+    });
   });
 
   describe("Firestore", () => {
@@ -579,7 +675,7 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
         const resource = run.resources.find((r) => r.name === grant && /IAM|Iam/.test(r.type)) as DeclaredResource;
         expect(run.waitsFor(wait, resource), grant).toBe(true);
       }
-      for (const name of ["upload-finalized", "dead-letter"]) {
+      for (const name of ["upload-finalized", "dead-letter", "webhook-events"]) {
         const fn = run.one(T.function, name);
         expect(run.waitsFor(fn, wait), name).toBe(true);
         expect(run.waitsFor(fn, agentGrant), name).toBe(true);
@@ -730,6 +826,8 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
       apiUrl: `https://api-${stack}-mock.a.run.app`,
       jobsTopic: `edit-jobs-${stack}`,
       jobsSubscription: `edit-jobs-worker-${stack}`,
+      jobsBatchTopic: `edit-jobs-batch-${stack}`,
+      jobsBatchSubscription: `edit-jobs-batch-worker-${stack}`,
       deadLetterTopic: `edit-jobs-dead-letter-${stack}`,
       deadLetterSubscription: `edit-jobs-dead-letter-handler-${stack}`,
       uploadsBucket: run.one(T.bucket, "uploads").inputs.name,
@@ -741,6 +839,13 @@ describe.each(Object.entries(stacks))("stack %s", (stack, expected) => {
 });
 
 describe("stack configuration checks", () => {
+  it("turns Google sign-in on with the stack's OAuth client, and refuses half of one", async () => {
+    const withGoogle = await runInfraProgram("dev", { "image-edit:googleSignInClientId": "client-123.apps.googleusercontent.com", "image-edit:googleSignInClientSecret": "s3cret" });
+    expect(withGoogle.one(T.idp, "google-sign-in").inputs).toMatchObject({ idpId: "google.com", enabled: true, clientId: "client-123.apps.googleusercontent.com" });
+    expect(withGoogle.outputs.signInProviders).toEqual(["password", "anonymous", "google.com"]);
+    await expect(runInfraProgram("dev", { "image-edit:googleSignInClientId": "client-123" })).rejects.toThrow(/googleSignInClientId and googleSignInClientSecret go together/);
+  });
+
   it("refuses a worker grace period that would cut a Triton call short", async () => {
     await expect(
       runInfraProgram("dev", { "image-edit:tritonTimeoutMs": "120000", "image-edit:workerTerminationGraceSeconds": "120" }),

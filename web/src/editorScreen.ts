@@ -3,7 +3,7 @@
  * the photo, picked or dropped, with its preview. "Start" hands the chosen edit to the job screen.
  */
 import type { EditClient } from "../../client/editClient.js";
-import type { ModelInfo } from "../../client/editTypes.js";
+import type { ModelInfo, OutputFormat, Priority } from "../../client/editTypes.js";
 import { $, clearProblem, showProblem, showProblemText } from "./page.js";
 import { fieldValue, formatBytes, paramField, type ParamField } from "./paramFields.js";
 
@@ -12,7 +12,15 @@ export interface ChosenEdit {
   operation: string;
   params: Record<string, number | string | boolean>;
   file: File;
+  /** `interactive` runs ahead of `batch` work. */
+  priority: Priority;
+  output: OutputFormat;
+  /** "Wait for it": the direct flow with `Prefer: wait`. */
+  wait: boolean;
 }
+
+/** The largest photo "Wait for it" sends in the request itself (the direct flow's limit). */
+export const WAIT_MAX_BYTES = 10 * 1024 * 1024;
 
 export interface EditorScreen {
   /** Lists the edits on offer and chooses the first available one. */
@@ -50,15 +58,44 @@ export function createEditorScreen(client: () => EditClient, events: { onStart(e
     return params;
   }
 
+  function chosenOutput(): OutputFormat {
+    const format = $<HTMLSelectElement>("output-format").value as OutputFormat["format"];
+    const output: OutputFormat = { format };
+    if (format !== "png") output.quality = Number($<HTMLInputElement>("output-quality").value);
+    if (format === "jpeg") output.background = $<HTMLInputElement>("output-background").value;
+    return output;
+  }
+
+  function updateOutputFields(): void {
+    const format = $<HTMLSelectElement>("output-format").value;
+    $("output-quality-field").hidden = format === "png";
+    $("output-background-field").hidden = format !== "jpeg";
+    $("output-format-help").textContent =
+      format === "jpeg" ? "JPEG has no transparency: transparent parts (as after background removal) are filled with the colour below." : "";
+  }
+  $("output-format").addEventListener("change", updateOutputFields);
+  $<HTMLInputElement>("output-quality").addEventListener("input", (event) => ($("output-quality-shown").textContent = (event.target as HTMLInputElement).value));
+
   function updateStart(): void {
     $<HTMLButtonElement>("start").disabled = !(file && operation);
   }
 
-  function pickFile(picked: File | undefined): void {
+  async function pickFile(chosen: File | undefined): Promise<void> {
     clearProblem();
-    if (!picked) return;
-    if (!["image/jpeg", "image/png", "image/webp"].includes(picked.type)) {
-      showProblemText(`“${picked.name}” is not a photo the service can read. Please pick a JPEG, PNG or WebP image.`);
+    if (!chosen) return;
+    let picked = chosen;
+    if (isHeic(chosen)) {
+      const converted = await heicToJpeg(chosen);
+      if (!converted) {
+        showProblemText(
+          `“${chosen.name}” is a HEIC photo, which this browser cannot convert and the service cannot read. Please export it as JPEG (on an iPhone: Settings › Camera › Formats › Most Compatible), or open this page in Safari, which converts it.`,
+        );
+        return;
+      }
+      picked = converted;
+    }
+    if (!["image/jpeg", "image/png", "image/webp", "image/avif"].includes(picked.type)) {
+      showProblemText(`“${picked.name}” is not a photo the service can read. Please pick a JPEG, PNG, WebP or AVIF image.`);
       return;
     }
     file = picked;
@@ -67,11 +104,11 @@ export function createEditorScreen(client: () => EditClient, events: { onStart(e
     const preview = $<HTMLImageElement>("preview");
     preview.src = beforeUrl;
     preview.hidden = false;
-    $("drop-text").textContent = `${picked.name} · ${formatBytes(picked.size)} — tap to choose another`;
+    $("drop-text").textContent = `${picked.name}${picked === chosen ? "" : " (converted from HEIC in this browser)"} · ${formatBytes(picked.size)} — tap to choose another`;
     updateStart();
   }
 
-  $<HTMLInputElement>("file").addEventListener("change", (event) => pickFile((event.target as HTMLInputElement).files?.[0]));
+  $<HTMLInputElement>("file").addEventListener("change", (event) => void pickFile((event.target as HTMLInputElement).files?.[0]));
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -81,9 +118,18 @@ export function createEditorScreen(client: () => EditClient, events: { onStart(e
   drop.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("over");
-    pickFile(event.dataTransfer?.files[0]);
+    void pickFile(event.dataTransfer?.files[0]);
   });
-  $("start").addEventListener("click", () => events.onStart({ operation: operation!, params: chosenParams(), file: file! }));
+  $("start").addEventListener("click", () =>
+    events.onStart({
+      operation: operation!,
+      params: chosenParams(),
+      file: file!,
+      priority: $<HTMLSelectElement>("priority").value === "batch" ? "batch" : "interactive",
+      output: chosenOutput(),
+      wait: $<HTMLInputElement>("wait-for-it").checked,
+    }),
+  );
 
   return {
     async load() {
@@ -116,6 +162,29 @@ export function createEditorScreen(client: () => EditClient, events: { onStart(e
     updateStart,
     beforeUrl: () => beforeUrl,
   };
+}
+
+function isHeic(file: File): boolean {
+  return ["image/heic", "image/heif"].includes(file.type) || /\.(heic|heif)$/i.test(file.name);
+}
+
+/**
+ * A HEIC photo as a JPEG, decoded by the browser itself where it can (Safari decodes HEIC;
+ * Chrome and Firefox do not, and then this answers undefined). The service has no HEVC decoder.
+ */
+async function heicToJpeg(file: File): Promise<File | undefined> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    return undefined;
+  }
+  const canvas = Object.assign(document.createElement("canvas"), { width: bitmap.width, height: bitmap.height });
+  canvas.getContext("2d")?.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+  if (!blob) return undefined;
+  return new File([blob], file.name.replace(/\.(heic|heif)$/i, "") + ".jpg", { type: "image/jpeg" });
 }
 
 function renderField(field: ParamField): HTMLElement {

@@ -5,18 +5,25 @@ import { $, showProblem } from "./page.js";
 
 export interface HistoryScreen {
   load(): Promise<void>;
+  /** Empties the list (on sign-out), and drops any answer still on its way for the previous person. */
+  clear(): void;
 }
 
 export function createHistoryScreen(client: () => EditClient): HistoryScreen {
+  /** Counts loads and clears, so that only the latest load fills the list. */
+  let generation = 0;
+
   async function load(): Promise<void> {
     const list = $("jobs");
+    const mine = ++generation;
     let jobs: Job[];
     try {
       jobs = await client().listEdits();
     } catch (error) {
-      showProblem(error);
+      if (mine === generation) showProblem(error);
       return;
     }
+    if (mine !== generation) return;
     list.replaceChildren();
     if (jobs.length === 0) list.append(Object.assign(document.createElement("li"), { className: "hint", textContent: "No edits yet." }));
     for (const job of jobs) {
@@ -61,5 +68,11 @@ export function createHistoryScreen(client: () => EditClient): HistoryScreen {
   }
 
   $("refresh").addEventListener("click", () => void load());
-  return { load };
+  return {
+    load,
+    clear() {
+      generation += 1;
+      $("jobs").replaceChildren();
+    },
+  };
 }

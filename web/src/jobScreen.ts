@@ -5,7 +5,7 @@
  */
 import type { EditClient } from "../../client/editClient.js";
 import type { Job } from "../../client/editTypes.js";
-import type { ChosenEdit } from "./editorScreen.js";
+import { WAIT_MAX_BYTES, type ChosenEdit } from "./editorScreen.js";
 import { $, clearProblem, showProblem } from "./page.js";
 import { formatBytes, statusWords } from "./paramFields.js";
 
@@ -69,21 +69,21 @@ export function createJobScreen(
       // The projection has the gs:// address; the API signs a download URL.
       const fresh = await client().getEdit(job.jobId);
       if (fresh.status !== "succeeded") return;
-      showResult(fresh.output.url, fresh.output.width, fresh.output.height, fresh.output.sizeBytes, fresh.jobId);
+      showResult(fresh.output.url, fresh.output.width, fresh.output.height, fresh.output.sizeBytes, fresh.jobId, fresh.output.contentType);
     } catch (error) {
       showProblem(error);
     }
   }
 
-  function showResult(url: string, width: number, height: number, sizeBytes: number, id: string): void {
+  function showResult(url: string, width: number, height: number, sizeBytes: number, id: string, contentType: string): void {
     $<HTMLImageElement>("before-image").src = editor.beforeUrl() ?? url;
     $<HTMLImageElement>("result-image").src = url;
     $("compare-frame").style.aspectRatio = `${width} / ${height}`;
     setCompare(Number($<HTMLInputElement>("compare-slider").value));
     const download = $<HTMLAnchorElement>("download");
     download.href = url;
-    download.download = `edit-${id.slice(0, 8)}.png`;
-    $("result-size").textContent = `${width} × ${height} px · ${formatBytes(sizeBytes)}`;
+    download.download = `edit-${id.slice(0, 8)}.${contentType === "image/jpeg" ? "jpg" : contentType === "image/webp" ? "webp" : "png"}`;
+    $("result-size").textContent = `${width} × ${height} px · ${contentType.replace("image/", "").toUpperCase()} · ${formatBytes(sizeBytes)}`;
     $("compare").hidden = false;
   }
 
@@ -130,11 +130,16 @@ export function createJobScreen(
       $("cancel").hidden = false;
       const progress = $<HTMLProgressElement>("upload-progress");
       try {
+        const wait = edit.wait && edit.file.size <= WAIT_MAX_BYTES;
+        if (wait) setStatus("", "Waiting for the result in the request (up to 30 s)…");
         const created = await client().createEdit({
           operation: edit.operation,
           params: edit.params,
           image: edit.file,
           contentType: edit.file.type,
+          priority: edit.priority,
+          output: edit.output,
+          ...(wait ? { flow: "direct" as const, waitSeconds: 30 } : {}),
           idempotencyKey: crypto.randomUUID(),
           onUploadProgress: (sent, total) => {
             progress.value = total === 0 ? 1 : sent / total;
@@ -142,7 +147,9 @@ export function createJobScreen(
           },
         });
         jobId = created.jobId;
-        stopWatching = client().watch(created.jobId, (job) => void showJob(job), showProblem);
+        // Ended within the wait: nothing to watch.
+        if (created.job) await showJob(created.job);
+        else stopWatching = client().watch(created.jobId, (job) => void showJob(job), showProblem);
       } catch (error) {
         showProblem(error);
         $("cancel").hidden = true;

@@ -25,7 +25,11 @@ const signIn = createSignInScreen(() => config!, {
     client = signedIn;
     await Promise.all([editor.load(), history.load()]);
   },
-  onSignedOut: () => job.stopWatching(),
+  // Nothing of the person who left stays on the page for the next one.
+  onSignedOut: () => {
+    job.stopWatching();
+    history.clear();
+  },
 });
 
 async function start(): Promise<void> {

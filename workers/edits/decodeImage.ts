@@ -29,7 +29,11 @@ export async function decodeImage(bytes: Buffer, limits: DecodeLimits): Promise<
     // as unreadable, where the check below can say how large it is.
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
-    throw new EditError("unsupported_image", "The file is not an image we can read (JPEG, PNG or WebP).", false);
+    throw new EditError("unsupported_image", "The file is not an image we can read (JPEG, PNG, WebP or AVIF).", false);
+  }
+  if (metadata.format === "heif" && metadata.compression === "hevc") {
+    // sharp's libvips reads a HEIC header but has no HEVC decoder (docs/api.md, "Phone formats").
+    throw new EditError("unsupported_image", "HEIC/HEIF photos cannot be decoded here; send a JPEG, PNG, WebP or AVIF instead.", false);
   }
   if ((metadata.pages ?? 1) > 1) {
     throw new EditError("unsupported_image", "Animated images are not supported; upload a single frame.", false);

@@ -1,6 +1,7 @@
 /**
- * One edit from uploaded bytes to a PNG stream: decode, check the size limits, run the edit's
- * model (tiled, or on the whole image), and encode band by band. Nothing runs until the
+ * One edit from uploaded bytes to a stream of the result in its format (PNG, JPEG or WebP):
+ * decode, check the size limits, run the edit's model (tiled, or on the whole image), and encode
+ * (encodeOutput.ts). Nothing runs until the
  * returned `body` is read, which the upload does; an error in the edit ends `body` with it.
  */
 import { EditError } from "../../events/errors.js";
@@ -9,7 +10,8 @@ import { OPERATION_SPECS, type EditParams, type Operation } from "../../events/o
 import { runMasked } from "./backgroundEdit.js";
 import { decodeImage } from "./decodeImage.js";
 import { editModel } from "./editModels.js";
-import { encodePng } from "./pngStream.js";
+import { checkOutputSize, encodeOutput } from "./encodeOutput.js";
+import { DEFAULT_OUTPUT_FORMAT, type OutputFormat } from "../../events/outputFormat.js";
 import { runTiled, type BandStream } from "./tiledEdit.js";
 import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
@@ -21,6 +23,10 @@ export interface EditOptions {
   timeoutMs: number;
   maxInputPixels: number;
   maxOutputPixels: number;
+  /** The result's format; absent, PNG. */
+  output?: OutputFormat;
+  /** The most pixels a WebP result may have (it is encoded whole; encodeOutput.ts); default 40 million. */
+  maxWebpPixels?: number;
   /** zlib level of the PNG output: 0 stores it uncompressed; 1 to 9 deflate with Z_RLE alike (pngStream.ts). */
   pngLevel?: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
@@ -30,7 +36,7 @@ export interface EditOptions {
 }
 
 export interface EditOutput {
-  contentType: "image/png";
+  contentType: string;
   width: number;
   height: number;
   tiles: number;
@@ -54,6 +60,8 @@ export async function runEdit(input: Buffer, operation: Operation, params: EditP
       false,
     );
   }
+  const output = options.output ?? DEFAULT_OUTPUT_FORMAT;
+  checkOutputSize(image.width * scale, image.height * scale, output, options.maxWebpPixels ?? 40_000_000);
   const model = editModel(operation, params);
   const optional = {
     timeStage,
@@ -71,18 +79,19 @@ export async function runEdit(input: Buffer, operation: Operation, params: EditP
           timeoutMs: options.timeoutMs,
           ...optional,
         });
+  // The bands are made for the encoder alone: it may move them to its threads uncopied.
+  const encoded = encodeOutput({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, output, {
+    timeStage,
+    moveBands: true,
+    ...(options.pngLevel === undefined ? {} : { pngLevel: options.pngLevel }),
+  });
   return {
-    contentType: "image/png",
+    contentType: encoded.contentType,
     width: stream.width,
     height: stream.height,
     tiles: stream.tiles,
     conversions: image.conversions,
-    // The bands are made for the encoder alone: it may move them to its threads uncopied.
-    body: encodePng({ width: stream.width, height: stream.height, channels: stream.channels }, stream.bands, {
-      timeStage,
-      moveBands: true,
-      ...(options.pngLevel === undefined ? {} : { level: options.pngLevel }),
-    }),
+    body: encoded.body,
     inferenceMs: stream.inferenceMs,
   };
 }
