@@ -11,6 +11,7 @@
  * Blackouts last FAULTS_BLACKOUT_SECONDS (10 here; the soak keeps 30).
  */
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, inject, it } from "vitest";
@@ -25,9 +26,19 @@ const stack = inject("faultStack");
 const BLACKOUT_MS = stack.network.blackoutSeconds * 1000;
 const SMALL: JobSpec = { operation: "upscale", params: { scale: 2 }, width: 64, height: 48, scale: 2 };
 const COMIC: JobSpec = { operation: "comic", params: { strength: 0.7 }, width: 96, height: 96, scale: 1 };
-/** Sixteen 64-px tiles (with their overlap): a job that has tiles in flight for a while. */
-const TILED: JobSpec = { operation: "enhance", params: { strength: 0.3 }, width: 224, height: 224, scale: 1 };
+/** Four 64-px tiles (with their 8-px overlap): a job that has tiles in flight for a few seconds. */
+const TILED: JobSpec = { operation: "enhance", params: { strength: 0.3 }, width: 96, height: 96, scale: 1 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The jobs a worker's log says it finished. */
+function endedBy(logFile: string): Set<string> {
+  const ended = new Set<string>();
+  for (const line of readFileSync(logFile, "utf8").split("\n")) {
+    const entry = /^\{.*\}$/.test(line) ? (JSON.parse(line) as { message?: string; jobId?: string }) : {};
+    if (entry.message === "edit succeeded" && entry.jobId) ended.add(entry.jobId);
+  }
+  return ended;
+}
 
 /** Runs `fault` on a rig of its own with jobs flowing, then checks every job and records the counts. */
 async function underFault(name: string, fault: (rig: NetworkRig) => Promise<void>, env: Record<string, string> = {}): Promise<NetworkRig> {
@@ -58,17 +69,17 @@ async function underFault(name: string, fault: (rig: NetworkRig) => Promise<void
 
 describe.concurrent("network faults while jobs flow", () => {
   it("latency of 500 ms ± 250 ms on every call of the worker: all jobs succeed", async () => {
-    const rig = await underFault("latency", async (rig) => {
+    await underFault("latency", async (rig) => {
       const heal = await Promise.all(
         Object.values(rig.proxies).map((proxy) => rig.inject(proxy, [{ type: "latency", attributes: { latency: 500, jitter: 250 } }])),
       );
       await rig.submit(3, SMALL);
       await rig.submit(1, COMIC);
-      await settle(rig.clients, stack.names.resultsBucket, rig.jobs, 120_000);
+      const settled = await settle(rig.clients, stack.names.resultsBucket, rig.jobs, 120_000);
       await Promise.all(heal.map((undo) => undo()));
+      // Slow is not failed: no deadline the worker keeps is within reach of 0.5 s a call.
+      expect([...settled.states.values()].map((job) => job?.status)).toEqual(Array(4).fill("succeeded"));
     });
-    const states = await settle(rig.clients, stack.names.resultsBucket, rig.jobs, 1);
-    expect([...states.states.values()].map((job) => job?.status)).toEqual(Array(4).fill("succeeded"));
   });
 
   it("bandwidth of 16 KB/s to storage and 256 KB/s to Triton: all jobs succeed, outputs whole", async () => {
@@ -85,7 +96,7 @@ describe.concurrent("network faults while jobs flow", () => {
 
   it("reset_peer on Triton's connections mid-stream: tiles are retried, every job ends once", async () => {
     await underFault("reset-peer", async (rig) => {
-      const ids = await rig.submit(3, TILED);
+      const ids = await rig.submit(2, TILED);
       expect(await untilTilesInFlight(rig.clients, ids, 150_000)).toBe(true);
       const heal = await rig.inject(rig.proxies.triton, [{ type: "reset_peer", attributes: { timeout: 300 } }]);
       await sleep(4_000);
@@ -106,7 +117,7 @@ describe.concurrent("network faults while jobs flow", () => {
 
   it(`Triton blacked out for ${stack.network.blackoutSeconds} s with tiles in flight: held, then every job succeeds`, async () => {
     const rig = await underFault("triton-blackout", async (rig) => {
-      const ids = await rig.submit(3, TILED);
+      const ids = await rig.submit(2, TILED);
       expect(await untilTilesInFlight(rig.clients, ids, 150_000)).toBe(true);
       const heal = await rig.inject(rig.proxies.triton, BLACKOUT);
       await sleep(BLACKOUT_MS);
@@ -115,15 +126,26 @@ describe.concurrent("network faults while jobs flow", () => {
     expect(await logContains(rig.worker.logFile, "Triton is not ready; holding new jobs until it is")).toBe(true);
   });
 
-  it("Pub/Sub stalled: pulls and acks hang, then every job ends exactly once", async () => {
-    await underFault("pubsub-stall", async (rig) => {
-      await rig.submit(2, SMALL);
-      const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
-      // Published while the worker's pulls hang (the test's own client is not behind the proxy).
-      await rig.submit(2, SMALL);
-      await sleep(BLACKOUT_MS);
-      await heal();
-    });
+  it("Pub/Sub stalled: pulls and acks hang, then the worker pulls afresh and every job ends exactly once", async () => {
+    let duringStall: string[] = [];
+    const rig = await underFault(
+      "pubsub-stall",
+      async (rig) => {
+        await rig.submit(2, SMALL);
+        const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
+        // Published while the worker's pulls hang (the test's own client is not behind the proxy).
+        duringStall = await rig.submit(2, SMALL);
+        await sleep(BLACKOUT_MS);
+        await heal();
+      },
+      // The stalled connection is found dead by its keepalive ping within seconds, not minutes.
+      { PUBSUB_KEEPALIVE_SECONDS: "5" },
+    );
+    // This rig's own worker took the jobs published during the stall: its pull came back. (Without
+    // the keepalive its stream stays silent for minutes, and only the sweeper's republish of stale
+    // queued jobs, to the stack's own topic, saves them.)
+    const ended = endedBy(rig.worker.logFile);
+    expect(duringStall.filter((jobId) => !ended.has(jobId))).toEqual([]);
   });
 
   it(`Firestore blacked out for ${stack.network.blackoutSeconds} s under the API and the stack's worker: 503 with Retry-After, then every job ends`, async () => {
@@ -132,7 +154,7 @@ describe.concurrent("network faults while jobs flow", () => {
     const token = await emulatorIdToken(stack.emulatorEnv.FIREBASE_AUTH_EMULATOR_HOST!, `blackout-${randomUUID()}`);
     const photo = await sharp(join(await ensurePhotos(), "chelsea.png")).resize(48, 40).jpeg().toBuffer();
     const create = (key: string) =>
-      callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2", {
+      callApi<{ jobId: string }>(stack, token, "POST", "/v1/edits?operation=upscale&params.scale=2&cache=false", {
         body: photo,
         headers: { "content-type": "image/jpeg", "idempotency-key": key },
       });
