@@ -54,13 +54,6 @@ export interface WorkerConfig {
    * this; the messages a dead worker held come back after at most this long.
    */
   ackDeadlineMaxSeconds: number;
-  /**
-   * PUBSUB_KEEPALIVE_SECONDS: how often the Pub/Sub connection is pinged (HTTP/2 keepalive), and
-   * the ping's own deadline, 5 to 300, default 60. A pull whose connection went silent (a
-   * stalled network drops its packets, no reset comes) is found dead within twice this and pulled
-   * afresh; the client's own default is 5 minutes.
-   */
-  pubsubKeepaliveSeconds: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -125,7 +118,6 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     ackDeadlineMaxSeconds: integer(env, "ACK_DEADLINE_MAX_SECONDS", 600, 10, 600),
-    pubsubKeepaliveSeconds: integer(env, "PUBSUB_KEEPALIVE_SECONDS", 60, 5, 300),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

@@ -44,10 +44,7 @@ const storage = new Storage({
   retryOptions: { maxRetries: 3, totalTimeout: Math.ceil(config.storageTimeoutMs / 1000) * 2 },
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
-// Keepalive pings find a pull whose connection went silent; the stream is then opened afresh.
-// (gRPC channel options, which ClientConfig's type does not list, pass through to the channel.)
-const keepalive = { "grpc.keepalive_time_ms": config.pubsubKeepaliveSeconds * 1000, "grpc.keepalive_timeout_ms": config.pubsubKeepaliveSeconds * 1000 };
-const pubsub = new PubSub({ projectId: config.projectId, ...keepalive });
+const pubsub = new PubSub({ projectId: config.projectId });
 const inference = instrumentInferenceClient(
   createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs }),
   instruments,

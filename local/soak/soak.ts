@@ -490,7 +490,8 @@ say(`submitting ${RATE} jobs a second for ${MINUTES} min, with faults`);
 await Promise.all([
   submitLoop(endAt),
   faultLoop(endAt - 60_000),
-  sleep(loadAt).then(async () => (load = await loadPhase())),
+  // A failure of the load phase is reported; it does not end the soak.
+  sleep(loadAt).then(async () => (load = await loadPhase().catch((error: Error) => (say(`load phase failed: ${error.stack}`), undefined)))),
 ]);
 await toxiproxy.reset();
 say(`submission over: ${submitted.length} jobs; draining (faults off) for up to ${DRAIN_MS / 60_000} min`);

@@ -11,7 +11,6 @@
  * Blackouts last FAULTS_BLACKOUT_SECONDS (10 here; the soak keeps 30).
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, inject, it } from "vitest";
@@ -29,16 +28,6 @@ const COMIC: JobSpec = { operation: "comic", params: { strength: 0.7 }, width: 9
 /** Four 64-px tiles (with their 8-px overlap): a job that has tiles in flight for a few seconds. */
 const TILED: JobSpec = { operation: "enhance", params: { strength: 0.3 }, width: 96, height: 96, scale: 1 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The jobs a worker's log says it finished. */
-function endedBy(logFile: string): Set<string> {
-  const ended = new Set<string>();
-  for (const line of readFileSync(logFile, "utf8").split("\n")) {
-    const entry = /^\{.*\}$/.test(line) ? (JSON.parse(line) as { message?: string; jobId?: string }) : {};
-    if (entry.message === "edit succeeded" && entry.jobId) ended.add(entry.jobId);
-  }
-  return ended;
-}
 
 /** Runs `fault` on a rig of its own with jobs flowing, then checks every job and records the counts. */
 async function underFault(name: string, fault: (rig: NetworkRig) => Promise<void>, env: Record<string, string> = {}): Promise<NetworkRig> {
@@ -126,26 +115,19 @@ describe.concurrent("network faults while jobs flow", () => {
     expect(await logContains(rig.worker.logFile, "Triton is not ready; holding new jobs until it is")).toBe(true);
   });
 
-  it("Pub/Sub stalled: pulls and acks hang, then the worker pulls afresh and every job ends exactly once", async () => {
-    let duringStall: string[] = [];
-    const rig = await underFault(
-      "pubsub-stall",
-      async (rig) => {
-        await rig.submit(2, SMALL);
-        const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
-        // Published while the worker's pulls hang (the test's own client is not behind the proxy).
-        duringStall = await rig.submit(2, SMALL);
-        await sleep(BLACKOUT_MS);
-        await heal();
-      },
-      // The stalled connection is found dead by its keepalive ping within seconds, not minutes.
-      { PUBSUB_KEEPALIVE_SECONDS: "5" },
-    );
-    // This rig's own worker took the jobs published during the stall: its pull came back. (Without
-    // the keepalive its stream stays silent for minutes, and only the sweeper's republish of stale
-    // queued jobs, to the stack's own topic, saves them.)
-    const ended = endedBy(rig.worker.logFile);
-    expect(duringStall.filter((jobId) => !ended.has(jobId))).toEqual([]);
+  it("Pub/Sub stalled: pulls and acks hang, then every job ends exactly once", async () => {
+    // The stall drops what is sent, so the worker's streaming pull is left on a silent
+    // connection that gRPC's keepalive (the client's 5 minutes) would find only much later: the
+    // jobs published meanwhile end because the sweeper publishes stale queued jobs again
+    // (QUEUED_REPUBLISH_SECONDS), to a worker whose connection is whole (docs/reliability.md).
+    await underFault("pubsub-stall", async (rig) => {
+      await rig.submit(2, SMALL);
+      const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
+      // Published while the worker's pulls hang (the test's own client is not behind the proxy).
+      await rig.submit(2, SMALL);
+      await sleep(BLACKOUT_MS);
+      await heal();
+    });
   });
 
   it(`Firestore blacked out for ${stack.network.blackoutSeconds} s under the API and the stack's worker: 503 with Retry-After, then every job ends`, async () => {
