@@ -78,7 +78,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     functionsEnv: {
       STORE_DEADLINE_MS: String(storeDeadlineMs),
       MAX_ATTEMPTS: "10",
-      QUEUED_REPUBLISH_SECONDS: "90",
+      // A queued job whose message was lost (a Pub/Sub stall leaves a pull silent) is published
+      // again after a minute; the tier's longest wait for it.
+      QUEUED_REPUBLISH_SECONDS: "60",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
       MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
       MAX_DIRECT_UPLOAD_BYTES: String(limits.maxDirectUploadBytes),
