@@ -2,8 +2,8 @@
  * The worker's rules through the in-memory doubles: what a delivery does, decided by the job's
  * log (duplicates, live and lapsed leases, retryable and permanent failures), the Triton
  * readiness gate, tile progress against the clock, cancellation while running, and what the
- * decode does to a photo. The same
- * worker against the emulators and a real Triton is test/int/jobWorker.int.test.ts.
+ * decode does to a photo. The same worker against the emulators and a real Triton is
+ * test/int/jobWorker.int.test.ts.
  */
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
