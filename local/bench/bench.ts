@@ -24,7 +24,7 @@
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
  * case instead of the documented ones), --worker-env K=V,K=V (ceiling only: the worker's
- * settings, e.g. TILE_SIZE=256), --probes N and --backlog N (priority only: interactive jobs
+ * settings, e.g. TILE_SIZE=256), --instant-models (memory only: the ceiling's instant upscale), --probes N and --backlog N (priority only: interactive jobs
  * measured, default 6, and long jobs kept queued, default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -71,8 +71,11 @@ if (wanted("models")) {
   writeResults("models.json", figures);
 }
 if (wanted("memory")) {
-  const figures = await benchMemory(MEMORY_CASES, log);
-  console.log("\nWorker peak memory on the largest images:");
+  // --instant-models: Triton serves the ceiling's instant upscale; the worker's memory does not
+  // depend on the model, and the cases take seconds instead of twenty minutes.
+  const instant = args.includes("--instant-models");
+  const figures = await benchMemory(MEMORY_CASES, log, instant ? ceilingRepository() : undefined);
+  console.log(`\nWorker peak memory on the largest images${instant ? " (the worker ceiling's instant models)" : ""}:`);
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
 }
