@@ -247,7 +247,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
       const worker = await startProcess({
         name,
         command: process.execPath,
-        args: [...(process.env.SCRATCH_WORKER_NODE_ARGS ?? "").split(" ").filter(Boolean), "--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
+        args: ["--import", "tsx", join(REPO_ROOT, "workers", "main.ts")],
         env: { ...process.env, ...workerEnv, WORKER_ID: name, METRICS_PORT: String(metricsPort), ...env },
         cwd: REPO_ROOT,
         logFile: join(logDir, `${name}.log`),
