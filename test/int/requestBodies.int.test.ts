@@ -7,7 +7,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
@@ -16,6 +15,7 @@ import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensureUrlSignerKey } from "../../local/stack/urlSignerKey.js";
 import { LOCAL_DIR, REPO_ROOT } from "../../local/stack/paths.js";
 import { freePort, logContains, startProcess, type RunningProcess } from "../../local/stack/processes.js";
+import { sendRaw, type RawAnswer as Answer } from "../support/rawHttp.js";
 
 const services = inject("services");
 const logFile = join(LOCAL_DIR, "logs", "int", `function-api-bodies-${randomUUID()}.log`);
@@ -84,51 +84,9 @@ function rss(): number {
   return Number(/(\d+)/.exec(line)?.[1] ?? Number.NaN) * 1024;
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-  ms: number;
-}
-
-/**
- * Sends a request whose body comes from `chunks` (streamed; chunked unless `content-length` is
- * given) and resolves with the answer as soon as it arrives, whether or not the body was taken.
- */
+/** Sends to the API under test; the answer counts even when the body was not all taken. */
 function send(method: string, path: string, headers: Record<string, string>, chunks?: AsyncIterable<Buffer> | Buffer[]): Promise<Answer> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    let answered = false;
-    const request = httpRequest(`${base}${path}`, { method, headers, agent: false }, (response) => {
-      answered = true;
-      let body = "";
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body, ms: performance.now() - started });
-        request.destroy();
-      };
-      response.setEncoding("utf8");
-      response.on("data", (text: string) => (body += text));
-      response.on("end", finish).on("close", finish).on("error", finish);
-    });
-    // The server may answer and close before the whole body is sent (EPIPE, ECONNRESET): the
-    // answer counts; only an error with no answer at all fails.
-    request.on("error", (error) => setTimeout(() => (answered ? undefined : reject(error)), 1_000));
-    if (!chunks) {
-      request.end();
-      return;
-    }
-    void (async () => {
-      request.once("close", () => request.emit("drain"));
-      for await (const chunk of chunks) {
-        if (request.destroyed) return;
-        if (!request.write(chunk)) await new Promise((next) => request.once("drain", next));
-      }
-      if (!request.destroyed) request.end();
-    })().catch(() => request.destroy());
-  });
+  return sendRaw(`${base}${path}`, method, headers, chunks);
 }
 
 async function* zeros(total: number, chunk = MiB): AsyncIterable<Buffer> {
