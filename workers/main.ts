@@ -4,6 +4,7 @@
  * jobs in hand before exiting.
  */
 import { hostname } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { Firestore } from "@google-cloud/firestore";
 import { PubSub } from "@google-cloud/pubsub";
 import { Storage } from "@google-cloud/storage";
@@ -29,6 +30,17 @@ import { createPrioritySubscription } from "./prioritySubscription.js";
 import type { JobSubscription } from "../events/jobQueue.js";
 import { checkModels } from "./checkModels.js";
 import { createTritonClient } from "../adapters/triton/tritonClient.js";
+
+// Every tile's answer, band and filtered band is a large ArrayBuffer, hundreds of MB a second.
+// By default V8 counts that memory apart from the heap and starts a full garbage collection
+// (marking the whole ~70 MB heap) at every ~64 MB of it: about 3 a second, 27 of the worker's
+// ~64 CPU ms per output MP. Counted within the heap's global limit instead, most buffers go with
+// the scavenges that free them. That limit grows with the memory in use (live buffers included),
+// by half of it rather than V8's default of up to four times: with the default, the 40 MP case
+// peaked at 1.3 GB instead of 0.7. V8 reads both flags at each limit check, so setting them here,
+// before any edit runs, is enough (docs/benchmarks.md, the worker's ceiling).
+setFlagsFromString("--external-memory-accounted-in-global-limit");
+setFlagsFromString("--heap-growing-percent=50");
 
 const config = parseWorkerConfig(process.env, `${hostname()}-${process.pid}`);
 // Before the clients, so that every hop they make is in a trace; /metrics is served from here on.

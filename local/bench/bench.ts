@@ -17,12 +17,14 @@
  *   (local/bench/benchCeiling.ts).
  * `--json` also writes the figures to bench-results/.
  *
+ * - `instant` (never by default): Triton alone serving the ceiling's instant model, tiles/s and
+ *   output MP/s by tile size (`--tiles 128,256,512`, `--concurrency N`; local/bench/benchInstantTriton.ts).
  * Options: --only pipeline,models,memory,quality,priority,cache,ceiling (default all; also memory-formats, never by default), --runs N (default 5;
  * for ceiling, the times the set of photos is sent, default 2), --seconds S per model
  * measurement (default 4), --model-repository DIR (quality only: another checkout's models,
  * e.g. for a before/after), --enhance-strength S (quality only: one enhance strength for every
  * case instead of the documented ones), --worker-env K=V,K=V (ceiling only: the worker's
- * settings, e.g. TILE_SIZE=256), --probes N and --backlog N (priority only: interactive jobs
+ * settings, e.g. TILE_SIZE=256), --instant-models (memory only: the ceiling's instant upscale), --probes N and --backlog N (priority only: interactive jobs
  * measured, default 6, and long jobs kept queued, default 4), --json.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,6 +32,7 @@ import { join } from "node:path";
 import { Firestore } from "@google-cloud/firestore";
 import sharp from "sharp";
 import { benchCeiling, ceilingReport, ceilingRepository } from "./benchCeiling.js";
+import { benchInstantTriton, instantTable } from "./benchInstantTriton.js";
 import { benchMemory, FORMAT_MEMORY_CASES, MEMORY_CASES, memoryTable } from "./benchMemory.js";
 import { benchModels, modelTable } from "./benchModels.js";
 import { benchQuality, qualityTable } from "./benchQuality.js";
@@ -68,8 +71,11 @@ if (wanted("models")) {
   writeResults("models.json", figures);
 }
 if (wanted("memory")) {
-  const figures = await benchMemory(MEMORY_CASES, log);
-  console.log("\nWorker peak memory on the largest images:");
+  // --instant-models: Triton serves the ceiling's instant upscale; the worker's memory does not
+  // depend on the model, and the cases take seconds instead of twenty minutes.
+  const instant = args.includes("--instant-models");
+  const figures = await benchMemory(MEMORY_CASES, log, instant ? ceilingRepository() : undefined);
+  console.log(`\nWorker peak memory on the largest images${instant ? " (the worker ceiling's instant models)" : ""}:`);
   console.log(memoryTable(figures));
   writeResults("memory.json", figures);
 }
@@ -111,6 +117,15 @@ if (wanted("ceiling")) {
   const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, workerEnv, log });
   console.log(`\n${ceilingReport(figures)}`);
   writeResults("ceiling.json", figures);
+}
+
+if (only?.has("instant")) {
+  const tiles = args.includes("--tiles") ? (args[args.indexOf("--tiles") + 1] ?? "").split(",").map(Number) : [128, 256, 512];
+  const concurrency = args.includes("--concurrency") ? Number(args[args.indexOf("--concurrency") + 1]) : undefined;
+  const figures = await benchInstantTriton({ tileSizes: tiles, seconds, ...(concurrency === undefined ? {} : { concurrency }), log });
+  console.log("\nTriton alone, the ceiling's instant model (nearest-neighbour ×4 as upscale), our gRPC client, image MP = the tiles' cores:");
+  console.log(instantTable(figures));
+  writeResults("instant.json", figures);
 }
 
 function writeResults(file: string, figures: unknown): void {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InferenceError, type InferenceClient, type InferenceResult, type Tensor } from "../../events/inferenceClient.js";
 import { readPhotoTile, type Crop } from "../../local/bench/photos.js";
 import { createTritonClient } from "../../adapters/triton/tritonClient.js";
-import { startTestTriton, type TestTriton } from "./tritonServer.js";
+import { sharedTriton, type SharedTriton } from "./tritonServer.js";
 
 /** The worker's overlap: no operator may read further than this from an output pixel. */
 export const MAX_RADIUS = 12;
@@ -25,7 +25,8 @@ export interface TiledImage {
 }
 
 export interface TiledEditContext {
-  triton: TestTriton;
+  /** The int tier's shared Triton server: the suite only sends it requests. */
+  triton: SharedTriton;
   client: InferenceClient;
   scratch: string;
 }
@@ -116,14 +117,13 @@ export function tiledEditContract(options: TiledEditContractOptions): TiledEditC
   const context = {} as TiledEditContext;
 
   beforeAll(async () => {
-    context.triton = await startTestTriton();
+    context.triton = await sharedTriton();
     context.client = createTritonClient({ url: context.triton.grpcUrl, defaultTimeoutMs: 120_000 });
     context.scratch = mkdtempSync(join(tmpdir(), `${model}-model-`));
   }, 600_000);
 
   afterAll(async () => {
     context.client?.close();
-    await context.triton?.stop();
     if (context.scratch) rmSync(context.scratch, { recursive: true, force: true });
   });
 

@@ -1,8 +1,9 @@
 /**
  * The worker's rules through the in-memory doubles: what a delivery does, decided by the job's
  * log (duplicates, live and lapsed leases, retryable and permanent failures), the Triton
- * readiness gate, cancellation while running, and what the decode does to a photo. The same
- * worker against the emulators and a real Triton is test/int/jobWorker.int.test.ts.
+ * readiness gate, tile progress against the clock, cancellation while running, and what the
+ * decode does to a photo. The same worker against the emulators and a real Triton is
+ * test/int/jobWorker.int.test.ts.
  */
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
@@ -221,6 +222,43 @@ describe("the delivery rules", () => {
     await worker(core).process(delivery);
     expect(delivery.settled).toBe("nack");
     expect(core.logger.messages()).toContain("could not record a failure");
+  });
+});
+
+describe("tile progress", () => {
+  it("records progress in the job's log at most once per PROGRESS_INTERVAL_MS of the clock, rising, and never the whole", async () => {
+    const core = memoryCore();
+    // One tile in flight at a time, each taking 150 ms of the test's clock: 35 tiles make 5.25 s.
+    const infer = core.inference.infer.bind(core.inference);
+    core.inference.infer = async (request) => {
+      core.clock.advance(150);
+      return infer(request);
+    };
+    const oneAtATime = createWorker({
+      store: core.store,
+      images: core.images,
+      subscription: core.queue.subscription(),
+      inference: core.inference,
+      clock: core.clock,
+      config: { ...config, workerId: "w1", tritonMaxInFlight: 1 },
+      log: core.log,
+    });
+    // 320×240 in 64 px tiles with 8 px overlap: 7 × 5 cores of 48 px.
+    const jobId = await queuedJob(core, await testJpeg(320, 240), { params: { scale: 4 } });
+    await oneAtATime.process(handDelivery({ jobId, operation: "upscale" }));
+    expect((await core.store.getProjection(jobId))?.status).toBe("succeeded");
+    const progressed = (await core.store.load(jobId)).filter((event) => event.type === "EditProgressed");
+    const data = progressed.map((event) => event.data as { tilesDone: number; tilesTotal: number });
+    // A report per tile would make 34 events: the interval, not the tile count, decides.
+    expect(progressed.length).toBeGreaterThanOrEqual(4);
+    expect(progressed.length).toBeLessThanOrEqual(6);
+    expect(new Set(data.map((d) => d.tilesTotal))).toEqual(new Set([35]));
+    for (let i = 1; i < progressed.length; i += 1) {
+      expect(data[i]!.tilesDone).toBeGreaterThan(data[i - 1]!.tilesDone);
+      expect(Date.parse(progressed[i]!.at) - Date.parse(progressed[i - 1]!.at)).toBeGreaterThanOrEqual(config.progressIntervalMs);
+    }
+    expect(data.at(-1)!.tilesDone).toBeLessThan(35);
+    expect((await core.store.getProjection(jobId))?.progress).toBeUndefined();
   });
 });
 

@@ -1,5 +1,6 @@
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
+import { bufferPool } from "../../workers/edits/bufferPool.js";
 import { encodePng } from "../../workers/edits/pngStream.js";
 
 function noise(length: number, seed: number): Uint8Array {
@@ -49,6 +50,25 @@ describe("streaming PNG encoder", () => {
     const png = await collect(encodePng({ width, height, channels: 3 }, ownBands(), { moveBands: true }));
     const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
     expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
+  });
+
+  it("encodes image after image of one size losslessly, with the buffers the one before gave back", async () => {
+    const [width, height, rows] = [157, 40, 8];
+    for (const seed of [21, 22, 23]) {
+      const pixels = noise(width * height * 3, seed);
+      async function* pooledBands(): AsyncGenerator<Uint8Array> {
+        for await (const band of inBands(pixels, width * 3, rows)) {
+          const own = bufferPool.take(band.length);
+          own.set(band);
+          yield own;
+        }
+      }
+      const png = await collect(encodePng({ width, height, channels: 3 }, pooledBands(), { moveBands: true }));
+      const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect(Buffer.from(data).equals(Buffer.from(pixels))).toBe(true);
+    }
+    // The bands and their filtered rows came back to be used again.
+    expect(bufferPool.freeBytes()).toBeGreaterThanOrEqual(width * 3 * rows);
   });
 
   it("refuses bands that do not add up to the declared height", async () => {

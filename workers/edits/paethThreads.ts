@@ -7,10 +7,13 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { bufferPool } from "./bufferPool.js";
 
 export interface FilteredBand {
   /** Each row as PNG stores it: the filter type byte, then the filtered bytes. */
   filtered: Uint8Array;
+  /** The band's pixels, back from the thread (the band itself if it moved, else its copy). */
+  band: Uint8Array;
   /** Time the thread spent filtering. */
   ms: number;
 }
@@ -50,11 +53,11 @@ function paethRows(band, above, rowBytes, bpp, out) {
     priorAt = at;
   }
 }
-parentPort.on("message", ({ id, band, above, rowBytes, bpp }) => {
+parentPort.on("message", ({ id, band, above, rowBytes, bpp, into }) => {
   const began = performance.now();
-  const filtered = new Uint8Array(band.length + band.length / rowBytes);
-  paethRows(band, above, rowBytes, bpp, filtered);
-  parentPort.postMessage({ id, filtered, ms: performance.now() - began }, [filtered.buffer]);
+  paethRows(band, above, rowBytes, bpp, into);
+  // Both go back, to be used again (bufferPool.ts).
+  parentPort.postMessage({ id, filtered: into, band, ms: performance.now() - began }, [into.buffer, band.buffer]);
 });
 `;
 
@@ -75,8 +78,8 @@ function startThread(): Thread {
   const worker = new Worker(THREAD_SOURCE, { eval: true, execArgv: [] });
   const thread: Thread = { worker, pending: new Map() };
   worker.unref();
-  worker.on("message", ({ id, filtered, ms }: { id: number } & FilteredBand) => {
-    thread.pending.get(id)?.resolve({ filtered, ms });
+  worker.on("message", ({ id, filtered, band, ms }: { id: number } & FilteredBand) => {
+    thread.pending.get(id)?.resolve({ filtered, band, ms });
     thread.pending.delete(id);
   });
   const fail = (error: unknown) => {
@@ -93,11 +96,13 @@ function startThread(): Thread {
  * Paeth-filters `band` (whole rows of `rowBytes`, `bpp` bytes a pixel) on a pool thread; `above`
  * is the row above the band's first (zeros for the image's first row). A band that is a whole
  * ArrayBuffer moves to the thread, uncopied, and is empty here afterwards; a view into a larger
- * buffer is copied.
+ * buffer is copied. The filtered rows are written into a buffer from `bufferPool`; the caller
+ * gives both buffers back once done with them.
  */
 export function paethFilterBand(band: Uint8Array, above: Uint8Array, rowBytes: number, bpp: number): Promise<FilteredBand> {
   const whole = band.byteOffset === 0 && band.byteLength === band.buffer.byteLength && !(band.buffer instanceof SharedArrayBuffer);
   const sent = whole ? band : band.slice();
+  const into = bufferPool.take(sent.length + sent.length / rowBytes);
   while (threads.length < FILTER_THREADS) threads.push(startThread());
   const thread = threads[nextThread++ % threads.length] as Thread;
   const id = nextId++;
@@ -105,7 +110,7 @@ export function paethFilterBand(band: Uint8Array, above: Uint8Array, rowBytes: n
     thread.pending.set(id, { resolve, reject });
     // Pending work keeps the process alive; an idle pool does not.
     if (thread.pending.size === 1) thread.worker.ref();
-    thread.worker.postMessage({ id, band: sent, above, rowBytes, bpp }, [sent.buffer as ArrayBuffer]);
+    thread.worker.postMessage({ id, band: sent, above, rowBytes, bpp, into }, [sent.buffer as ArrayBuffer, into.buffer as ArrayBuffer]);
   }).finally(() => {
     if (thread.pending.size === 0) thread.worker.unref();
   });

@@ -7,6 +7,7 @@
  */
 import { once } from "node:events";
 import { constants, crc32, createDeflate } from "node:zlib";
+import { bufferPool } from "./bufferPool.js";
 import { FILTER_THREADS, paethFilterBand, type FilteredBand } from "./paethThreads.js";
 import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
@@ -58,9 +59,11 @@ export async function* encodePng(
     // it and every band above it are done.
     const filtering: Array<Promise<FilteredBand>> = [];
     const writeOldest = async () => {
-      const { filtered, ms } = await (filtering.shift() as Promise<FilteredBand>);
+      const { filtered, band, ms } = await (filtering.shift() as Promise<FilteredBand>);
       timeStage.add("filtering", ms);
-      if (!deflate.write(filtered)) await once(deflate, "drain");
+      bufferPool.give(band);
+      // zlib reads the rows in place; they go back to the pool once it has consumed them.
+      if (!deflate.write(filtered, () => bufferPool.give(filtered))) await once(deflate, "drain");
     };
     for await (const band of bands) {
       if (band.length % rowBytes !== 0) throw new Error(`a band of ${band.length} bytes is not whole rows of ${rowBytes}`);

@@ -9,6 +9,7 @@
 import { EditError } from "../../events/errors.js";
 import type { InferenceClient, Tensor } from "../../events/inferenceClient.js";
 import { extractTile, placeTile, planTiles, scaleAlphaRows, tileBands, withAlpha, type Tile } from "../tiling.js";
+import { bufferPool } from "./bufferPool.js";
 import type { DecodedImage } from "./decodeImage.js";
 import { untimedStages, type StageTimer } from "../../events/stageTimer.js";
 
@@ -113,7 +114,8 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         const top = tile.y * scale;
         let buffer = buffers.get(band);
         if (!buffer) {
-          buffer = new Uint8Array(outWidth * (tile.height * scale) * 3);
+          // Every byte is written: the band's tiles' cores cover its rows.
+          buffer = bufferPool.take(outWidth * (tile.height * scale) * 3);
           buffers.set(band, buffer);
         }
         await inferTile(tile, buffer, top);
@@ -139,7 +141,11 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
         timeStage.add("stitching", stitchingMs);
         tilingMs = 0;
         stitchingMs = 0;
-        yield image.alpha ? withAlpha(rgb, scaleAlphaRows(image.alpha, image.width, image.height, scale, first.y * scale, rows)) : rgb;
+        if (image.alpha) {
+          const rgba = withAlpha(rgb, scaleAlphaRows(image.alpha, image.width, image.height, scale, first.y * scale, rows));
+          bufferPool.give(rgb);
+          yield rgba;
+        } else yield rgb;
         consumed = index + 1;
         const wake = advanced;
         advanced = deferred();
