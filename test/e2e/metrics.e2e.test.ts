@@ -23,7 +23,12 @@ beforeAll(async () => {
 
 describe("metrics", () => {
   it("counts a finished job on the worker's /metrics: outcome, queue wait, stages, Triton calls, tiles", async () => {
-    const before = await scrape(stack.metricsUrls.worker);
+    // Start from an idle worker: a job of an earlier file still running would move the counters.
+    let before = await scrape(stack.metricsUrls.worker);
+    for (let tries = 0; sampleSum(before, "image_edit_jobs_in_flight") !== 0 && tries < 240; tries += 1) {
+      await sleep(250);
+      before = await scrape(stack.metricsUrls.worker);
+    }
     const created = await fetch(`${stack.apiUrl}/v1/edits?operation=upscale&params.scale=2`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "image/jpeg" },

@@ -5,7 +5,6 @@
  * or disturb a job sent alongside.
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32, deflateSync, gzipSync } from "node:zlib";
 import sharp from "sharp";
@@ -15,6 +14,7 @@ import { emulatorIdToken } from "../../local/auth/emulatorUsers.js";
 import { ensurePhotos } from "../../local/bench/photos.js";
 import { callApi, checkOnce, recordCounts, stackClients, waitForEnd } from "../support/faultKit.js";
 import { sendRaw } from "../support/rawHttp.js";
+import { waitForLogLine } from "../support/stackLogs.js";
 
 const stack = inject("faultStack");
 const clients = stackClients(stack);
@@ -215,8 +215,9 @@ const rows: Row[] = [
       expect(response.ok).toBe(true);
       const job = await clients.store.getProjection(jobId);
       expect(job?.status).toBe("awaiting_upload");
-      const lines = readFileSync(join(stack.logDir, "function-uploadFinalized.log"), "utf8").split("\n");
-      return { status: response.status, body: {}, logged: lines.find((line) => line.includes(`"object":"${name}"`)) ?? "" };
+      // The function's output reaches its log file a moment after it answers.
+      const line = await waitForLogLine(join(stack.logDir, "function-uploadFinalized.log"), (each) => each.object === name).catch(() => undefined);
+      return { status: response.status, body: {}, logged: line === undefined ? "" : JSON.stringify(line) };
     },
     expect: { logged: /upload ignored: not a job's upload object/ },
   },

@@ -26,7 +26,7 @@ import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_sessions import describe, onnx_file, open_session, run_bucketed, sessions_by_bucket  # noqa: E402
-from request_handling import answer_in_groups, read_tiles_and_strength  # noqa: E402
+from request_handling import answer_in_groups, read_tiles_and_strength, rows_per_run_for  # noqa: E402
 
 RADIUS = 12
 ONNX_FILE = "srmd_x2_denoise.onnx"
@@ -39,6 +39,7 @@ MAX_NOISE_LEVEL = 50.0
 
 class TritonPythonModel:
     def initialize(self, args):
+        self.rows_per_run = rows_per_run_for(args)
         parameters = json.loads(args["model_config"]).get("parameters", {})
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         # One session per batch bucket (onnx_sessions.py; one in all on the CPU). The graph's
@@ -51,7 +52,7 @@ class TritonPythonModel:
         return run_bucketed(self.sessions, ONNX_OUTPUT, ONNX_INPUT, batch, {ONNX_NOISE: np.array([noise_level], np.float32)})
 
     def execute(self, requests):
-        return answer_in_groups(requests, read_tiles_and_strength, self.enhance, "IMAGE_OUT", "onnxruntime failed")
+        return answer_in_groups(requests, read_tiles_and_strength, self.enhance, "IMAGE_OUT", "onnxruntime failed", self.rows_per_run)
 
     def enhance(self, batch: np.ndarray, strength: float) -> np.ndarray:
         return enhance(np.ascontiguousarray(batch), strength, self.denoise)

@@ -22,7 +22,7 @@ import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_sessions import describe, open_session, run_bucketed, sessions_by_bucket  # noqa: E402
-from request_handling import BadRequest, answer_in_groups  # noqa: E402
+from request_handling import BadRequest, answer_in_groups, rows_per_run_for  # noqa: E402
 
 RESOLUTION = 1024
 MEAN, STD = 128.0, 256.0
@@ -30,6 +30,7 @@ MEAN, STD = 128.0, 256.0
 
 class TritonPythonModel:
     def initialize(self, args):
+        self.rows_per_run = rows_per_run_for(args)
         parameters = json.loads(args["model_config"]).get("parameters", {})
         path = os.path.join(args["model_repository"], args["model_version"], "isnet_medium.onnx")
         # One session per batch bucket (onnx_sessions.py; one in all on the CPU).
@@ -37,7 +38,7 @@ class TritonPythonModel:
         pb_utils.Logger.log_info(f"remove_background: ISNet medium, {describe(self.sessions, parameters, args)}")
 
     def execute(self, requests):
-        return answer_in_groups(requests, read_photos, lambda batch, _: self.masks(batch), "MASK", "onnxruntime failed")
+        return answer_in_groups(requests, read_photos, lambda batch, _: self.masks(batch), "MASK", "onnxruntime failed", self.rows_per_run)
 
     def masks(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(((batch.astype(np.float32) - MEAN) / STD).transpose(0, 3, 1, 2))

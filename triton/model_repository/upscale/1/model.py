@@ -23,7 +23,7 @@ import triton_python_backend_utils as pb_utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_sessions import describe, onnx_file, open_session, run_bucketed, sessions_by_bucket  # noqa: E402
-from request_handling import answer_in_groups, read_setting, read_tiles  # noqa: E402
+from request_handling import answer_in_groups, read_setting, read_tiles, rows_per_run_for  # noqa: E402
 
 SCALES = (2, 4)
 PSNR, PERCEPTUAL = 0, 1
@@ -36,6 +36,7 @@ ONNX_OUTPUT = "UPSCALED"
 
 class TritonPythonModel:
     def initialize(self, args):
+        self.rows_per_run = rows_per_run_for(args)
         parameters = json.loads(args["model_config"]).get("parameters", {})
         version_dir = os.path.join(args["model_repository"], args["model_version"])
         # Per graph, one session per batch bucket (onnx_sessions.py; one in all on the CPU).
@@ -48,7 +49,7 @@ class TritonPythonModel:
         self.logger.log_info(f"upscale: graphs {sorted(ONNX_FILES.values())}, {describe(first, parameters, args)}")
 
     def execute(self, requests):
-        return answer_in_groups(requests, read_request, self.upscale, "IMAGE_OUT", "onnxruntime failed")
+        return answer_in_groups(requests, read_request, self.upscale, "IMAGE_OUT", "onnxruntime failed", self.rows_per_run)
 
     def upscale(self, batch: np.ndarray, setting: tuple[int, int]) -> np.ndarray:
         scale, model = setting
