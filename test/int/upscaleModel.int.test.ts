@@ -196,7 +196,12 @@ describe("upscale on Triton", () => {
 
     const before = await modelStats();
     const concurrent = await Promise.all(tiles.map((t) => upscale([t], 4)));
-    const after = await modelStats();
+    // Triton records an execution's statistics after its responses go out: read until they are in.
+    let after = await modelStats();
+    for (let tries = 0; after.inferenceCount - before.inferenceCount < tiles.length && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await modelStats();
+    }
 
     concurrent.forEach((result, i) => {
       expect(Buffer.from(onlyOutput(result).data).equals(Buffer.from(sequential[i] as Uint8Array))).toBe(true);
