@@ -173,9 +173,12 @@ export const DEFAULT_NAMES: StackNames = {
   notificationsSubscription: "uploads-finalized-eventarc",
 };
 
-/** Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, the URL signer's key. */
-export async function prepareLocalStack(log: (line: string) => void = console.log): Promise<void> {
-  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log), ensureToxiproxy(log)]);
+/**
+ * Everything the stack installs on first run: Triton's venv and models, fake-gcs-server, the web
+ * app's build, the URL signer's key, and Toxiproxy when the stack puts it between its parts.
+ */
+export async function prepareLocalStack(log: (line: string) => void = console.log, networkFaults = false): Promise<void> {
+  await Promise.all([ensureEmulators(log), ensureTriton(), ensureWebBuild(log), ...(networkFaults ? [ensureToxiproxy(log)] : [])]);
   ensureUrlSignerKey();
 }
 
@@ -183,7 +186,7 @@ export async function startLocalStack(options: StackOptions = {}): Promise<Local
   const log = options.log ?? console.log;
   const names = DEFAULT_NAMES;
   const logDir = options.logDir ?? join(LOCAL_DIR, "logs", "stack");
-  await prepareLocalStack(log);
+  await prepareLocalStack(log, options.networkFaults ?? false);
   const ports = await pickPorts(options.ports ?? {});
   const started: Array<{ stop(): Promise<void> }> = [];
   const stopAll = async () => {

@@ -6,7 +6,7 @@
  * limit_data, timeout, slow_close) are added to and removed from them while jobs flow.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { LOCAL_DIR } from "./paths.js";
@@ -24,6 +24,7 @@ export async function ensureToxiproxy(log: (line: string) => void = () => {}): P
   const stamped = existsSync(TOXIPROXY_STAMP) ? readFileSync(TOXIPROXY_STAMP, "utf8") : "";
   if (existsSync(TOXIPROXY_BIN) && stamped === TOXIPROXY_MODULE) return;
   log(`building ${TOXIPROXY_MODULE} with go install (about a minute, once)`);
+  mkdirSync(join(LOCAL_DIR, "bin"), { recursive: true });
   const gobin = mkdtempSync(join(LOCAL_DIR, "bin", ".toxiproxy-"));
   try {
     await run("go", ["install", TOXIPROXY_MODULE], { env: { ...process.env, GOBIN: gobin }, maxBuffer: 16 * 1024 * 1024 });
