@@ -17,6 +17,7 @@ import { emulatorIdToken } from "../auth/emulatorUsers.js";
 import { startLocalStack } from "../stack/localStack.js";
 import { LOCAL_DIR, REPO_ROOT } from "../stack/paths.js";
 import { encodePng } from "../../workers/edits/pngStream.js";
+import { tritonCpuTicks } from "./benchInstantTriton.js";
 import { untilSucceeded } from "./benchPipeline.js";
 import { ensurePhotos } from "./photos.js";
 
@@ -282,23 +283,6 @@ function threadCpu(pid: number): Record<string, number> {
     kinds[kind] = (kinds[kind] ?? 0) + ticks;
   }
   return kinds;
-}
-
-/** CPU ticks of Triton's processes: the server on this gRPC port and its Python model stubs (whose shared memory is named after the port). */
-function tritonCpuTicks(grpcPort: number): number {
-  let ticks = 0;
-  for (const pid of readdirSync("/proc").filter((name) => /^[0-9]+$/.test(name))) {
-    try {
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmdline.includes(`--grpc-port=${grpcPort}`) && !cmdline.includes(`triton${grpcPort}_`)) continue;
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // the process ended
-    }
-  }
-  return ticks;
 }
 
 /**
