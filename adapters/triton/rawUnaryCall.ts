@@ -104,7 +104,15 @@ export function createRawUnaryChannel(url: string, windowBytes: number): RawUnar
           reject(error);
         } else resolve(message as Uint8Array);
       };
-      const timer = setTimeout(() => finish(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded")), timeoutMs);
+      const timer = setTimeout(() => {
+        // The connection may be what failed (dropped data, a lost window update): later calls
+        // go on a new one, and this one closes once its calls have ended.
+        if (session === current) {
+          session = undefined;
+          current.close();
+        }
+        finish(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
+      }, timeoutMs);
       const onAbort = () => finish(new GrpcCallError(GrpcStatus.CANCELLED, "Cancelled on client"));
       signal?.addEventListener("abort", onAbort, { once: true });
 
