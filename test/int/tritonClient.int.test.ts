@@ -237,6 +237,10 @@ describe("Triton gRPC client", () => {
       const error = await failure(nowhere.isLive());
       expect(error.code).toBe("unavailable");
       expect(error.retryable).toBe(true);
+      // Inference goes on its own connection (rawUnaryCall.ts): the same answer.
+      const inferError = await failure(nowhere.infer(upscaleRequest(await photoBatch(16, 1), 16, 1, 2)));
+      expect(inferError.code).toBe("unavailable");
+      expect(inferError.wire?.code).toBe(14);
     } finally {
       nowhere.close();
     }
