@@ -75,6 +75,7 @@ export type EditErrorCode =
   | "inference_failed"
   | "inference_unavailable"
   | "storage_unavailable"
+  | "store_unavailable"
   | "internal";
 
 /**

@@ -9,7 +9,7 @@
  * back, while attempts are left) or fails the job for good, as `toEditError` says.
  */
 import { handleCommand, type CommandOutcome } from "../events/handleCommand.js";
-import { hasLiveLease, isTerminal } from "../events/jobState.js";
+import { hasLiveLease, isTerminal, type JobState } from "../events/jobState.js";
 import type { Clock } from "../events/clock.js";
 import type { EventStore } from "../events/eventStore.js";
 import type { JobDelivery } from "../events/jobQueue.js";
@@ -40,7 +40,8 @@ export interface DeliveryRules {
   /** Settles a delivery whose `StartEdit` was rejected: handed back while held, acked otherwise. */
   settleNotStarted(delivery: JobDelivery, rejection: NonNullable<CommandOutcome["rejection"]>): void;
   /** Records a failed attempt, or the job's failure, and settles the delivery accordingly. */
-  settleFailure(delivery: JobDelivery, error: unknown): Promise<void>;
+  /** Records the failure; resolves with the job's state after it (undefined when it could not be recorded). */
+  settleFailure(delivery: JobDelivery, error: unknown): Promise<JobState | undefined>;
 }
 
 export function createDeliveryRules(deps: DeliveryRulesDeps): DeliveryRules {
@@ -92,15 +93,18 @@ export function createDeliveryRules(deps: DeliveryRulesDeps): DeliveryRules {
           log({ severity: "WARNING", message: final ? "edit failed after its last attempt" : "attempt failed; will retry", jobId, code: failure.code, detail: String(error) });
           if (final || outcome.rejection) delivery.ack();
           else delivery.nack();
+          return outcome.state;
         } else {
-          await handleCommand(deps, jobId, { type: "FailEdit", workerId, code: failure.code, message: failure.message });
+          const outcome = await handleCommand(deps, jobId, { type: "FailEdit", workerId, code: failure.code, message: failure.message });
           log({ severity: "WARNING", message: "edit failed", jobId, code: failure.code, detail: String(error) });
           delivery.ack();
+          return outcome.state;
         }
       } catch (recordError) {
         // Not even the failure could be recorded: hand the message back and let it come again.
         log({ severity: "ERROR", message: "could not record a failure", jobId, error: String(recordError) });
         delivery.nack();
+        return undefined;
       }
     },
   };

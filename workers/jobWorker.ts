@@ -110,6 +110,7 @@ export function createWorker(deps: WorkerDeps): Worker {
     const started = await rules.startOrWait(jobId);
     if (started.rejection) {
       rules.settleNotStarted(delivery, started.rejection);
+      await dropOutputOfUnsuccessful(started.state);
       return;
     }
     const job = started.state as JobState;
@@ -117,9 +118,10 @@ export function createWorker(deps: WorkerDeps): Worker {
     const deadlineMs = config.jobDeadlineSeconds * 1000;
     if (isOverdue(job, deps.clock.now(), deadlineMs)) {
       // Back from the queue after its deadline passed: it fails without running again.
-      await handleCommand(deps, jobId, { type: "ExpireDeadline", deadlineMs });
+      const expired = await handleCommand(deps, jobId, { type: "ExpireDeadline", deadlineMs });
       log({ severity: "WARNING", message: "edit failed: its deadline passed", jobId, firstStartedAt: job.firstStartedAt });
       delivery.ack();
+      await dropOutputOfUnsuccessful(expired.state);
       return;
     }
     const startedAt = performance.now();
@@ -187,9 +189,9 @@ export function createWorker(deps: WorkerDeps): Worker {
         ...(cache.key === undefined ? {} : { cacheKey: cache.key }),
       });
       if (completed.rejection) {
-        // Canceled meanwhile: the output must not outlive the job. Lost the lease: the new
-        // holder writes the same object, so it stays.
-        if (completed.state?.status === "canceled") await deps.images.delete(output);
+        // Canceled or failed meanwhile: the output must not outlive the job. Lost the lease: the
+        // new holder writes the same object, so it stays.
+        await dropOutputOfUnsuccessful(completed.state);
         log({ message: "result not recorded", jobId, reason: completed.rejection.message });
       } else {
         log({
@@ -214,10 +216,29 @@ export function createWorker(deps: WorkerDeps): Worker {
         log({ message: "edit stopped", jobId, reason: stoppedBy });
         delivery.ack();
       } else {
-        await rules.settleFailure(delivery, error);
+        // This attempt may have written the output before it failed (its success not recorded
+        // in time): if that failure ended the job, the output goes.
+        await dropOutputOfUnsuccessful(await rules.settleFailure(delivery, error));
       }
     } finally {
       watch.stop();
+    }
+  }
+
+  /**
+   * A job that ended without succeeding keeps no output. An attempt writes the output before it
+   * records the success; when that record misses its deadline (a store that is slow or away) and
+   * the job then fails (its attempts used up, or its deadline passed) or is canceled, the object
+   * is left behind. Whoever sees such a job here deletes it (deleting is idempotent); a failure
+   * to delete is logged, and the next delivery of the job tries again.
+   */
+  async function dropOutputOfUnsuccessful(state: JobState | undefined): Promise<void> {
+    if (state?.status !== "failed" && state?.status !== "canceled") return;
+    const output = { bucket: config.resultsBucket, object: resultObjectName(state.jobId, (state.outputFormat ?? DEFAULT_OUTPUT_FORMAT).format) };
+    try {
+      await deps.images.delete(output);
+    } catch (error) {
+      log({ severity: "ERROR", message: "could not delete the output of an unsuccessful job", jobId: state.jobId, error: String(error) });
     }
   }
 

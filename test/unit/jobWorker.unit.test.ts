@@ -8,6 +8,7 @@
 import sharp from "sharp";
 import { afterEach, describe, expect, it } from "vitest";
 import { handleCommand } from "../../events/handleCommand.js";
+import { StoreUnavailableError } from "../../events/errors.js";
 import { InferenceError } from "../../events/inferenceClient.js";
 import { createWorker, resultObjectName, type Worker } from "../../workers/jobWorker.js";
 import { WORKER_TEST_CONFIG } from "../support/workerTestConfig.js";
@@ -222,6 +223,68 @@ describe("the delivery rules", () => {
     await worker(core).process(delivery);
     expect(delivery.settled).toBe("nack");
     expect(core.logger.messages()).toContain("could not record a failure");
+  });
+});
+
+describe("an output written before its success could be recorded", () => {
+  /** A store whose appends of EditSucceeded miss their deadline, as a slow or absent Firestore's do. */
+  function successNotRecorded(core: MemoryCore): void {
+    const append = core.store.append;
+    core.store.append = async (...args) => {
+      if (args[2].some((event) => event.type === "EditSucceeded")) throw new StoreUnavailableError("Firestore did not answer within 5000 ms");
+      return append(...args);
+    };
+  }
+
+  it("is deleted when the job then fails by its deadline, by the next delivery that finds it ended", async () => {
+    const core = memoryCore();
+    const jobId = await queuedJob(core, await testJpeg());
+    successNotRecorded(core);
+    const first = handDelivery({ jobId, operation: "upscale" });
+    await worker(core).process(first);
+    // The attempt wrote its output, could not record the success, and handed the message back.
+    expect(first.settled).toBe("nack");
+    expect(core.images.list(RESULTS)).toEqual([resultObjectName(jobId)]);
+    // The sweeper fails the job at its deadline; the message comes back to a worker.
+    core.clock.advance(config.jobDeadlineSeconds * 1000);
+    expect((await handleCommand(core, jobId, { type: "ExpireDeadline", deadlineMs: config.jobDeadlineSeconds * 1000 })).rejection).toBeUndefined();
+    const again = handDelivery({ jobId, operation: "upscale" }, 2);
+    await worker(core).process(again);
+    expect(again.settled).toBe("ack");
+    expect(await core.store.getProjection(jobId)).toMatchObject({ status: "failed", error: { code: "deadline_exceeded" } });
+    expect(core.images.list(RESULTS)).toEqual([]);
+  });
+
+  it("is deleted when that failure was the job's last attempt", async () => {
+    const core = memoryCore();
+    const jobId = await queuedJob(core, await testJpeg());
+    successNotRecorded(core);
+    const only = createWorker({
+      store: core.store,
+      images: core.images,
+      subscription: core.queue.subscription(),
+      inference: core.inference,
+      clock: core.clock,
+      config: { ...config, workerId: "w1", maxAttempts: 1 },
+      log: core.log,
+    });
+    const delivery = handDelivery({ jobId, operation: "upscale" });
+    await only.process(delivery);
+    expect(delivery.settled).toBe("ack");
+    expect(await core.store.getProjection(jobId)).toMatchObject({ status: "failed", error: { code: "store_unavailable" } });
+    expect(core.images.list(RESULTS)).toEqual([]);
+  });
+
+  it("stays when the job is still to be tried again, and the next attempt's success keeps it", async () => {
+    const core = memoryCore();
+    const jobId = await queuedJob(core, await testJpeg());
+    const append = core.store.append;
+    successNotRecorded(core);
+    await worker(core).process(handDelivery({ jobId, operation: "upscale" }));
+    core.store.append = append;
+    await worker(core).process(handDelivery({ jobId, operation: "upscale" }, 2));
+    expect(await core.store.getProjection(jobId)).toMatchObject({ status: "succeeded" });
+    expect(core.images.list(RESULTS)).toEqual([resultObjectName(jobId)]);
   });
 });
 
