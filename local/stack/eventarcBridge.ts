@@ -109,6 +109,14 @@ export function startPubsubTriggerBridge(options: { pubsub: PubSub; subscription
  * function. Eventarc sends the document as protobuf data; our function reads only the subject,
  * so the data here is an empty JSON object. A failed POST is tried again with backoff, as
  * Eventarc does for a trigger with retries on.
+ *
+ * The listener rolls: every `rollMs` a new one replaces it, on the documents of the last
+ * `windowMs` only, and a document already forwarded is skipped by its path. The Firestore
+ * emulator keeps what a listener has seen until it is closed, and that grows with the square of
+ * the listener's result set: one listener on every event since start took the emulator to
+ * 1.2 GB of RSS after 1,000 events and 4.4 GB after 2,000 (0.3 GB without it), and to 11.8 GB
+ * in the soak's load phase. Rolled, it stays at 0.9 GB over 6,000 events. The window must cover
+ * the time between an event's `at` and its commit: the stores' deadlines are 5 to 10 s.
  */
 export function startFirestoreTriggerBridge(options: {
   firestore: Firestore;
@@ -118,22 +126,50 @@ export function startFirestoreTriggerBridge(options: {
   projectId: string;
   /** Tries per document (default 8); the waits between them double from 500 ms. */
   maxTries?: number;
+  /** How often the listener is replaced (default 5 s). */
+  rollMs?: number;
+  /** How far back, by `at`, a replacement listener looks (default 30 s). */
+  windowMs?: number;
 }): EventarcBridge {
   const pending = new Set<Promise<void>>();
+  const rollMs = options.rollMs ?? 5_000;
+  const windowMs = options.windowMs ?? 30_000;
+  /** Paths forwarded (or being forwarded), with their `at`; pruned once out of every listener's window. */
+  const seen = new Map<string, string>();
   let stopped = false;
-  const unsubscribe = options.firestore
-    .collectionGroup(options.collectionGroup)
-    .where("at", ">=", options.since.toISOString())
-    .onSnapshot(
-      (snapshot) => {
-        for (const change of snapshot.docChanges()) {
-          if (change.type !== "added") continue;
-          const task = forward(change.doc.ref.path, change.doc.updateTime.toDate()).finally(() => pending.delete(task));
-          pending.add(task);
-        }
-      },
-      (error) => console.error(`[firestore-trigger-bridge] ${error.message}`),
-    );
+
+  function listen(since: string): () => void {
+    return options.firestore
+      .collectionGroup(options.collectionGroup)
+      .where("at", ">=", since)
+      .onSnapshot(
+        (snapshot) => {
+          for (const change of snapshot.docChanges()) {
+            if (change.type !== "added") continue;
+            const path = change.doc.ref.path;
+            if (seen.has(path)) continue;
+            seen.set(path, String(change.doc.get("at")));
+            const task = forward(path, change.doc.updateTime.toDate()).finally(() => pending.delete(task));
+            pending.add(task);
+          }
+        },
+        (error) => console.error(`[firestore-trigger-bridge] ${error.message}`),
+      );
+  }
+
+  let unsubscribe = listen(options.since.toISOString());
+  let oldestSince = options.since.toISOString();
+  const roller = setInterval(() => {
+    const candidate = new Date(Date.now() - windowMs).toISOString();
+    const since = candidate > options.since.toISOString() ? candidate : options.since.toISOString();
+    // The new listener first, so that no document falls between the two.
+    const previous = unsubscribe;
+    unsubscribe = listen(since);
+    previous();
+    for (const [path, at] of seen) if (at < oldestSince) seen.delete(path);
+    oldestSince = since;
+  }, rollMs);
+  roller.unref();
 
   async function forward(path: string, time: Date): Promise<void> {
     const tries = options.maxTries ?? 8;
@@ -166,6 +202,7 @@ export function startFirestoreTriggerBridge(options: {
   return {
     async stop() {
       stopped = true;
+      clearInterval(roller);
       unsubscribe();
       await Promise.allSettled([...pending]);
     },
