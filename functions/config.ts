@@ -57,6 +57,11 @@ export interface FunctionsConfig {
    * request is answered 503 with `Retry-After` at once, instead of queueing.
    */
   maxRequestsInProgress: number;
+  /**
+   * MAX_REQUESTS_IN_PROGRESS_PER_USER: of those, how many one user may have at once (default 8,
+   * 1..1000); past it the user's request is answered 429 with `Retry-After` at once.
+   */
+  maxRequestsInProgressPerUser: number;
   /** STORE_DEADLINE_MS: the longest one Firestore call may take before the API answers 503 (default 10000, 500..120000). */
   storeDeadlineMs: number;
   /** STORAGE_TIMEOUT_MS: the longest one Cloud Storage request may take, each of its retries included (default 30000, 1000..600000). */
@@ -142,6 +147,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     maxRequestsInProgress: integer(env, "MAX_REQUESTS_IN_PROGRESS", 40, 1, 1000),
+    maxRequestsInProgressPerUser: integer(env, "MAX_REQUESTS_IN_PROGRESS_PER_USER", 8, 1, 1000),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),

@@ -59,19 +59,28 @@ function heldStore(store: EventStore) {
 
 function instance(
   core: MemoryCore,
-  options: { counter: RequestCounter; perMinute: number; maxInProgress?: number; store?: EventStore; users?: { alice: string; bob: string } },
+  options: {
+    counter: RequestCounter;
+    perMinute: number;
+    maxInProgress?: number;
+    maxInProgressPerUser?: number;
+    store?: EventStore;
+    users?: { alice: string; bob: string; carol?: string };
+  },
 ) {
-  const users = options.users ?? { alice: `alice-${randomUUID()}`, bob: `bob-${randomUUID()}` };
+  const users = options.users ?? { alice: `alice-${randomUUID()}`, bob: `bob-${randomUUID()}`, carol: `carol-${randomUUID()}` };
   const api = createEditApi({
     store: options.store ?? core.store,
     images: core.images,
     queue: core.queue,
     clock: core.clock,
-    verifier: createFixedTokenVerifier({ "alice-token": users.alice, "bob-token": users.bob }),
+    verifier: createFixedTokenVerifier({ "alice-token": users.alice, "bob-token": users.bob, "carol-token": users.carol ?? "carol" }),
     newJobId: randomUUID,
     config,
     quota: createQuota({ counter: options.counter, clock: core.clock, config: { quotaRequestsPerMinute: options.perMinute, quotaJobsInFlight: 1000 } }),
-    ...(options.maxInProgress === undefined ? {} : { admission: createAdmission({ maxRequestsInProgress: options.maxInProgress }) }),
+    ...(options.maxInProgress === undefined
+      ? {}
+      : { admission: createAdmission({ maxRequestsInProgress: options.maxInProgress, maxRequestsInProgressPerUser: options.maxInProgressPerUser ?? options.maxInProgress }) }),
   });
   const post = (token = "alice-token", rawBody = signedEdit): Promise<ApiResponse> =>
     api({ method: "POST", path: "/v1/edits", query: {}, headers: { authorization: `Bearer ${token}` }, rawBody } satisfies ApiRequest);
@@ -151,7 +160,7 @@ describe("an instance with every place taken", () => {
   it("answers 503 with Retry-After at once, still 429 to a user past their quota, and admits again once a place is free", async () => {
     const core = memoryCore();
     const held = heldStore(core.store);
-    const { post } = instance(core, { counter: createMemoryRequestCounter(), perMinute: 3, maxInProgress: 2, store: held.store });
+    const { post } = instance(core, { counter: createMemoryRequestCounter(), perMinute: 3, maxInProgress: 2, maxInProgressPerUser: 10, store: held.store });
     // Bob uses up his minute first.
     for (let i = 0; i < 3; i += 1) expect((await post("bob-token")).status).toBe(202);
     expect((await post("bob-token")).status).toBe(429);
@@ -165,6 +174,23 @@ describe("an instance with every place taken", () => {
     held.release();
     expect((await Promise.all(waiting)).map((response) => response.status)).toEqual([202, 202]);
     core.clock.advance(60_000);
+    expect((await post()).status).toBe(202);
+  });
+
+  it("answers 429 to a user holding all of their places, while other users are still admitted", async () => {
+    const core = memoryCore();
+    const held = heldStore(core.store);
+    const { post } = instance(core, { counter: createMemoryRequestCounter(), perMinute: 100, maxInProgress: 4, maxInProgressPerUser: 2, store: held.store });
+    held.hold();
+    const waiting = [post(), post()];
+    const burst = await post();
+    expect(burst).toMatchObject({ status: 429, headers: { "Retry-After": "1" }, body: { error: { code: "rate_limited" } } });
+    const others = [post("bob-token"), post("carol-token")];
+    // Four places taken: a fifth request is overload, whoever sends it.
+    expect((await post("bob-token")).status).toBe(503);
+    expect((await post("carol-token")).status).toBe(503);
+    held.release();
+    expect((await Promise.all([...waiting, ...others])).map((response) => response.status)).toEqual([202, 202, 202, 202]);
     expect((await post()).status).toBe(202);
   });
 
