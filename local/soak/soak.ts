@@ -489,7 +489,24 @@ async function loadPhase() {
 
 /** RSS and descriptors of the stable worker, every 15 s. */
 const samples: Array<{ atSeconds: number; rssMiB: number; fds: number; sockets: number }> = [];
+/** The Firestore emulator's RSS every 15 s: it grew to 11.8 GB when the webhook bridge's listener kept every event. */
+const firestoreRss: Array<{ atSeconds: number; rssMiB: number }> = [];
+function sampleFirestore(): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!/CloudFirestore/.test(readFileSync(`/proc/${entry}/cmdline`, "utf8"))) continue;
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(`--port\0${stack.ports.firestore}\0`)) continue;
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1] ?? 0);
+      firestoreRss.push({ atSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000), rssMiB: Math.round(rssKb / 1024) });
+      return;
+    } catch {
+      // Gone while listed.
+    }
+  }
+}
 function sampleWorker(): void {
+  sampleFirestore();
   try {
     const status = readFileSync(`/proc/${stable.pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -639,6 +656,7 @@ const result = {
     socketsLast: samples.at(-1)?.sockets,
     samples,
   },
+  firestoreEmulatorRssMiB: firestoreRss,
   load,
 };
 mkdirSync(join(LOCAL_DIR, "soak"), { recursive: true });
@@ -650,6 +668,7 @@ console.log(
 );
 console.log(`end-to-end p50 = ${result.endToEndMs.p50} ms, p95 = ${result.endToEndMs.p95} ms, p99 = ${result.endToEndMs.p99} ms`);
 console.log(`worker-1 RSS (MiB) over time: ${rss.join(" ")}`);
+console.log(`Firestore emulator RSS (MiB) over time: ${firestoreRss.map((sample) => sample.rssMiB).join(" ")}`);
 console.log(`worker-1 descriptors ${result.worker1.fdsFirst} -> ${result.worker1.fdsLast}, sockets ${result.worker1.socketsFirst} -> ${result.worker1.socketsLast}`);
 console.log(`load: ${JSON.stringify(load)}`);
 console.log(`written to ${file}`);
