@@ -58,8 +58,10 @@ export interface FunctionsConfig {
    */
   maxRequestsInProgress: number;
   /**
-   * MAX_REQUESTS_IN_PROGRESS_PER_USER: of those, how many one user may have at once (default 8,
-   * 1..1000); past it the user's request is answered 429 with `Retry-After` at once.
+   * MAX_REQUESTS_IN_PROGRESS_PER_USER: of those, how many one user may have at once (default 4,
+   * 1..1000); past it the user's request is answered 429 with `Retry-After` at once. A user's
+   * creates all change their one in-flight count document, optimistically: with 8 at once, on a
+   * busy machine, some took over 5 s of retries (docs/reliability.md, the soak).
    */
   maxRequestsInProgressPerUser: number;
   /** STORE_DEADLINE_MS: the longest one Firestore call may take before the API answers 503 (default 10000, 500..120000). */
@@ -147,7 +149,7 @@ export function parseConfig(env: Env): FunctionsConfig {
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
     maxRequestsInProgress: integer(env, "MAX_REQUESTS_IN_PROGRESS", 40, 1, 1000),
-    maxRequestsInProgressPerUser: integer(env, "MAX_REQUESTS_IN_PROGRESS_PER_USER", 8, 1, 1000),
+    maxRequestsInProgressPerUser: integer(env, "MAX_REQUESTS_IN_PROGRESS_PER_USER", 4, 1, 1000),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { EventStore } from "../../events/eventStore.js";
 import type { RequestCounter } from "../../events/requestCounter.js";
 import { createAdmission } from "../../functions/admission.js";
+import { parseConfig } from "../../functions/config.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createQuota } from "../../functions/quota.js";
 import { createFixedTokenVerifier } from "../doubles/fixedTokenVerifier.js";
@@ -200,5 +201,21 @@ describe("an instance with every place taken", () => {
     for (let i = 0; i < 5; i += 1) expect((await post("alice-token", Buffer.from("{not json"))).status).toBe(400);
     expect((await post("nobody-token")).status).toBe(401);
     expect((await post()).status).toBe(202);
+  });
+});
+
+describe("the admission settings", () => {
+  const env = { GCP_PROJECT: "p", UPLOADS_BUCKET: "u", RESULTS_BUCKET: "r", JOBS_TOPIC: "t" };
+
+  it("default to the deployed concurrency per instance, and 4 per user", () => {
+    expect(parseConfig(env)).toMatchObject({ maxRequestsInProgress: 40, maxRequestsInProgressPerUser: 4 });
+    expect(parseConfig({ ...env, MAX_REQUESTS_IN_PROGRESS: "100", MAX_REQUESTS_IN_PROGRESS_PER_USER: "10" })).toMatchObject({ maxRequestsInProgress: 100, maxRequestsInProgressPerUser: 10 });
+  });
+
+  it.each([
+    [{ MAX_REQUESTS_IN_PROGRESS: "0" }, /MAX_REQUESTS_IN_PROGRESS must be an integer from 1/],
+    [{ MAX_REQUESTS_IN_PROGRESS_PER_USER: "many" }, /MAX_REQUESTS_IN_PROGRESS_PER_USER/],
+  ])("refuses %j", (bad, message) => {
+    expect(() => parseConfig({ ...env, ...bad })).toThrow(message);
   });
 });
