@@ -582,6 +582,7 @@ const TERMINAL = new Set(["EditSucceeded", "EditFailed", "EditCanceled"]);
 let lost = 0;
 let doubled = 0;
 let failedWithOutput = 0;
+const failedWithOutputJobs: Array<{ jobId: string; events: string[]; files: string[] }> = [];
 let halfWritten = 0;
 let failed = 0;
 const failures: Record<string, number> = {};
@@ -595,8 +596,11 @@ async function account(job: Submitted): Promise<void> {
   const end = ends[0];
   if (end?.type === "EditFailed") {
     failed += 1;
-    note(failures, String((end.data as { reason?: string }).reason ?? "?").slice(0, 80));
-    if (files.length > 0) failedWithOutput += 1;
+    note(failures, String((end.data as { code?: string }).code ?? "?").slice(0, 80));
+    if (files.length > 0) {
+      failedWithOutput += 1;
+      failedWithOutputJobs.push({ jobId: job.jobId, events: events.map((event) => event.type), files: files.map((file) => file.name) });
+    }
   }
   if (end?.type === "EditSucceeded") {
     endToEnd.push(Date.parse(end.at) - job.submittedAt);
@@ -638,6 +642,7 @@ const result = {
   failed,
   failures,
   failedWithOutput,
+  failedWithOutputJobs,
   halfWrittenOutputs: halfWritten,
   networkFaultsInjected: counts.networkFaults,
   faultsByKind: counts.faultsByKind,
