@@ -54,6 +54,11 @@ export interface WorkerConfig {
    * this; the messages a dead worker held come back after at most this long.
    */
   ackDeadlineMaxSeconds: number;
+  /**
+   * PULL_CHECK_SECONDS: after this long with no job delivered, the worker checks that its Pub/Sub
+   * connection still answers, and pulls on a new one if not (2 to 3600, default 60).
+   */
+  pullCheckSeconds: number;
   /** MAX_ATTEMPTS: attempts before a retryable failure becomes final (default 5). */
   maxAttempts: number;
   /** MAX_INPUT_BYTES: the largest input file read (default 50 MiB). */
@@ -118,6 +123,7 @@ export function parseWorkerConfig(env: Record<string, string | undefined>, defau
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     ackDeadlineMaxSeconds: integer(env, "ACK_DEADLINE_MAX_SECONDS", 600, 10, 600),
+    pullCheckSeconds: integer(env, "PULL_CHECK_SECONDS", 60, 2, 3_600),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),
     maxInputBytes: integer(env, "MAX_INPUT_BYTES", 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxInputPixels: integer(env, "MAX_INPUT_PIXELS", 40_000_000, 1, 1_000_000_000),

@@ -56,7 +56,13 @@ const storage = new Storage({
   retryOptions: { maxRetries: 3, totalTimeout: Math.ceil(config.storageTimeoutMs / 1000) * 2 },
   ...(config.storageApiEndpoint === undefined ? {} : { apiEndpoint: config.storageApiEndpoint }),
 });
-const pubsub = new PubSub({ projectId: config.projectId });
+/**
+ * A Pub/Sub client on a connection of its own: each subscription has one, and a new one when its
+ * pull's connection goes silent (grpc-js otherwise shares one connection among every client of
+ * the same address). The subscriptions close them.
+ */
+const ownConnection = { "grpc.use_local_subchannel_pool": 1 };
+const freshPubsub = () => new PubSub({ projectId: config.projectId, ...ownConnection });
 const inference = instrumentInferenceClient(
   createTritonClient({ url: config.tritonUrl, defaultTimeoutMs: config.tritonTimeoutMs }),
   instruments,
@@ -92,7 +98,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     log({ message: `${signal}: finishing the jobs in hand` });
     void worker
       .stop()
-      .then(() => Promise.all([firestore.terminate(), pubsub.close()]))
+      .then(() => firestore.terminate())
       .then(() => {
         stopWatchingTriton();
         return telemetry.shutdown();
@@ -111,7 +117,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 function jobSubscription(): JobSubscription {
   const lane = (name: string, maxInFlight: number) =>
     instrumentJobSubscription(
-      createPubsubJobSubscription(pubsub, name, {
+      createPubsubJobSubscription(freshPubsub(), name, {
         maxInFlight,
         // The ack deadline is extended while the edit runs, up to the longest edit; the lease and
         // its heartbeat, not the message, tell a live worker from a dead one.
@@ -119,6 +125,11 @@ function jobSubscription(): JobSubscription {
         maxAckDeadlineSeconds: config.ackDeadlineMaxSeconds,
         onMalformed: (reason) => log({ severity: "WARNING", message: "message dropped", reason }),
         onError: (error) => log({ severity: "ERROR", message: "pulling jobs failed", error: error.message }),
+        pullCheck: {
+          everySeconds: config.pullCheckSeconds,
+          reconnect: freshPubsub,
+          onReconnect: () => log({ severity: "WARNING", message: "pulling jobs again on a new connection", subscription: name }),
+        },
       }),
       name,
       instruments,

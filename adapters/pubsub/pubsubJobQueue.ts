@@ -63,47 +63,145 @@ export interface SubscriptionOptions {
   onMalformed?: (reason: string) => void;
   /** Called with an error the Pub/Sub client reports from pulling (it retries passing ones itself). */
   onError?: (error: Error) => void;
+  /**
+   * The pull's check. A streaming pull whose connection goes silent (packets dropped, not
+   * refused) is not noticed by the client until gRPC's keepalive, minutes later, and Pub/Sub's
+   * answers on it wait behind HTTP/2 flow control that never reopens. So whenever nothing has been
+   * delivered for `everySeconds`, the subscription's metadata is asked for over the same
+   * connection, to be answered within 5 s. With no answer, the pull is dropped, and started again
+   * on a client from `reconnect` (which must open a connection of its own) once that client's
+   * connection answers the same question: a pull opened on a connection still down would wait in
+   * the client's own backoff, up to a minute, after the network came back. A dropped pull's client
+   * is closed, so that Pub/Sub sees its connection end and hands out again the messages it had
+   * sent on it: with the check, the subscription owns `pubsub` and every client it makes, and
+   * closes them; give it a client of its own. The deliveries in hand run on; their acks may be
+   * lost with the old connection, and Pub/Sub then delivers them again, which the worker's rules
+   * make harmless.
+   */
+  pullCheck?: { everySeconds: number; reconnect: () => PubSub; onReconnect?: () => void };
 }
 
+/** How long the pull's check waits for Pub/Sub to answer. */
+const PULL_CHECK_ANSWER_MS = 5_000;
+
 export function createPubsubJobSubscription(pubsub: PubSub, subscriptionName: string, options: SubscriptionOptions): JobSubscription {
+  let client = pubsub;
+  /** The pull; none while the pull's check waits for a connection that answers. */
   let subscription: Subscription | undefined;
+  let handler: ((delivery: JobDelivery) => Promise<void>) | undefined;
+  let delivered = false;
+  let checking: NodeJS.Timeout | undefined;
   const inHand = new Set<Promise<void>>();
+  /** The clients this subscription closes: with the pull's check, `pubsub` and those it made. */
+  const ownClients = new Set<PubSub>(options.pullCheck ? [pubsub] : []);
+
+  const open = () => {
+    const opened = client.subscription(subscriptionName, {
+      flowControl: { maxMessages: options.maxInFlight, allowExcessMessages: false },
+      // The client extends the ack deadline of held messages until this much time has passed.
+      maxExtensionTime: Duration.from({ seconds: options.maxExtensionSeconds }),
+      ...(options.maxAckDeadlineSeconds === undefined ? {} : { maxAckDeadline: Duration.from({ seconds: options.maxAckDeadlineSeconds }) }),
+    });
+    opened.on("message", (message: Message) => {
+      delivered = true;
+      const job = parseJobMessage(message.data);
+      if (typeof job === "string") {
+        options.onMalformed?.(job);
+        message.ack();
+        return;
+      }
+      const trace = pickTraceHeaders(message.attributes ?? {});
+      const delivery: JobDelivery = {
+        message: job,
+        deliveryAttempt: message.deliveryAttempt || 1,
+        publishedAt: message.publishTime,
+        ...(Object.keys(trace).length > 0 ? { trace } : {}),
+        ack: () => message.ack(),
+        nack: () => message.nack(),
+      };
+      const work = handler!(delivery).finally(() => inHand.delete(work));
+      inHand.add(work);
+    });
+    opened.on("error", (error: Error) => {
+      if (opened === subscription) options.onError?.(error);
+    });
+    subscription = opened;
+  };
+
+  const answers = (on: PubSub) =>
+    on
+      .subscription(subscriptionName)
+      .getMetadata({ timeout: PULL_CHECK_ANSWER_MS, retry: null })
+      .then(
+        () => undefined,
+        (error: Error) => error.message,
+      );
+
+  /**
+   * The clients of dropped pulls, closed once a new connection answers: closed while the network
+   * is still down, their end would be lost with everything else sent, and Pub/Sub would go on
+   * holding the messages it sent on them.
+   */
+  const retiring: PubSub[] = [];
+  const retire = () => {
+    for (const old of retiring.splice(0)) if (ownClients.delete(old)) void old.close().catch(() => undefined);
+  };
+
+  /** One check: the pull's connection answers, or the pull is dropped and a new connection tried. */
+  const check = async (pullCheck: NonNullable<SubscriptionOptions["pullCheck"]>) => {
+    if (subscription) {
+      if (delivered) {
+        delivered = false;
+        return;
+      }
+      const silence = await answers(client);
+      if (silence === undefined || checking === undefined) return;
+      // Without a message listener the library closes the pull (its streams) by itself.
+      subscription.removeAllListeners("message");
+      subscription = undefined;
+      retiring.push(client);
+      options.onError?.(new Error(`the pull was dropped: nothing delivered for ${pullCheck.everySeconds} s, and Pub/Sub did not answer on its connection (${silence})`));
+    }
+    const candidate = pullCheck.reconnect();
+    ownClients.add(candidate);
+    const silence = await answers(candidate);
+    if (silence !== undefined || checking === undefined) {
+      ownClients.delete(candidate);
+      void candidate.close().catch(() => undefined);
+      return;
+    }
+    client = candidate;
+    open();
+    retire();
+    pullCheck.onReconnect?.();
+  };
+
   return {
     start(handle) {
-      subscription = pubsub.subscription(subscriptionName, {
-        flowControl: { maxMessages: options.maxInFlight, allowExcessMessages: false },
-        // The client extends the ack deadline of held messages until this much time has passed.
-        maxExtensionTime: Duration.from({ seconds: options.maxExtensionSeconds }),
-        ...(options.maxAckDeadlineSeconds === undefined ? {} : { maxAckDeadline: Duration.from({ seconds: options.maxAckDeadlineSeconds }) }),
-      });
-      subscription.on("message", (message: Message) => {
-        const job = parseJobMessage(message.data);
-        if (typeof job === "string") {
-          options.onMalformed?.(job);
-          message.ack();
-          return;
-        }
-        const trace = pickTraceHeaders(message.attributes ?? {});
-        const delivery: JobDelivery = {
-          message: job,
-          deliveryAttempt: message.deliveryAttempt || 1,
-          publishedAt: message.publishTime,
-          ...(Object.keys(trace).length > 0 ? { trace } : {}),
-          ack: () => message.ack(),
-          nack: () => message.nack(),
-        };
-        const work = handle(delivery).finally(() => inHand.delete(work));
-        inHand.add(work);
-      });
-      subscription.on("error", (error: Error) => options.onError?.(error));
+      handler = handle;
+      open();
+      const pullCheck = options.pullCheck;
+      if (!pullCheck) return;
+      let busy = false;
+      checking = setInterval(() => {
+        if (busy) return;
+        busy = true;
+        void check(pullCheck).finally(() => {
+          busy = false;
+        });
+      }, pullCheck.everySeconds * 1000);
+      checking.unref();
     },
 
     async stop() {
-      if (!subscription) return;
+      clearInterval(checking);
+      checking = undefined;
       // Stop pulling first, then let the deliveries in hand settle.
-      subscription.removeAllListeners("message");
+      subscription?.removeAllListeners("message");
       await Promise.allSettled([...inHand]);
-      await subscription.close();
+      await subscription?.close();
+      await Promise.allSettled([...ownClients].map((made) => made.close()));
+      ownClients.clear();
     },
   };
 }

@@ -19,6 +19,7 @@ import { ensurePhotos } from "../../local/bench/photos.js";
 import { logContains } from "../../local/stack/processes.js";
 import { toxiproxyClient } from "../../local/stack/toxiproxy.js";
 import { callApi, recordCounts, stackClients } from "../support/faultKit.js";
+import { waitForLogLine } from "../support/stackLogs.js";
 import { BLACKOUT, settle, startNetworkRig, untilRunning, untilTilesInFlight, watchJobs, type JobSpec, type NetworkRig } from "../support/networkRig.js";
 
 const stack = inject("faultStack");
@@ -115,19 +116,27 @@ describe.concurrent("network faults while jobs flow", () => {
     expect(await logContains(rig.worker.logFile, "Triton is not ready; holding new jobs until it is")).toBe(true);
   });
 
-  it("Pub/Sub stalled: pulls and acks hang, then every job ends exactly once", async () => {
+  it("Pub/Sub stalled: pulls and acks hang, the worker pulls again on a new connection, and every job ends exactly once", async () => {
     // The stall drops what is sent, so the worker's streaming pull is left on a silent
-    // connection that gRPC's keepalive (the client's 5 minutes) would find only much later: the
-    // jobs published meanwhile end because the sweeper publishes stale queued jobs again
-    // (QUEUED_REPUBLISH_SECONDS), to a worker whose connection is whole (docs/reliability.md).
-    await underFault("pubsub-stall", async (rig) => {
+    // connection that gRPC's keepalive (the client's 5 minutes) would find only much later. The
+    // worker's pull check (PULL_CHECK_SECONDS, 3 here) finds it, and pulls again on a new
+    // connection once one answers. What the emulator had sent on the old connection it hands out
+    // again when the message's ack deadline passes, or, as seen for some, not at all: those jobs
+    // end when the sweeper publishes them again (QUEUED_REPUBLISH_SECONDS), to the stack's topic.
+    const afterReconnect: string[] = [];
+    const rig = await underFault("pubsub-stall", async (rig) => {
       await rig.submit(2, SMALL);
       const heal = await rig.inject(rig.proxies.pubsub, BLACKOUT);
       // Published while the worker's pulls hang (the test's own client is not behind the proxy).
       await rig.submit(2, SMALL);
       await sleep(BLACKOUT_MS);
       await heal();
+      // Without the check there is no new pull: this waits in vain, and the jobs published from
+      // here on would be run by the stack's worker after the sweeper's republish.
+      await waitForLogLine(rig.worker.logFile, (line) => line.message === "pulling jobs again on a new connection" && line.subscription === rig.subscriptionName, 30_000);
+      afterReconnect.push(...(await rig.submit(2, SMALL)));
     });
+    for (const jobId of afterReconnect) expect(await logContains(rig.worker.logFile, `"edit started","jobId":"${jobId}"`)).toBe(true);
   });
 
   it(`Firestore blacked out for ${stack.network.blackoutSeconds} s under the API and the stack's worker: 503 with Retry-After, then every job ends`, async () => {

@@ -78,13 +78,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
       MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
       STORE_DEADLINE_MS: "5000",
+      // A pull that has delivered nothing for 3 s is checked, and started again on a new
+      // connection when that connection no longer answers (the Pub/Sub stall's test).
+      PULL_CHECK_SECONDS: "3",
     },
     functionsEnv: {
       STORE_DEADLINE_MS: String(storeDeadlineMs),
       MAX_ATTEMPTS: "10",
-      // A queued job whose message was lost (a Pub/Sub stall leaves a pull silent) is published
-      // again after a minute; the tier's longest wait for it.
-      QUEUED_REPUBLISH_SECONDS: "60",
+      // A queued job whose message was lost (the emulator keeps what it sent on a stalled pull's
+      // connection) is published again after 20 s.
+      QUEUED_REPUBLISH_SECONDS: "20",
       MAX_INPUT_PIXELS: String(limits.maxInputPixels),
       MAX_OUTPUT_PIXELS: String(limits.maxOutputPixels),
       MAX_DIRECT_UPLOAD_BYTES: String(limits.maxDirectUploadBytes),

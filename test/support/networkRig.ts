@@ -143,6 +143,8 @@ export interface NetworkRig {
   proxies: StackProxies["proxies"];
   toxiproxy: Toxiproxy;
   worker: RunningProcess;
+  /** The subscription the rig's worker pulls the rig's jobs from. */
+  subscriptionName: string;
   clients: ReturnType<typeof stackClients>;
   jobs: Map<string, JobSpec>;
   /** Records, uploads and publishes `count` jobs of `spec` (straight to the emulators). */
@@ -182,6 +184,7 @@ export async function startNetworkRig(stack: FaultStack, name: string, workerEnv
     proxies: proxied.proxies,
     toxiproxy,
     worker,
+    subscriptionName: `${topicName}-worker`,
     clients,
     jobs,
     async submit(count, spec) {

@@ -7,7 +7,7 @@ const functionsEnv = { GCP_PROJECT: "p", UPLOADS_BUCKET: "u", RESULTS_BUCKET: "r
 
 describe("worker config: leases and heartbeats", () => {
   it("beats four times per lease by default", () => {
-    expect(parseWorkerConfig(workerEnv, "w")).toMatchObject({ leaseSeconds: 60, heartbeatSeconds: 15, cancelCheckMs: 500, tritonReadyPollMs: 1000, maxEditSeconds: 3600, ackDeadlineMaxSeconds: 600 });
+    expect(parseWorkerConfig(workerEnv, "w")).toMatchObject({ leaseSeconds: 60, heartbeatSeconds: 15, cancelCheckMs: 500, tritonReadyPollMs: 1000, maxEditSeconds: 3600, ackDeadlineMaxSeconds: 600, pullCheckSeconds: 60 });
     expect(parseWorkerConfig({ ...workerEnv, JOB_LEASE_SECONDS: "6" }, "w")).toMatchObject({ leaseSeconds: 6, heartbeatSeconds: 1 });
   });
 
@@ -17,6 +17,7 @@ describe("worker config: leases and heartbeats", () => {
     [{ CANCEL_CHECK_MS: "10" }, /CANCEL_CHECK_MS must be an integer from 50/],
     [{ TRITON_READY_POLL_MS: "soon" }, /TRITON_READY_POLL_MS/],
     [{ ACK_DEADLINE_MAX_SECONDS: "5" }, /ACK_DEADLINE_MAX_SECONDS must be an integer from 10 to 600/],
+    [{ PULL_CHECK_SECONDS: "1" }, /PULL_CHECK_SECONDS must be an integer from 2 to 3600/],
   ])("refuses %j", (env, message) => {
     expect(() => parseWorkerConfig({ ...workerEnv, ...env }, "w")).toThrow(message);
   });
