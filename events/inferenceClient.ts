@@ -34,6 +34,12 @@ export interface InferenceRequest {
    * so that the server's own tracing joins the job's trace.
    */
   trace?: Record<string, string>;
+  /**
+   * Where the answer's bytes go: called with their size, it returns a buffer of exactly that
+   * size, which the outputs' data are then views into (so the caller may use it again once done
+   * with them). Without it, the client allocates. A client may also ignore it.
+   */
+  allocate?: (byteLength: number) => Uint8Array;
 }
 
 export interface InferenceResult {

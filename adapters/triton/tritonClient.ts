@@ -15,6 +15,7 @@ import {
   type TensorSpec,
 } from "../../events/inferenceClient.js";
 import { inferenceErrorFromGrpc } from "./inferenceErrorFromGrpc.js";
+import { createRawUnaryChannel } from "./rawUnaryCall.js";
 import { isTensorDatatype, tensorFromBytes, tensorToBytes } from "./tensorBytes.js";
 
 export interface TritonClientOptions {
@@ -74,6 +75,14 @@ type RpcName = "ServerLive" | "ServerReady" | "ModelReady" | "ModelMetadata" | "
 
 type GrpcInferenceService = grpc.Client & Record<RpcName, Unary>;
 
+/**
+ * HTTP/2 flow-control window, per stream and for the connection. With grpc-js's 64 KiB default,
+ * an upscaled tile (786 KB for 128² ×4) crosses in a dozen window round trips: Triton serving an
+ * instant model answered 16 requests in flight at 39–53 tiles/s, against 67–71 with 8 MiB
+ * (docs/benchmarks.md, the worker's ceiling).
+ */
+const FLOW_CONTROL_WINDOW = 8 << 20;
+
 const PROTO_PATH = fileURLToPath(new URL("./inference.proto", import.meta.url));
 
 let serviceConstructor: grpc.ServiceClientConstructor | undefined;
@@ -104,12 +113,11 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
     // Upscaled batches are far above gRPC's 4 MiB default.
     "grpc.max_receive_message_length": -1,
     "grpc.max_send_message_length": -1,
-    // HTTP/2 flow-control window, per stream and for the connection. With grpc-js's 64 KiB
-    // default, an upscaled tile (786 KB for 128² ×4) crosses in a dozen window round trips:
-    // Triton serving an instant model answered 16 requests in flight at 39–53 tiles/s, against
-    // 67–71 with 8 MiB (docs/benchmarks.md, the worker's ceiling).
-    "grpc-node.flow_control_window": 8 << 20,
+    "grpc-node.flow_control_window": FLOW_CONTROL_WINDOW,
   }) as unknown as GrpcInferenceService;
+  // ModelInfer, which carries the tiles, goes over a bare HTTP/2 session (rawUnaryCall.ts).
+  const inferChannel = createRawUnaryChannel(options.url, FLOW_CONTROL_WINDOW);
+  const { requestSerialize, responseDeserialize } = Service.service.ModelInfer as grpc.MethodDefinition<object, WireInferResponse>;
 
   function call<T>(
     method: RpcName,
@@ -191,7 +199,19 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
         raw_input_contents: raw,
       };
       // The trace headers go in the gRPC metadata, where Triton's own tracing looks for them.
-      const response = await call<WireInferResponse>("ModelInfer", wireRequest, what, request.timeoutMs, request.signal, request.trace);
+      let response: WireInferResponse;
+      try {
+        const answer = await inferChannel.call("/inference.GRPCInferenceService/ModelInfer", requestSerialize(wireRequest), {
+          timeoutMs: request.timeoutMs ?? defaultTimeoutMs,
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+          ...(request.trace === undefined ? {} : { headers: request.trace }),
+          ...(request.allocate === undefined ? {} : { allocate: request.allocate }),
+        });
+        // The raw outputs stay views into the answer's bytes.
+        response = responseDeserialize(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength));
+      } catch (error) {
+        throw inferenceErrorFromGrpc(error, what);
+      }
       return {
         model: response.model_name,
         version: response.model_version,
@@ -201,6 +221,7 @@ export function createTritonClient(options: TritonClientOptions): InferenceClien
 
     close() {
       stub.close();
+      inferChannel.close();
     },
   };
 }

@@ -113,7 +113,7 @@ if (wanted("priority") || wanted("cache")) {
 
 if (wanted("ceiling")) {
   const envArg = args.includes("--worker-env") ? (args[args.indexOf("--worker-env") + 1] ?? "") : "";
-  const workerEnv = Object.fromEntries(envArg.split(",").filter(Boolean).map((pair) => pair.split("=") as [string, string]));
+  const workerEnv = Object.fromEntries(envArg.split(",").filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]));
   const figures = await benchCeiling({ repeats: args.includes("--runs") ? runs : 2, workerEnv, log });
   console.log(`\n${ceilingReport(figures)}`);
   writeResults("ceiling.json", figures);

@@ -70,6 +70,8 @@ export interface CeilingFigures {
   stages: Record<string, number>;
   /** CPU seconds of the worker's threads over the measurement, by thread kind. */
   cpu: Record<string, number>;
+  /** CPU seconds a second of the worker's threads, by kind, while it waited for work before the jobs. */
+  idleCpuPerSecond: Record<string, number>;
   /** CPU seconds of Triton (the server and its Python model processes) over the measurement. */
   tritonCpuSeconds: number;
   /** The PNG encoder alone, in this process, on photo-like output (see measureEncoder). */
@@ -106,6 +108,16 @@ export async function benchCeiling({ repeats = 2, workerEnv = {}, log }: Ceiling
     // Warm-up, not counted: the first job of each size loads the clients and the model's stub.
     log("ceiling: warm-up, one job of each photo");
     await Promise.all((await Promise.all(inputs.map(submit))).map((jobId) => untilSucceeded(firestore, jobId)));
+
+    // The worker's CPU while it waits for work (Pub/Sub's streaming pull, timers, metrics): on a
+    // loaded machine a run takes longer, and this part of its CPU grows with the wall time.
+    const idleBefore = threadCpu(worker.pid);
+    const idleBegan = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
+    const idleAfter = threadCpu(worker.pid);
+    const idleSeconds = (performance.now() - idleBegan) / 1000;
+    const idleCpuPerSecond: Record<string, number> = {};
+    for (const [kind, ticks] of Object.entries(idleAfter)) idleCpuPerSecond[kind] = (ticks - (idleBefore[kind] ?? 0)) / CLOCK_TICKS / idleSeconds;
 
     const loadAverageBefore = loadavg()[0] as number;
     const metricsBefore = await stageSums(stack.metricsUrls.worker);
@@ -150,6 +162,7 @@ export async function benchCeiling({ repeats = 2, workerEnv = {}, log }: Ceiling
       ratioToT4: round(rate / t4, 2),
       stages: roundAll(stages),
       cpu: roundAll(cpu),
+      idleCpuPerSecond: roundAll(idleCpuPerSecond, 4),
       loadAverageBefore: round(loadAverageBefore, 1),
       loadAverageAfter: round(loadAverageAfter, 1),
       cores: cpus().length,
@@ -167,6 +180,8 @@ export function ceilingReport(f: CeilingFigures): string {
   const perMp = (value: number) => round((value * 1000) / f.outputMegapixels, 1);
   const workerCpu = Object.values(f.cpu).reduce((sum, value) => sum + value, 0);
   const mainCpu = Object.entries(f.cpu).find(([kind]) => kind.startsWith("main thread"))?.[1] ?? 0;
+  const idleCpu = Object.values(f.idleCpuPerSecond).reduce((sum, value) => sum + value, 0);
+  const idleMain = Object.entries(f.idleCpuPerSecond).find(([kind]) => kind.startsWith("main thread"))?.[1] ?? 0;
   const lines = [
     `Worker ceiling: one worker process, ${f.jobs} upscale ×4 jobs sent at once (${f.inputs.join(", ")}), Triton serving nearest-neighbour as \`upscale\`;` +
       ` ${f.cores} cores, load average ${f.loadAverageBefore} before and ${f.loadAverageAfter} after${Object.keys(f.workerEnv).length > 0 ? `; worker env ${JSON.stringify(f.workerEnv)}` : ""}:`,
@@ -189,6 +204,8 @@ export function ceilingReport(f: CeilingFigures): string {
     "",
     `The worker's own cost: ${perMp(workerCpu)} CPU ms per output MP, of which ${perMp(mainCpu)} on the event loop: with cores of its own,` +
       ` ${round(f.outputMegapixels / Math.max(mainCpu, 1e-9), 1)} MP/s before its event loop is full, ${round(f.outputMegapixels / Math.max(workerCpu, 1e-9), 1)} MP/s per core it is given.`,
+    `While waiting for work the worker used ${round(idleCpu * 1000, 1)} CPU ms a second (${round(idleMain * 1000, 1)} on the event loop): over this run's` +
+      ` ${f.seconds} s, ${perMp(idleCpu * f.seconds)} of the ms per output MP above; without it, ${perMp(workerCpu - idleCpu * f.seconds)} (${perMp(mainCpu - idleMain * f.seconds)} on the event loop).`,
     `The PNG encoder alone on photo-like output (a photo enlarged ×4 with Lanczos, ${f.encoder.megapixels} MP, in this process):` +
       ` ${round(f.encoder.megapixels / f.encoder.seconds, 1)} MP/s, ${round((f.encoder.cpuSeconds * 1000) / f.encoder.megapixels, 1)} CPU ms per MP` +
       " (nearest-neighbour output filters and deflates faster than a real model's).",
@@ -254,6 +271,8 @@ async function stageSums(metricsUrl: string): Promise<Record<string, number>> {
 }
 
 const CLOCK_TICKS = 100;
+/** How long the idle worker's CPU is sampled for, before the jobs. */
+const IDLE_SAMPLE_MS = 5_000;
 
 /**
  * CPU ticks (user + system) of the process's threads, grouped by kind: the main thread (all the
@@ -337,6 +356,6 @@ function round(value: number, digits = 0): number {
   return Math.round(value * factor) / factor;
 }
 
-function roundAll(values: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, round(value, 2)]));
+function roundAll(values: Record<string, number>, digits = 2): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, round(value, digits)]));
 }

@@ -136,6 +136,26 @@ describe("Triton gRPC client", () => {
     expect(Buffer.from(ours.buffer, ours.byteOffset, ours.byteLength).equals(Buffer.from(theirs.data))).toBe(true);
   });
 
+  it("receives the answer into the buffer the caller gives, byte for byte as without one", async () => {
+    const size = 40;
+    const pixels = await readPhotoTile("coffee.png", { left: 30, top: 60, width: size, height: size });
+    const plain = (await client.infer(upscaleRequest(pixels, size, 1, 2))).outputs[0]?.data as Uint8Array;
+    const given: Uint8Array[] = [];
+    const result = await client.infer({
+      ...upscaleRequest(pixels, size, 1, 2),
+      allocate: (byteLength) => {
+        const buffer = new Uint8Array(byteLength).fill(0xaa);
+        given.push(buffer);
+        return buffer;
+      },
+    });
+    const output = result.outputs[0]?.data as Uint8Array;
+    expect(given).toHaveLength(1);
+    expect(output.buffer).toBe(given[0]?.buffer);
+    expect(output.byteLength).toBe(size * 2 * size * 2 * 3);
+    expect(Buffer.from(output).equals(Buffer.from(plain))).toBe(true);
+  });
+
   it("gets the same bytes as Triton's own Python client with an FP32 input", async () => {
     const size = 48;
     const pixels = await readPhotoTile("astronaut.png", { left: 200, top: 80, width: size, height: size });
@@ -217,6 +237,10 @@ describe("Triton gRPC client", () => {
       const error = await failure(nowhere.isLive());
       expect(error.code).toBe("unavailable");
       expect(error.retryable).toBe(true);
+      // Inference goes on its own connection (rawUnaryCall.ts): the same answer.
+      const inferError = await failure(nowhere.infer(upscaleRequest(await photoBatch(16, 1), 16, 1, 2)));
+      expect(inferError.code).toBe("unavailable");
+      expect(inferError.wire?.code).toBe(14);
     } finally {
       nowhere.close();
     }

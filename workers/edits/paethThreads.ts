@@ -2,12 +2,13 @@
  * The PNG Paeth filter, off the event loop: a few worker threads, shared by every edit of the
  * process, filter whole bands. A band needs only its own rows and the last row of the band above,
  * so bands are filtered side by side, several at once, while the event loop goes on with the
- * tiles' gRPC calls and the upload. Worker-ceiling benchmark (docs/benchmarks.md): on the event
- * loop the filter was the worker's largest CPU cost after garbage collection.
+ * tiles' gRPC calls and the upload. The filter is WebAssembly with SIMD (paethWasm.ts): in
+ * JavaScript it was a quarter of the worker's CPU (docs/benchmarks.md, the worker's ceiling).
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { bufferPool } from "./bufferPool.js";
+import { PAETH_WASM_SOURCE, paethWasmBytes } from "./paethWasm.js";
 
 export interface FilteredBand {
   /** Each row as PNG stores it: the filter type byte, then the filtered bytes. */
@@ -20,39 +21,13 @@ export interface FilteredBand {
 
 /**
  * The thread's code, as plain JavaScript: it must not depend on how the worker's own files are
- * compiled (tsx in development, tsc in the image). Paeth without branches: on photos, whose
- * predictor choice changes from byte to byte, the branchy form ran about half as fast.
+ * compiled (tsx in development, tsc in the image). It filters with the WebAssembly module, whose
+ * bytes come with the thread's data.
  */
 const THREAD_SOURCE = `"use strict";
-const { parentPort } = require("node:worker_threads");
-function paethRows(band, above, rowBytes, bpp, out) {
-  const rows = band.length / rowBytes;
-  let prior = above;
-  let priorAt = 0;
-  for (let r = 0; r < rows; r += 1) {
-    const at = r * rowBytes;
-    const o = r * (rowBytes + 1) + 1;
-    out[o - 1] = 4;
-    for (let i = 0; i < bpp; i += 1) out[o + i] = (band[at + i] - prior[priorAt + i]) & 0xff;
-    for (let i = bpp; i < rowBytes; i += 1) {
-      const a = band[at + i - bpp];
-      const b = prior[priorAt + i];
-      const c = prior[priorAt + i - bpp];
-      let pa = b - c;
-      let pb = a - c;
-      let pc = pa + pb;
-      pa = (pa ^ (pa >> 31)) - (pa >> 31);
-      pb = (pb ^ (pb >> 31)) - (pb >> 31);
-      pc = (pc ^ (pc >> 31)) - (pc >> 31);
-      const notA = ((pb - pa) | (pc - pa)) >> 31;
-      const notB = (pc - pb) >> 31;
-      const predictor = (a & ~notA) | (notA & ((b & ~notB) | (c & notB)));
-      out[o + i] = (band[at + i] - predictor) & 0xff;
-    }
-    prior = band;
-    priorAt = at;
-  }
-}
+const { parentPort, workerData } = require("node:worker_threads");
+${PAETH_WASM_SOURCE}
+const paethRows = paethRowsWasm(workerData.wasm);
 parentPort.on("message", ({ id, band, above, rowBytes, bpp, into }) => {
   const began = performance.now();
   paethRows(band, above, rowBytes, bpp, into);
@@ -75,7 +50,7 @@ let nextId = 0;
 
 function startThread(): Thread {
   // No --import tsx or other flags of the parent: the thread's code is plain JavaScript.
-  const worker = new Worker(THREAD_SOURCE, { eval: true, execArgv: [] });
+  const worker = new Worker(THREAD_SOURCE, { eval: true, execArgv: [], workerData: { wasm: paethWasmBytes() } });
   const thread: Thread = { worker, pending: new Map() };
   worker.unref();
   worker.on("message", ({ id, filtered, band, ms }: { id: number } & FilteredBand) => {

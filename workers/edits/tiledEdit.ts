@@ -70,12 +70,15 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
     const pixels = extractTile(image.rgb, image.width, image.height, tile, grid);
     tilingMs += performance.now() - cutAt;
     const stop = timer.start();
+    // The answer is received into a buffer from the pool, and goes back once stitched.
+    let answer: Uint8Array | undefined;
     try {
       const result = await options.inference.infer({
         model: model.model,
         inputs: [{ name: "IMAGE", datatype: "UINT8", shape: [1, side, side, 3], data: pixels }, ...model.paramInputs],
         outputs: ["IMAGE_OUT"],
         timeoutMs: options.timeoutMs,
+        allocate: (byteLength) => (answer = bufferPool.take(byteLength)),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
       const out = result.outputs.find((tensor) => tensor.name === "IMAGE_OUT");
@@ -85,6 +88,7 @@ export function runTiled(image: DecodedImage, model: TiledModel, options: Tiling
       const placeAt = performance.now();
       placeTile(into, outWidth, out.data, tile, grid, scale, originRow);
       stitchingMs += performance.now() - placeAt;
+      if (answer !== undefined) bufferPool.give(answer);
     } finally {
       stop();
     }
