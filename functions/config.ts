@@ -51,6 +51,19 @@ export interface FunctionsConfig {
   quotaRequestsPerMinute: number;
   /** QUOTA_JOBS_IN_FLIGHT: edits one user may have not yet ended (default 20, 1..10000). */
   quotaJobsInFlight: number;
+  /**
+   * MAX_REQUESTS_IN_PROGRESS: requests one instance works on at once past authentication and the
+   * quota's local check (default 40, the deployed concurrency per instance; 1..1000); past it a
+   * request is answered 503 with `Retry-After` at once, instead of queueing.
+   */
+  maxRequestsInProgress: number;
+  /**
+   * MAX_REQUESTS_IN_PROGRESS_PER_USER: of those, how many one user may have at once (default 4,
+   * 1..1000); past it the user's request is answered 429 with `Retry-After` at once. A user's
+   * creates all change their one in-flight count document, optimistically: with 8 at once, on a
+   * busy machine, some took over 5 s of retries (docs/reliability.md, the soak).
+   */
+  maxRequestsInProgressPerUser: number;
   /** STORE_DEADLINE_MS: the longest one Firestore call may take before the API answers 503 (default 10000, 500..120000). */
   storeDeadlineMs: number;
   /** STORAGE_TIMEOUT_MS: the longest one Cloud Storage request may take, each of its retries included (default 30000, 1000..600000). */
@@ -135,6 +148,8 @@ export function parseConfig(env: Env): FunctionsConfig {
     headersTimeoutSeconds: integer(env, "HEADERS_TIMEOUT_SECONDS", 10, 1, 60),
     quotaRequestsPerMinute: integer(env, "QUOTA_REQUESTS_PER_MINUTE", 120, 1, 100_000),
     quotaJobsInFlight: integer(env, "QUOTA_JOBS_IN_FLIGHT", 20, 1, 10_000),
+    maxRequestsInProgress: integer(env, "MAX_REQUESTS_IN_PROGRESS", 40, 1, 1000),
+    maxRequestsInProgressPerUser: integer(env, "MAX_REQUESTS_IN_PROGRESS_PER_USER", 4, 1, 1000),
     storeDeadlineMs: integer(env, "STORE_DEADLINE_MS", 10_000, 500, 120_000),
     storageTimeoutMs: integer(env, "STORAGE_TIMEOUT_MS", 30_000, 1_000, 600_000),
     maxAttempts: integer(env, "MAX_ATTEMPTS", 5, 1, 100),

@@ -32,6 +32,7 @@ import { newWebhookSecret } from "./webhookSignature.js";
 import { createDeadLetterHandler, type PubsubMessageData } from "./deadLetterHandler.js";
 import { createJobSweeper } from "./jobSweeper.js";
 import { createQuota } from "./quota.js";
+import { createAdmission } from "./admission.js";
 import { createDimensionCheck } from "./imageDimensions.js";
 import { instrumentEventHandler, instrumentHttpHandler } from "../observability/instrumentedHandlers.js";
 import { instrumentEventStore, instrumentImageStore, instrumentJobQueue } from "../observability/instrumentedPorts.js";
@@ -97,6 +98,7 @@ const api = instrumentHttpHandler(
     queue,
     clock,
     verifier,
+    admission: createAdmission(config),
     newJobId: randomUUID,
     quota: createQuota({ counter: createFirestoreRequestCounter(firestore, { deadlineMs: config.storeDeadlineMs }), clock, config }),
     checkDimensions: createDimensionCheck(config.maxInputPixels, config.maxOutputPixels),

@@ -24,7 +24,12 @@ const jobId = {
   schema: { type: "string", pattern: "^[A-Za-z0-9-]{1,64}$" },
 };
 
-/** Answers every call that needs a token can give: it is authenticated, then counted against the caller's requests per minute. */
+/**
+ * Answers every call that needs a token can give: it is authenticated, then counted against the
+ * caller's requests per minute (429 first: a caller past their quota is told so even when the
+ * service is busy), then admitted by the instance (503 when it is at its limit of requests in
+ * progress, or when a store it needs does not answer).
+ */
 const authAnswers = {
   "401": errorAnswer("No token, or a token that is expired, not yet valid, or not ours."),
   "429": {
@@ -33,6 +38,12 @@ const authAnswers = {
     content: json(ref("Error")),
   },
   "500": errorAnswer("Something failed on the service's side."),
+  "503": {
+    description:
+      "Briefly unable to answer: the instance is at its limit of requests in progress (MAX_REQUESTS_IN_PROGRESS; overload), the job store or storage does not answer in time, or the request bodies being read fill the instance's memory budget. Nothing was done; `Retry-After` says when to try again.",
+    headers: { "Retry-After": { description: "Seconds to wait before trying again.", schema: { type: "integer", minimum: 1 } } },
+    content: json(ref("Error")),
+  },
 };
 
 /** A method a path does not list (components.responses.MethodNotAllowed). */
@@ -88,7 +99,6 @@ export const OPENAPI_DOCUMENT = {
             content: json({ type: "object", required: ["edits"], additionalProperties: false, properties: { edits: { type: "array", items: ref("Job") } } }),
           },
           ...authAnswers,
-          "503": errorAnswer("Storage is briefly unavailable (signing the download URLs); try again."),
         },
       },
       post: {
@@ -174,7 +184,6 @@ export const OPENAPI_DOCUMENT = {
           "413": errorAnswer("The body is larger than a direct upload may be, or its header declares more pixels than the limits."),
           "415": errorAnswer("The content type is not JPEG, PNG, WebP or AVIF (HEIC/HEIF is refused with what to send instead), or the bytes are not the declared type."),
           "422": errorAnswer("This Idempotency-Key was already used for a different request."),
-          "503": errorAnswer("Storage is briefly unavailable; try again."),
         },
       },
     },
@@ -187,7 +196,6 @@ export const OPENAPI_DOCUMENT = {
           "200": { description: "The edit; a succeeded one has a signed download URL in `output.url`.", content: json(ref("Job")) },
           "404": errorAnswer("No such edit for this caller."),
           ...authAnswers,
-          "503": errorAnswer("Storage is briefly unavailable; try again."),
         },
       },
     },

@@ -8,15 +8,20 @@
  * stable worker's RSS and open descriptors over time, and the API's answers under load. The
  * figures are written to .local/soak/<start>.json. Not part of `npm test`.
  *
- * After the 50-a-second phase, a ramp: 30 s at each of 5, 10, 20 and 30 POST /v1/edits a second,
- * for the rate the API holds with no 5xx and no request left unanswered; each phase records the
- * CPU seconds each of the stack's processes spent in it, for where the time goes.
+ * The 50 a second come as they would from real callers: eight users under their quota (30 a
+ * minute each, half of it), and one runaway client far over it, which the API must answer 429
+ * without store work. Every job the load phase gets accepted is accounted as the soak's own are:
+ * its upload never comes, so it must end exactly once, canceled by the sweeper when its upload
+ * URL has expired. After it, optionally (--ramp), 30 s at each of a list of rates, for the rate
+ * the API holds with no 5xx and no request left unanswered; each phase records the CPU seconds
+ * each of the stack's processes spent in it, for where the time goes.
  *
  * Jobs not ended when the drain ends are counted `open` when they are running on a live lease
  * (a worker holds them and renews it), and lost otherwise.
  *
  * Options: --minutes (30), --rate jobs per second submitted (0.6), --blackout-seconds (30),
- * --load-rps (50), --load-seconds (120), --ramp (5,10,20,30; "" for none), --drain-minutes (12).
+ * --load-rps (50), --load-seconds (120), --ramp (e.g. 5,10,20,30; none by default),
+ * --drain-minutes (12).
  */
 import { randomUUID } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
@@ -42,7 +47,7 @@ const { values: args } = parseArgs({
     "blackout-seconds": { type: "string", default: "30" },
     "load-rps": { type: "string", default: "50" },
     "load-seconds": { type: "string", default: "120" },
-    ramp: { type: "string", default: "5,10,20,30" },
+    ramp: { type: "string", default: "" },
     "drain-minutes": { type: "string", default: "12" },
   },
 });
@@ -55,10 +60,13 @@ const DRAIN_MS = Number(args["drain-minutes"]) * 60_000;
 const RAMP = (args.ramp ?? "").split(",").filter(Boolean).map(Number);
 const RAMP_STEP_MS = 30_000;
 const USERS = 6;
-/** The API's per-user quota in the soak: the load users stay under it, the greedy one goes over. */
-const QUOTA_PER_MINUTE = 240;
-/** Users sharing 80% of the load: at 50 a second, 2.5 a second each (150 a minute, under the quota); the greedy one sends the rest (600 a minute). */
-const LOAD_USERS = 16;
+/** The API's per-user quota in the soak: the soak's own users (6 a minute each) and the load's polite users stay under it, the runaway one goes over. */
+const QUOTA_PER_MINUTE = 60;
+/** The load's users under the quota, each at half of it (0.5 a second); the runaway user sends the rest of the load's rate. */
+const LOAD_USERS = 8;
+const LOAD_USER_RPS = QUOTA_PER_MINUTE / 60 / 2;
+/** How long an upload URL stays valid in the soak: a load job's upload never comes, and the sweeper ends it this long plus 5 min after it was accepted. */
+const SIGNED_URL_TTL_SECONDS = 120;
 
 const startedAt = new Date();
 const say = (line: string) => console.log(`[soak ${((Date.now() - startedAt.getTime()) / 1000).toFixed(0).padStart(5)} s] ${line}`);
@@ -125,6 +133,7 @@ const stack: LocalStack = await startLocalStack({
     QUOTA_REQUESTS_PER_MINUTE: String(QUOTA_PER_MINUTE),
     QUOTA_JOBS_IN_FLIGHT: "5000",
     STORE_DEADLINE_MS: "5000",
+    SIGNED_URL_TTL_SECONDS: String(SIGNED_URL_TTL_SECONDS),
   },
 });
 // Whatever goes wrong from here, the stack's processes are stopped (by PID) before exiting.
@@ -378,22 +387,32 @@ function cpuBetween(before: ReturnType<typeof cpuSnapshot>, after: ReturnType<ty
   };
 }
 
+/** Jobs the load phase got accepted: their uploads never come, and each must end once, canceled by the sweeper. */
+const loadJobs: Array<{ jobId: string; acceptedAt: number }> = [];
+
 /**
- * `rps` POST /v1/edits a second for `ms`: LOAD_USERS users under the quota share 80% of the
- * requests, one greedy user over it sends the rest. Signed-upload creates whose uploads never
- * come: each is a job record and a quota count, which is what the API's own work is.
+ * `rps` POST /v1/edits a second for `ms`: LOAD_USERS users under the quota at LOAD_USER_RPS each,
+ * and one runaway user over it sending the rest. Signed-upload creates whose uploads never come:
+ * each accepted one is a job record and a quota count, which is what the API's own work is.
  */
 async function offerLoad(label: string, rps: number, ms: number, loadTokens: readonly string[]) {
   const answers: Record<string, number> = {};
   const latencies: number[] = [];
+  const acceptLatencies: number[] = [];
+  const byUser = { polite: {} as Record<string, number>, runaway: {} as Record<string, number> };
   const pending = new Set<Promise<void>>();
   say(`${label}: ${rps} POST /v1/edits a second for ${ms / 1000} s`);
   const cpuBefore = cpuSnapshot();
   const began = Date.now();
   // The offered rate is held however late a tick comes: each tick sends what the schedule owes.
+  // Of every `rps` requests, LOAD_USERS × LOAD_USER_RPS go to the polite users in turn, evenly spread.
+  const politeShare = Math.min(1, (LOAD_USERS * LOAD_USER_RPS) / rps);
   let sent = 0;
+  let polite = 0;
   const send = () => {
-    const user = sent % 5 === 4 ? LOAD_USERS : sent % LOAD_USERS;
+    const politeTurn = Math.floor((sent + 1) * politeShare) > Math.floor(sent * politeShare);
+    const user = politeTurn ? polite++ % LOAD_USERS : LOAD_USERS;
+    const kind = politeTurn ? "polite" : "runaway";
     sent += 1;
     const at = performance.now();
     const request = fetch(`${stack.apiUrl}/v1/edits`, {
@@ -403,12 +422,19 @@ async function offerLoad(label: string, rps: number, ms: number, loadTokens: rea
       signal: AbortSignal.timeout(30_000),
     })
       .then(async (response) => {
-        await response.arrayBuffer();
+        const body = (await response.json().catch(() => ({}))) as { jobId?: string };
+        const took = performance.now() - at;
         note(answers, String(response.status));
-        latencies.push(performance.now() - at);
+        note(byUser[kind], String(response.status));
+        latencies.push(took);
+        if (response.status === 202 && body.jobId) {
+          acceptLatencies.push(took);
+          loadJobs.push({ jobId: body.jobId, acceptedAt: Date.now() });
+        }
       })
       .catch(() => {
         note(answers, "no answer in 30 s");
+        note(byUser[kind], "no answer in 30 s");
       });
     pending.add(request);
     void request.finally(() => pending.delete(request));
@@ -421,6 +447,7 @@ async function offerLoad(label: string, rps: number, ms: number, loadTokens: rea
   await Promise.all(pending);
   const cpu = cpuBetween(cpuBefore, cpuSnapshot());
   latencies.sort((a, b) => a - b);
+  acceptLatencies.sort((a, b) => a - b);
   const unanswered = answers["no answer in 30 s"] ?? 0;
   const fiveHundreds = Object.entries(answers).filter(([status]) => /^5\d\d$/.test(status)).reduce((sum, [, count]) => sum + count, 0);
   const result = {
@@ -428,9 +455,12 @@ async function offerLoad(label: string, rps: number, ms: number, loadTokens: rea
     seconds: ms / 1000,
     sent,
     answers,
+    answersByUser: byUser,
     held: unanswered === 0 && fiveHundreds === 0,
     p50Ms: Math.round(percentile(latencies, 50)),
     p99Ms: Math.round(percentile(latencies, 99)),
+    acceptP50Ms: Math.round(percentile(acceptLatencies, 50)),
+    acceptP99Ms: Math.round(percentile(acceptLatencies, 99)),
     ...cpu,
   };
   say(`${label} done: ${JSON.stringify(result)}`);
@@ -459,7 +489,24 @@ async function loadPhase() {
 
 /** RSS and descriptors of the stable worker, every 15 s. */
 const samples: Array<{ atSeconds: number; rssMiB: number; fds: number; sockets: number }> = [];
+/** The Firestore emulator's RSS every 15 s: it grew to 11.8 GB when the webhook bridge's listener kept every event. */
+const firestoreRss: Array<{ atSeconds: number; rssMiB: number }> = [];
+function sampleFirestore(): void {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (!/CloudFirestore/.test(readFileSync(`/proc/${entry}/cmdline`, "utf8"))) continue;
+      if (!readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(`--port\0${stack.ports.firestore}\0`)) continue;
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1] ?? 0);
+      firestoreRss.push({ atSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000), rssMiB: Math.round(rssKb / 1024) });
+      return;
+    } catch {
+      // Gone while listed.
+    }
+  }
+}
 function sampleWorker(): void {
+  sampleFirestore();
   try {
     const status = readFileSync(`/proc/${stable.pid}/status`, "utf8");
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -497,7 +544,8 @@ await toxiproxy.reset();
 say(`submission over: ${submitted.length} jobs; draining (faults off) for up to ${DRAIN_MS / 60_000} min`);
 
 // Drain: every job must end.
-const ids = submitted.map((job) => job.jobId);
+// The load phase's jobs too: their uploads never come, and the sweeper must end each of them.
+const ids = [...submitted.map((job) => job.jobId), ...loadJobs.map((job) => job.jobId)];
 const drainStartedAt = Date.now();
 const drainUntil = drainStartedAt + DRAIN_MS;
 let open = [...ids];
@@ -534,6 +582,7 @@ const TERMINAL = new Set(["EditSucceeded", "EditFailed", "EditCanceled"]);
 let lost = 0;
 let doubled = 0;
 let failedWithOutput = 0;
+const failedWithOutputJobs: Array<{ jobId: string; events: string[]; files: string[] }> = [];
 let halfWritten = 0;
 let failed = 0;
 const failures: Record<string, number> = {};
@@ -547,8 +596,11 @@ async function account(job: Submitted): Promise<void> {
   const end = ends[0];
   if (end?.type === "EditFailed") {
     failed += 1;
-    note(failures, String((end.data as { reason?: string }).reason ?? "?").slice(0, 80));
-    if (files.length > 0) failedWithOutput += 1;
+    note(failures, String((end.data as { code?: string }).code ?? "?").slice(0, 80));
+    if (files.length > 0) {
+      failedWithOutput += 1;
+      failedWithOutputJobs.push({ jobId: job.jobId, events: events.map((event) => event.type), files: files.map((file) => file.name) });
+    }
   }
   if (end?.type === "EditSucceeded") {
     endToEnd.push(Date.parse(end.at) - job.submittedAt);
@@ -559,6 +611,18 @@ async function account(job: Submitted): Promise<void> {
 }
 // Eight jobs at a time: over a thousand jobs, one at a time, take minutes on a busy machine.
 for (let start = 0; start < submitted.length; start += 8) await Promise.all(submitted.slice(start, start + 8).map(account));
+// A load job must have ended exactly once, canceled when its upload URL expired, with no output.
+const loadEnds: Record<string, number> = {};
+async function accountLoadJob(job: { jobId: string }): Promise<void> {
+  const events = await store.load(job.jobId);
+  const ends = events.filter((event) => TERMINAL.has(event.type));
+  const [files] = await storage.bucket(stack.names.resultsBucket).getFiles({ prefix: `results/${job.jobId}/` });
+  if (ends.length === 0) lost += 1;
+  if (ends.length > 1 || files.length > 0) doubled += 1;
+  const end = ends[0];
+  note(loadEnds, end === undefined ? "not ended" : `${end.type} ${String((end.data as { reason?: string }).reason ?? "")}`.trim());
+}
+for (let start = 0; start < loadJobs.length; start += 16) await Promise.all(loadJobs.slice(start, start + 16).map(accountLoadJob));
 endToEnd.sort((a, b) => a - b);
 const rss = samples.map((sample) => sample.rssMiB);
 const third = Math.max(1, Math.floor(samples.length / 3));
@@ -568,6 +632,8 @@ const result = {
   startedAt: startedAt.toISOString(),
   minutes: MINUTES,
   jobsSubmitted: submitted.length,
+  loadJobsAccepted: loadJobs.length,
+  loadJobsEnded: loadEnds,
   lost,
   doubled,
   openOnLiveLease: openOnLiveLease.size,
@@ -576,6 +642,7 @@ const result = {
   failed,
   failures,
   failedWithOutput,
+  failedWithOutputJobs,
   halfWrittenOutputs: halfWritten,
   networkFaultsInjected: counts.networkFaults,
   faultsByKind: counts.faultsByKind,
@@ -594,17 +661,19 @@ const result = {
     socketsLast: samples.at(-1)?.sockets,
     samples,
   },
+  firestoreEmulatorRssMiB: firestoreRss,
   load,
 };
 mkdirSync(join(LOCAL_DIR, "soak"), { recursive: true });
 const file = join(LOCAL_DIR, "soak", `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
 writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 console.log(
-  `jobs submitted = ${submitted.length}, duplicates injected = ${counts.duplicates}, crashes injected = ${counts.crashes}, ` +
+  `jobs submitted = ${submitted.length}, load jobs accepted = ${loadJobs.length}, duplicates injected = ${counts.duplicates}, crashes injected = ${counts.crashes}, ` +
     `network faults injected = ${counts.networkFaults}, lost = ${lost}, doubled = ${doubled}, open on a live lease = ${openOnLiveLease.size}`,
 );
 console.log(`end-to-end p50 = ${result.endToEndMs.p50} ms, p95 = ${result.endToEndMs.p95} ms, p99 = ${result.endToEndMs.p99} ms`);
 console.log(`worker-1 RSS (MiB) over time: ${rss.join(" ")}`);
+console.log(`Firestore emulator RSS (MiB) over time: ${firestoreRss.map((sample) => sample.rssMiB).join(" ")}`);
 console.log(`worker-1 descriptors ${result.worker1.fdsFirst} -> ${result.worker1.fdsLast}, sockets ${result.worker1.socketsFirst} -> ${result.worker1.socketsLast}`);
 console.log(`load: ${JSON.stringify(load)}`);
 console.log(`written to ${file}`);
