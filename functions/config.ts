@@ -59,7 +59,8 @@ export interface FunctionsConfig {
   maxRequestsInProgress: number;
   /**
    * MAX_REQUESTS_IN_PROGRESS_PER_USER: of those, how many one user may have at once (default 4,
-   * 1..1000); past it the user's request is answered 429 with `Retry-After` at once. A user's
+   * 1..1000); past it the user's request waits its turn (functions/admission.ts), and is answered
+   * 429 with `Retry-After` when that does not come in time. A user's
    * creates all change their one in-flight count document, optimistically: with 8 at once, on a
    * busy machine, some took over 5 s of retries (docs/reliability.md, the soak).
    */

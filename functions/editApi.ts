@@ -37,7 +37,7 @@ export function createEditApi(deps: ApiDeps): (request: ApiRequest) => Promise<A
     const checkRevoked = request.method === "POST" && request.path.endsWith("/cancel");
     const caller = await deps.verifier.verify(match?.[1] ?? "", { checkRevoked });
     deps.quota?.check(caller.userId);
-    if (deps.admission) places.set(request, deps.admission.enter(caller.userId));
+    if (deps.admission) places.set(request, await deps.admission.enter(caller.userId));
     await deps.quota?.admit(caller.userId);
     return caller.userId;
   }

@@ -33,7 +33,8 @@ const jobId = {
 const authAnswers = {
   "401": errorAnswer("No token, or a token that is expired, not yet valid, or not ours."),
   "429": {
-    description: "Over the caller's requests per minute (QUOTA_REQUESTS_PER_MINUTE); on `POST /v1/edits`, also over the jobs in flight (QUOTA_JOBS_IN_FLIGHT). `Retry-After` says when to try again.",
+    description:
+      "Over the caller's requests per minute (QUOTA_REQUESTS_PER_MINUTE); or more of the caller's requests at once than the instance lets one caller have (MAX_REQUESTS_IN_PROGRESS_PER_USER) after theirs waited their turn; on `POST /v1/edits`, also over the jobs in flight (QUOTA_JOBS_IN_FLIGHT). `Retry-After` says when to try again.",
     headers: { "Retry-After": { description: "Seconds to wait before trying again.", schema: { type: "integer", minimum: 1 } } },
     content: json(ref("Error")),
   },

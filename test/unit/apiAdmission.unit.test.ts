@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { EventStore } from "../../events/eventStore.js";
 import type { RequestCounter } from "../../events/requestCounter.js";
-import { createAdmission } from "../../functions/admission.js";
+import { createAdmission, type UserTurns } from "../../functions/admission.js";
 import { parseConfig } from "../../functions/config.js";
 import { createEditApi, type ApiRequest, type ApiResponse } from "../../functions/editApi.js";
 import { createQuota } from "../../functions/quota.js";
@@ -65,6 +65,7 @@ function instance(
     perMinute: number;
     maxInProgress?: number;
     maxInProgressPerUser?: number;
+    turns?: UserTurns;
     store?: EventStore;
     users?: { alice: string; bob: string; carol?: string };
   },
@@ -81,7 +82,12 @@ function instance(
     quota: createQuota({ counter: options.counter, clock: core.clock, config: { quotaRequestsPerMinute: options.perMinute, quotaJobsInFlight: 1000 } }),
     ...(options.maxInProgress === undefined
       ? {}
-      : { admission: createAdmission({ maxRequestsInProgress: options.maxInProgress, maxRequestsInProgressPerUser: options.maxInProgressPerUser ?? options.maxInProgress }) }),
+      : {
+          admission: createAdmission(
+            { maxRequestsInProgress: options.maxInProgress, maxRequestsInProgressPerUser: options.maxInProgressPerUser ?? options.maxInProgress },
+            options.turns,
+          ),
+        }),
   });
   const post = (token = "alice-token", rawBody = signedEdit): Promise<ApiResponse> =>
     api({ method: "POST", path: "/v1/edits", query: {}, headers: { authorization: `Bearer ${token}` }, rawBody } satisfies ApiRequest);
@@ -178,20 +184,33 @@ describe("an instance with every place taken", () => {
     expect((await post()).status).toBe(202);
   });
 
-  it("answers 429 to a user holding all of their places, while other users are still admitted", async () => {
+  it("lets a user past their places wait their turn, in order, while other users are still admitted", async () => {
     const core = memoryCore();
     const held = heldStore(core.store);
     const { post } = instance(core, { counter: createMemoryRequestCounter(), perMinute: 100, maxInProgress: 4, maxInProgressPerUser: 2, store: held.store });
     held.hold();
-    const waiting = [post(), post()];
+    const alices = [post(), post(), post(), post()];
+    const others = [post("bob-token"), post("carol-token")];
+    // Four places taken, two of Alice's waiting for hers: a request of anyone else is overload.
+    expect((await post("bob-token")).status).toBe(503);
+    held.release();
+    expect((await Promise.all([...alices, ...others])).map((response) => response.status)).toEqual([202, 202, 202, 202, 202, 202]);
+    expect((await post()).status).toBe(202);
+  });
+
+  it("answers 429 to a user with too many requests waiting, and to one whose turn does not come in time", async () => {
+    const core = memoryCore();
+    const held = heldStore(core.store);
+    const turns = { maxTurnWaitMs: 100, maxWaitingPerUser: 1 };
+    const { post } = instance(core, { counter: createMemoryRequestCounter(), perMinute: 100, maxInProgress: 4, maxInProgressPerUser: 2, turns, store: held.store });
+    held.hold();
+    const running = [post(), post()];
+    const waiting = post();
     const burst = await post();
     expect(burst).toMatchObject({ status: 429, headers: { "Retry-After": "1" }, body: { error: { code: "rate_limited" } } });
-    const others = [post("bob-token"), post("carol-token")];
-    // Four places taken: a fifth request is overload, whoever sends it.
-    expect((await post("bob-token")).status).toBe(503);
-    expect((await post("carol-token")).status).toBe(503);
+    expect(await waiting).toMatchObject({ status: 429, body: { error: { code: "rate_limited" } } });
     held.release();
-    expect((await Promise.all([...waiting, ...others])).map((response) => response.status)).toEqual([202, 202, 202, 202]);
+    expect((await Promise.all(running)).map((response) => response.status)).toEqual([202, 202]);
     expect((await post()).status).toBe(202);
   });
 
