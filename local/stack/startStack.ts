@@ -61,7 +61,7 @@ The local stack is up (${seconds} s).
   Upload trigger      http://127.0.0.1:${stack.ports.uploadFunction}/ (fed by the local Eventarc bridge)
   Dead-letter handler http://127.0.0.1:${stack.ports.deadLetterFunction}/ (fed from the dead-letter topic)
   Sweeper             http://127.0.0.1:${stack.ports.sweepFunction}/ (POSTed every 10 s, Cloud Scheduler's part)
-  Webhook trigger     http://127.0.0.1:${stack.ports.webhookFunction}/ (fed by a Firestore listener on jobs/*/events)
+  Webhook trigger     http://127.0.0.1:${stack.ports.webhookFunction}/ (fed by polling jobs/*/events every 2 s)
   Metrics             worker ${stack.metricsUrls.worker}, API ${stack.metricsUrls.api}
   Logs                ${stack.logDir}
 A token for the API:  npm run token -- <userId>
