@@ -23,14 +23,14 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((worker) => worker.stop()));
 });
 
-function worker(core: MemoryCore, workerId = "w1", start = false): Worker {
+function worker(core: MemoryCore, workerId = "w1", start = false, settings: Partial<typeof config> = {}): Worker {
   const made = createWorker({
     store: core.store,
     images: core.images,
     subscription: core.queue.subscription(),
     inference: core.inference,
     clock: core.clock,
-    config: { ...config, workerId },
+    config: { ...config, ...settings, workerId },
     log: core.log,
     holderPollMs: 5,
   });
@@ -259,17 +259,8 @@ describe("an output written before its success could be recorded", () => {
     const core = memoryCore();
     const jobId = await queuedJob(core, await testJpeg());
     successNotRecorded(core);
-    const only = createWorker({
-      store: core.store,
-      images: core.images,
-      subscription: core.queue.subscription(),
-      inference: core.inference,
-      clock: core.clock,
-      config: { ...config, workerId: "w1", maxAttempts: 1 },
-      log: core.log,
-    });
     const delivery = handDelivery({ jobId, operation: "upscale" });
-    await only.process(delivery);
+    await worker(core, "w1", false, { maxAttempts: 1 }).process(delivery);
     expect(delivery.settled).toBe("ack");
     expect(await core.store.getProjection(jobId)).toMatchObject({ status: "failed", error: { code: "store_unavailable" } });
     expect(core.images.list(RESULTS)).toEqual([]);
