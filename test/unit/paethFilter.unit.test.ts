@@ -1,16 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { paethRowsJs } from "../../workers/edits/paethFilter.js";
 import { paethRowsWasm } from "../../workers/edits/paethWasm.js";
+import { noise } from "../support/noise.js";
 
-function noise(length: number, seed: number): Uint8Array {
-  const data = new Uint8Array(length);
-  let state = seed;
-  for (let i = 0; i < length; i += 1) {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    data[i] = state >> 16;
-  }
-  return data;
-}
 
 /** Pixels like a photo's: a smooth ramp with a little noise, so a, b and c all win somewhere. */
 function photoLike(length: number, seed: number): Uint8Array {

@@ -2,16 +2,8 @@ import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { bufferPool } from "../../workers/edits/bufferPool.js";
 import { encodePng } from "../../workers/edits/pngStream.js";
+import { noise } from "../support/noise.js";
 
-function noise(length: number, seed: number): Uint8Array {
-  const data = new Uint8Array(length);
-  let state = seed;
-  for (let i = 0; i < length; i += 1) {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    data[i] = state >> 16;
-  }
-  return data;
-}
 
 async function* inBands(pixels: Uint8Array, rowBytes: number, rowsPerBand: number): AsyncGenerator<Uint8Array> {
   for (let top = 0; top * rowBytes < pixels.length; top += rowsPerBand) {
